@@ -1,0 +1,162 @@
+"""The frozen run configuration: every setting of a run, validated before anything is written."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from bn_keras.errors import ConfigError
+
+MODELS = ("mlp", "lenet", "lenetr")
+LR_SCHEDULES = ("epoch", "steps", "constant")
+STRATEGIES = ("auto", "default", "one_device", "mirrored")
+INITS = ("pytorch", "glorot")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that defines a run. Defaults are the original PyTorch recipe.
+
+    Attributes:
+        model: network name, one of MODELS.
+        bn: BatchNormalization between each hidden affine op and its activation.
+        seed: seeds weight init and data order.
+        train_steps: training length in iterations (optimizer steps).
+        batch_size: global batch size (split across replicas).
+        eval_every: evaluate on the full test set every this many iterations.
+        learning_rate: Adadelta's initial learning rate.
+        rho: Adadelta's decay of the running averages (PyTorch's 0.9, not Keras's 0.95).
+        adadelta_epsilon: Adadelta's epsilon (PyTorch's 1e-6, not Keras's 1e-7).
+        lr_schedule: "epoch" (x lr_decay after every epoch), "steps" (x lr_decay every
+            lr_decay_steps iterations) or "constant".
+        lr_decay: multiplicative decay factor.
+        lr_decay_steps: decay interval for lr_schedule="steps".
+        bn_momentum: Keras convention, moving = momentum * moving + (1 - momentum) * batch; PyTorch's
+            momentum 0.1 is Keras's 0.9.
+        bn_epsilon: BatchNormalization epsilon (PyTorch's 1e-5).
+        init: "pytorch" (PyTorch's default uniform fan-in init, as the original) or "glorot" (Keras's).
+        deterministic: also enable TensorFlow op determinism.
+        data_dir: TFDS data directory; None is TFDS's default.
+        mnist_source: "auto", "tfds" or "offline" (see input_pipeline.ensure_mnist).
+        strategy: tf.distribute strategy name, one of STRATEGIES.
+        steps_per_execution: training steps per compiled call; must divide eval_every.
+        jit_compile: "auto", "true" or "false" (XLA for the train step).
+        export: write the SavedModel and model.keras at the end.
+        test_batch_size: evaluation batch size (global).
+    """
+
+    model: str = "lenetr"
+    bn: bool = False
+    seed: int = 0
+    train_steps: int = 4000
+    batch_size: int = 64
+    eval_every: int = 100
+    learning_rate: float = 1.0
+    rho: float = 0.9
+    adadelta_epsilon: float = 1e-6
+    lr_schedule: str = "epoch"
+    lr_decay: float = 0.7
+    lr_decay_steps: int = 938
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    init: str = "pytorch"
+    deterministic: bool = False
+    data_dir: str | None = None
+    mnist_source: str = "auto"
+    strategy: str = "auto"
+    steps_per_execution: int = 1
+    jit_compile: str = "auto"
+    export: bool = True
+    test_batch_size: int = 1000
+
+    @property
+    def default_run_name(self) -> str:
+        """`<model>[_bn]_seed<seed>`, e.g. `lenetr_bn_seed0`."""
+        return f"{self.model}{'_bn' if self.bn else ''}_seed{self.seed}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first invalid setting and its fix."""
+        _require(
+            self.model in MODELS,
+            f"--model={self.model!r} is unknown: use one of {MODELS}",
+        )
+        for name in (
+            "train_steps",
+            "batch_size",
+            "eval_every",
+            "lr_decay_steps",
+            "test_batch_size",
+        ):
+            value = getattr(self, name)
+            _require(value > 0, f"--{name}={value} must be a positive integer")
+        _require(
+            self.eval_every <= self.train_steps,
+            f"--eval_every={self.eval_every} is above --train_steps={self.train_steps}: "
+            "lower it so that at least one evaluation falls inside the run",
+        )
+        _require(
+            self.learning_rate > 0,
+            f"--learning_rate={self.learning_rate} must be positive",
+        )
+        _require(0 < self.rho < 1, f"--rho={self.rho} must lie in (0, 1)")
+        _require(
+            0 < self.lr_decay <= 1, f"--lr_decay={self.lr_decay} must lie in (0, 1]"
+        )
+        _require(
+            0 <= self.bn_momentum < 1,
+            f"--bn_momentum={self.bn_momentum} must lie in [0, 1)",
+        )
+        _require(
+            self.bn_epsilon > 0, f"--bn_epsilon={self.bn_epsilon} must be positive"
+        )
+        _require(
+            self.lr_schedule in LR_SCHEDULES,
+            f"--lr_schedule must be one of {LR_SCHEDULES}",
+        )
+        _require(
+            self.strategy in STRATEGIES,
+            f"--strategy={self.strategy!r} is unknown: use one of {STRATEGIES}",
+        )
+        _require(
+            self.init in INITS, f"--init={self.init!r} is unknown: use one of {INITS}"
+        )
+        _require(
+            self.steps_per_execution > 0
+            and self.eval_every % self.steps_per_execution == 0,
+            f"--steps_per_execution={self.steps_per_execution} must be positive and divide "
+            f"--eval_every={self.eval_every}",
+        )
+        _require(
+            self.train_steps % self.steps_per_execution == 0,
+            f"--train_steps={self.train_steps} must be a multiple of "
+            f"--steps_per_execution={self.steps_per_execution}",
+        )
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Raises ConfigError unless `path` is, or can be created as, a writable directory.
+
+    Creates nothing: it inspects the nearest existing ancestor.
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{flag}={path} is a file, not a directory: choose another path"
+        )
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(
+            f"{flag}={path} lies under the file {probe}: choose another path"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag}={path} is not writable (no write access to {probe})")

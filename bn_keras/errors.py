@@ -1,0 +1,9 @@
+"""The errors bn_keras reports to users as one line (no traceback)."""
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the flag and how to fix it."""
+
+
+class DataError(RuntimeError):
+    """The MNIST source is unavailable, fails verification or cannot be prepared."""

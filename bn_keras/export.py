@@ -1,0 +1,49 @@
+"""Exports a trained network as a SavedModel that takes raw pixels, and as a `.keras` file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from bn_keras.input_pipeline import normalize
+
+SERVING_INPUT = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="pixels")
+
+
+def export_saved_model(model: keras.Model, path: Path) -> None:
+    """Writes a SavedModel whose `serving_default` signature maps raw pixels to predictions.
+
+    Input `pixels`: float32 [N, 28, 28, 1] with values 0-255 (cast uint8 images to float32).
+    Outputs: `probabilities` float32 [N, 10] and `class` int64 [N]. The MNIST normalization and
+    inference-mode BatchNorm live inside the export. The directory is written next to `path` and
+    moved into place at the end, so a crash never leaves a half-written export at `path`.
+    """
+
+    def serve(pixels):
+        logits = model(normalize(pixels), training=False)
+        return {
+            "probabilities": tf.nn.softmax(logits),
+            "class": tf.argmax(logits, axis=-1),
+        }
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", serve, input_signature=[SERVING_INPUT])
+    path = Path(path)
+    staging = path.with_name(path.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    archive.write_out(str(staging), verbose=False)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(staging, path)
+
+
+def save_keras_model(model: keras.Model, path: Path) -> None:
+    """Saves the Keras model (architecture, weights, optimizer state) atomically."""
+    path = Path(path)
+    staging = path.with_name(path.name + ".partial.keras")
+    model.save(staging)
+    os.replace(staging, path)

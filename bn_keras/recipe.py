@@ -1,0 +1,44 @@
+"""The training recipe of the original PyTorch code: Adadelta, step-decayed learning rate, cross-entropy."""
+
+from __future__ import annotations
+
+import keras
+
+from bn_keras.config import Config
+
+
+def learning_rate_schedule(
+    config: Config, steps_per_epoch: int
+) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate as a function of the iteration count.
+
+    "epoch" is PyTorch's StepLR(step_size=1, gamma=lr_decay) stepped after every epoch: iterations
+    0..steps_per_epoch-1 use the initial rate. "steps" decays every `lr_decay_steps` iterations and
+    "constant" never decays.
+    """
+    decay_steps = {
+        "epoch": steps_per_epoch,
+        "steps": config.lr_decay_steps,
+        "constant": 1,
+    }[config.lr_schedule]
+    decay_rate = 1.0 if config.lr_schedule == "constant" else config.lr_decay
+    return keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate,
+        decay_steps=decay_steps,
+        decay_rate=decay_rate,
+        staircase=True,
+    )
+
+
+def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Adadelta:
+    """Adadelta with PyTorch's hyper-parameters (Keras's defaults differ: rho 0.95, epsilon 1e-7)."""
+    return keras.optimizers.Adadelta(
+        learning_rate=learning_rate_schedule(config, steps_per_epoch),
+        rho=config.rho,
+        epsilon=config.adadelta_epsilon,
+    )
+
+
+def make_loss() -> keras.losses.Loss:
+    """Cross-entropy on logits with integer labels, averaged over the batch (PyTorch's default)."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)

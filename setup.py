@@ -1,0 +1,30 @@
+"""Installs bn_keras: the BatchNorm ablation on MNIST in Keras 3 / TensorFlow."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="bn_keras",
+    version="0.1.0",
+    description="How does Batch Normalization help neural networks? An MNIST ablation in Keras 3.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["bn_keras", "bn_keras.*"]),
+    install_requires=[
+        # CPU and GPU alike: on Linux with an NVIDIA GPU install "tensorflow[and-cuda]==2.21.*" first.
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<4",
+        "tensorflow-datasets>=4.9.10,<4.10",
+        # tensorflow/datasets#11212: TFDS 4.9.10 imports importlib_resources without declaring it.
+        "importlib_resources>=6",
+        "numpy>=1.26,<3",
+        "matplotlib>=3.8",
+        "absl-py>=2.1",
+        # TensorFlow 2.21 no longer installs TensorBoard; the metrics go to its event files too.
+        "tensorboard>=2.20",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["bn-keras=bn_keras.main:run"]},
+)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -16,7 +16,7 @@ from bn_keras.metrics_file import MetricsWriter
 
 
 def examples_before(step: int, num_examples: int, batch_size: int) -> int:
-    """How many training examples iterations 0..step-1 consumed (each epoch's last batch is partial)."""
+    """Training examples consumed by iterations 0..step-1 (each epoch's last batch is partial)."""
     per_epoch = -(-num_examples // batch_size)
     epochs, within = divmod(step, per_epoch)
     return epochs * num_examples + within * batch_size
@@ -52,9 +52,7 @@ class TestAccuracyCallback(keras.callbacks.Callback):
         self._learning_rate = learning_rate
         self._writer = writer
         self._tensorboard = (
-            tf.summary.create_file_writer(str(tensorboard_dir))
-            if tensorboard_dir
-            else None
+            tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
         )
         self._label = label
         self.rows: list[dict[str, float | int]] = []
@@ -75,13 +73,11 @@ class TestAccuracyCallback(keras.callbacks.Callback):
         step = self._step()
         if step % self._every and step != self._total_steps:
             return
-        examples = examples_before(
-            step, self._num_train, self._batch_size
-        ) - examples_before(self._start_step, self._num_train, self._batch_size)
-        loss_total = float(logs["loss"]) * examples
-        train_loss = (loss_total - self._last_loss_total) / (
-            examples - self._last_examples
+        examples = examples_before(step, self._num_train, self._batch_size) - examples_before(
+            self._start_step, self._num_train, self._batch_size
         )
+        loss_total = float(logs["loss"]) * examples
+        train_loss = (loss_total - self._last_loss_total) / (examples - self._last_examples)
         self._last_loss_total, self._last_examples = loss_total, examples
         self._record(step, train_loss)
 
@@ -118,9 +114,7 @@ class TestAccuracyCallback(keras.callbacks.Callback):
         done = step - self._start_step
         rate = done / elapsed if done and elapsed > 0 else math.nan
         eta = (self._total_steps - step) / rate if done else math.nan
-        eta_text = (
-            "?" if math.isnan(eta) else str(datetime.timedelta(seconds=round(eta)))
-        )
+        eta_text = "?" if math.isnan(eta) else str(datetime.timedelta(seconds=round(eta)))
         logging.info(
             "%s step %d/%d (%.0f%%) | %.0f steps/s | test acc %.4f | ETA %s",
             self._label,

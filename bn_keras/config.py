@@ -32,10 +32,11 @@ class Config:
             lr_decay_steps iterations) or "constant".
         lr_decay: multiplicative decay factor.
         lr_decay_steps: decay interval for lr_schedule="steps".
-        bn_momentum: Keras convention, moving = momentum * moving + (1 - momentum) * batch; PyTorch's
-            momentum 0.1 is Keras's 0.9.
+        bn_momentum: Keras convention, moving = momentum * moving + (1 - momentum) * batch;
+            PyTorch's momentum 0.1 is Keras's 0.9.
         bn_epsilon: BatchNormalization epsilon (PyTorch's 1e-5).
-        init: "pytorch" (PyTorch's default uniform fan-in init, as the original) or "glorot" (Keras's).
+        init: "pytorch" (PyTorch's default uniform fan-in init, as the original) or
+            "glorot" (Keras's default).
         deterministic: also enable TensorFlow op determinism.
         data_dir: TFDS data directory; None is TFDS's default.
         mnist_source: "auto", "tfds" or "offline" (see input_pipeline.ensure_mnist).
@@ -103,16 +104,12 @@ class Config:
             f"--learning_rate={self.learning_rate} must be positive",
         )
         _require(0 < self.rho < 1, f"--rho={self.rho} must lie in (0, 1)")
-        _require(
-            0 < self.lr_decay <= 1, f"--lr_decay={self.lr_decay} must lie in (0, 1]"
-        )
+        _require(0 < self.lr_decay <= 1, f"--lr_decay={self.lr_decay} must lie in (0, 1]")
         _require(
             0 <= self.bn_momentum < 1,
             f"--bn_momentum={self.bn_momentum} must lie in [0, 1)",
         )
-        _require(
-            self.bn_epsilon > 0, f"--bn_epsilon={self.bn_epsilon} must be positive"
-        )
+        _require(self.bn_epsilon > 0, f"--bn_epsilon={self.bn_epsilon} must be positive")
         _require(
             self.lr_schedule in LR_SCHEDULES,
             f"--lr_schedule must be one of {LR_SCHEDULES}",
@@ -121,12 +118,9 @@ class Config:
             self.strategy in STRATEGIES,
             f"--strategy={self.strategy!r} is unknown: use one of {STRATEGIES}",
         )
+        _require(self.init in INITS, f"--init={self.init!r} is unknown: use one of {INITS}")
         _require(
-            self.init in INITS, f"--init={self.init!r} is unknown: use one of {INITS}"
-        )
-        _require(
-            self.steps_per_execution > 0
-            and self.eval_every % self.steps_per_execution == 0,
+            self.steps_per_execution > 0 and self.eval_every % self.steps_per_execution == 0,
             f"--steps_per_execution={self.steps_per_execution} must be positive and divide "
             f"--eval_every={self.eval_every}",
         )
@@ -148,15 +142,11 @@ def check_writable_dir(path: Path, flag: str) -> None:
     Creates nothing: it inspects the nearest existing ancestor.
     """
     if path.exists() and not path.is_dir():
-        raise ConfigError(
-            f"{flag}={path} is a file, not a directory: choose another path"
-        )
+        raise ConfigError(f"{flag}={path} is a file, not a directory: choose another path")
     probe = path
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise ConfigError(
-            f"{flag}={path} lies under the file {probe}: choose another path"
-        )
+        raise ConfigError(f"{flag}={path} lies under the file {probe}: choose another path")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag}={path} is not writable (no write access to {probe})")

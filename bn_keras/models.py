@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers
@@ -38,9 +38,7 @@ class _LayerFactory:
         # PyTorch's default for Linear and Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both.
         bound = 1.0 / math.sqrt(fan_in)
         return {
-            "kernel_initializer": keras.initializers.VarianceScaling(
-                1 / 3, "fan_in", "uniform"
-            ),
+            "kernel_initializer": keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
             "bias_initializer": keras.initializers.RandomUniform(-bound, bound),
         }
 
@@ -67,23 +65,15 @@ def _mlp(make: _LayerFactory) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = layers.Flatten(name="flatten")(inputs)
     for i in (1, 2, 3):
-        x = make.normalize_and_activate(
-            make.dense(x, 100, f"fc{i}"), "sigmoid", f"fc{i}"
-        )
+        x = make.normalize_and_activate(make.dense(x, 100, f"fc{i}"), "sigmoid", f"fc{i}")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
-def _lenet(
-    make: _LayerFactory, activation: str
-) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+def _lenet(make: _LayerFactory, activation: str) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(INPUT_SHAPE, name="image")
-    x = make.normalize_and_activate(
-        make.conv(inputs, 6, "same", "conv1"), activation, "conv1"
-    )
+    x = make.normalize_and_activate(make.conv(inputs, 6, "same", "conv1"), activation, "conv1")
     x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = make.normalize_and_activate(
-        make.conv(x, 16, "valid", "conv2"), activation, "conv2"
-    )
+    x = make.normalize_and_activate(make.conv(x, 16, "valid", "conv2"), activation, "conv2")
     x = layers.MaxPooling2D(2, name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
     x = make.normalize_and_activate(make.dense(x, 120, "fc1"), activation, "fc1")
@@ -105,7 +95,8 @@ def build_model(
     """Builds a network of the ablation.
 
     Args:
-        name: "mlp" (784-100-100-100-10, sigmoid), "lenet" (LeNet-5, sigmoid) or "lenetr" (LeNet-5, ReLU).
+        name: "mlp" (784-100-100-100-10, sigmoid), "lenet" (LeNet-5, sigmoid) or "lenetr"
+            (LeNet-5, ReLU).
         bn: insert BatchNormalization before every hidden activation.
         bn_options: BN momentum and epsilon; defaults follow the original PyTorch code.
         init: "pytorch" (the original's default initialization) or "glorot" (Keras's default).

@@ -1,4 +1,4 @@
-"""The training recipe of the original PyTorch code: Adadelta, step-decayed learning rate, cross-entropy."""
+"""The original PyTorch code's recipe: Adadelta, step-decayed learning rate, cross-entropy."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def learning_rate_schedule(
 
 
 def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Adadelta:
-    """Adadelta with PyTorch's hyper-parameters (Keras's defaults differ: rho 0.95, epsilon 1e-7)."""
+    """Adadelta with PyTorch's hyper-parameters (Keras's defaults: rho 0.95, epsilon 1e-7)."""
     return keras.optimizers.Adadelta(
         learning_rate=learning_rate_schedule(config, steps_per_epoch),
         rho=config.rho,

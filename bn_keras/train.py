@@ -57,9 +57,7 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def run_record(
-    config: Config, strategy: tf.distribute.Strategy, data_source: str
-) -> dict:
+def run_record(config: Config, strategy: tf.distribute.Strategy, data_source: str) -> dict:
     """Everything config.json holds: settings, distribution, data source, versions and machine."""
     replicas = strategy.num_replicas_in_sync
     return {
@@ -84,9 +82,7 @@ def run_record(
             "cpu_count": os.cpu_count(),
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         },
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
 

@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
 import dataclasses  # noqa: E402
+import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -74,6 +75,7 @@ flags.DEFINE_integer("test_batch_size", _DEFAULTS.test_batch_size, "Evaluation b
 flags.DEFINE_string("results_dir", "results", "Directory that holds the run directories.")
 flags.DEFINE_string("run_name", None, "Run directory name (default: <model>[_bn]_seed<seed>).")
 flags.DEFINE_bool("overwrite", False, "Delete an existing run directory of the same name first.")
+flags.DEFINE_bool("print_config", False, "Print the resolved configuration as JSON and exit.")
 
 
 def config_from_flags() -> config_lib.Config:
@@ -111,6 +113,9 @@ def main(argv: list[str]) -> None:
     config = config_from_flags()
     try:
         config.validate()
+        if FLAGS.print_config:
+            print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
+            return
         run_dir = prepare_run_dir(config)
     except ConfigError as err:
         _fail(str(err), 2)
@@ -134,9 +139,17 @@ def main(argv: list[str]) -> None:
     )
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """Parses flags; a bad flag or flagfile ends the program with one line on stderr."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as err:
+        _fail(str(err).splitlines()[0], 2)
+
+
 def run() -> None:
     """Console-script entry point (`bn-keras`)."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

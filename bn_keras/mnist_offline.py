@@ -174,7 +174,11 @@ def build_tfds_mnist(arrays: MnistArrays, data_dir: str | None) -> None:
 
     TFDS writes into a temporary directory and renames it when complete, so a failure leaves nothing
     half-written in `data_dir`.
+
+    Raises:
+        DataError: the arrays do not have MNIST's shapes and types.
     """
+    _check_shapes(arrays)
     with tempfile.TemporaryDirectory(prefix="bn_keras_idx_") as tmp:
         splits = {
             "train": (arrays.train_images, arrays.train_labels),
@@ -189,6 +193,21 @@ def build_tfds_mnist(arrays: MnistArrays, data_dir: str | None) -> None:
             counts[idx_files[f"{split}_data"]] = len(labels)
         builder = _OfflineMnist(idx_files=idx_files, counts=counts, data_dir=data_dir)
         builder.download_and_prepare()
+
+
+def _check_shapes(arrays: MnistArrays) -> None:
+    for split in ("train", "test"):
+        images = getattr(arrays, f"{split}_images")
+        labels = getattr(arrays, f"{split}_labels")
+        if (
+            images.shape[1:] != (28, 28, 1)
+            or len(images) != len(labels)
+            or images.dtype != np.uint8
+        ):
+            raise DataError(
+                f"{split} split: {images.shape} {images.dtype} images and {len(labels)} labels; "
+                "expected N uint8 images of 28x28x1 and N labels"
+            )
 
 
 def load_wheel_arrays(cache_dir: Path) -> MnistArrays:

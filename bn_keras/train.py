@@ -192,6 +192,7 @@ def train_and_evaluate(
         epochs=1,
         steps_per_epoch=config.train_steps,
         callbacks=[accuracy_callback],
+        shuffle=False,  # the pipeline shuffles, per epoch and by seed
         verbose=0,
     )
     seconds = time.monotonic() - start

@@ -1,0 +1,120 @@
+"""Training with the test-accuracy callback: cadence, inference mode, agreement, loss means."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bn_keras import input_pipeline, train
+from bn_keras.config import Config
+from bn_keras.evaluation import make_test_evaluator
+from bn_keras.metrics_file import read_metrics
+
+# 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 images.
+SMALL = dict(batch_size=32, eval_every=10, train_steps=25, test_batch_size=40)
+
+
+@pytest.fixture(scope="module")
+def lenet_bn_run(tiny_mnist, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "lenet_bn"
+    config = Config(model="lenet", bn=True, **SMALL)
+    result = train.train_and_evaluate(config, run_dir, mnist=tiny_mnist)
+    return config, result
+
+
+def test_rows_before_training_every_n_and_at_the_end(lenet_bn_run):
+    _, result = lenet_bn_run
+    rows = read_metrics(result.run_dir / train.METRICS_FILE)
+    assert [int(r["step"]) for r in rows] == [0, 10, 20, 25]
+    assert [r["epoch"] for r in rows] == pytest.approx([0, 10 / 7, 20 / 7, 25 / 7], rel=1e-5)
+    # lr x0.7 after every epoch of 7 iterations: the rate in force for the next step.
+    assert [r["learning_rate"] for r in rows] == pytest.approx([1, 0.7, 0.49, 0.343], rel=1e-5)
+    assert math.isnan(rows[0]["train_loss"]) and all(r["train_loss"] > 0 for r in rows[1:])
+    assert all(0 <= r["test_accuracy"] <= 1 for r in rows)
+    assert np.all(np.diff([r["elapsed_s"] for r in rows]) > 0)
+    for written, returned in zip(rows, result.rows, strict=True):
+        assert list(written.values()) == pytest.approx(
+            list(returned.values()), nan_ok=True, rel=1e-5
+        )
+
+
+def test_run_directory_contents(lenet_bn_run):
+    config, result = lenet_bn_run
+    record = json.loads((result.run_dir / train.CONFIG_FILE).read_text())
+    assert record["config"] == config.to_dict()
+    assert record["versions"]["tensorflow"] == tf.__version__
+    assert record["versions"]["keras"] == keras.__version__
+    assert record["distribution"]["replicas"] == 1
+    assert record["distribution"]["per_replica_batch_size"] == 32
+    assert list((result.run_dir / train.TENSORBOARD_DIR).glob("events.out.tfevents.*"))
+    assert (result.run_dir / train.SAVED_MODEL_DIR / "saved_model.pb").is_file()
+    assert (result.run_dir / train.KERAS_MODEL_FILE).is_file()
+
+
+def test_last_row_equals_an_independent_model_evaluate(lenet_bn_run, tiny_mnist):
+    _, result = lenet_bn_run
+    model = keras.models.load_model(result.run_dir / train.KERAS_MODEL_FILE)
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["sparse_categorical_accuracy"],
+    )
+    x = input_pipeline.normalize(tiny_mnist.test_images)
+    loss, accuracy = model.evaluate(x, tiny_mnist.test_labels, batch_size=17, verbose=0)
+    assert result.final_test_accuracy == pytest.approx(accuracy, abs=1e-7)
+    assert result.final_test_loss == pytest.approx(loss, rel=1e-4)
+
+
+def test_evaluator_uses_moving_statistics_not_the_test_batch(tiny_mnist):
+    model = train.build_compiled_model(Config(model="mlp", bn=True), steps_per_epoch=7)
+    bn = model.get_layer("fc1_bn")
+    bn.moving_mean.assign(np.full(100, 5.0, np.float32))  # far from any batch's mean
+    ds = input_pipeline.test_dataset(tiny_mnist.test_images, tiny_mnist.test_labels, 40)
+    loss, accuracy = make_test_evaluator(model, ds, tf.distribute.get_strategy())()
+    x = input_pipeline.normalize(tiny_mnist.test_images)
+    labels = tiny_mnist.test_labels
+
+    def metrics(training):
+        logits = model(x, training=training)
+        losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        return float(np.mean(losses)), float(np.mean(np.argmax(logits, -1) == labels))
+
+    inference, batch_stats = metrics(training=False), metrics(training=True)
+    assert loss == pytest.approx(inference[0], rel=1e-5) and accuracy == inference[1]
+    assert abs(loss - batch_stats[0]) > 1e-3
+
+
+def test_train_loss_column_is_the_mean_over_each_interval(tiny_mnist, tmp_path):
+    """With a vanishing learning rate the weights stay put, so each row's train loss must equal the
+    example-weighted mean of the per-batch losses of exactly the batches in its interval."""
+    config = Config(model="lenetr", bn=True, learning_rate=1e-12, export=False, **SMALL)
+    result = train.train_and_evaluate(config, tmp_path / "run", mnist=tiny_mnist)
+    keras.utils.set_random_seed(config.seed)
+    model = train.build_compiled_model(config, steps_per_epoch=7)  # same seed: same initial weights
+    batches = input_pipeline.train_dataset(
+        tiny_mnist.train_images, tiny_mnist.train_labels, 32, config.seed
+    ).take(25)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    losses, sizes = [], []
+    for x, y in batches:
+        losses.append(float(loss_fn(y, model(x, training=True))))
+        sizes.append(len(y))
+    losses, sizes = np.array(losses), np.array(sizes)
+    assert sizes[6] == 8 and sizes[13] == 8  # partial last batches of the first two epochs
+    for row, (lo, hi) in zip(result.rows[1:], [(0, 10), (10, 20), (20, 25)]):
+        expected = np.sum(losses[lo:hi] * sizes[lo:hi]) / np.sum(sizes[lo:hi])
+        assert row["train_loss"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_same_seed_same_run_different_seed_different_run(tiny_mnist, tmp_path):
+    def accuracies(seed, name):
+        config = Config(model="mlp", bn=False, seed=seed, export=False, deterministic=True, **SMALL)
+        rows = train.train_and_evaluate(config, tmp_path / name, mnist=tiny_mnist).rows
+        return [(r["train_loss"], r["test_loss"]) for r in rows[1:]]
+
+    assert accuracies(0, "a") == accuracies(0, "b")
+    assert accuracies(0, "a") != accuracies(1, "c")

@@ -28,6 +28,7 @@ METRICS_FILE = "metrics.csv"
 SAVED_MODEL_DIR = "saved_model"
 KERAS_MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
+RESULT_FILE = "result.json"  # written last: its presence marks a finished run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +201,7 @@ def train_and_evaluate(
         export_saved_model(model, run_dir / SAVED_MODEL_DIR)
         save_keras_model(model, run_dir / KERAS_MODEL_FILE)
     last = accuracy_callback.rows[-1]
-    return TrainResult(
+    result = TrainResult(
         run_dir=run_dir,
         steps=config.train_steps,
         final_test_accuracy=last["test_accuracy"],
@@ -209,3 +210,14 @@ def train_and_evaluate(
         steps_per_second=config.train_steps / seconds,
         rows=accuracy_callback.rows,
     )
+    write_json_atomic(
+        run_dir / RESULT_FILE,
+        {
+            "steps": result.steps,
+            "final_test_accuracy": result.final_test_accuracy,
+            "final_test_loss": result.final_test_loss,
+            "train_seconds": round(result.train_seconds, 2),
+            "steps_per_second": round(result.steps_per_second, 2),
+        },
+    )
+    return result

@@ -54,6 +54,8 @@ def test_run_directory_contents(lenet_bn_run):
     assert list((result.run_dir / train.TENSORBOARD_DIR).glob("events.out.tfevents.*"))
     assert (result.run_dir / train.SAVED_MODEL_DIR / "saved_model.pb").is_file()
     assert (result.run_dir / train.KERAS_MODEL_FILE).is_file()
+    summary = json.loads((result.run_dir / train.RESULT_FILE).read_text())
+    assert summary["steps"] == 25 and summary["final_test_accuracy"] == result.final_test_accuracy
 
 
 def test_last_row_equals_an_independent_model_evaluate(lenet_bn_run, tiny_mnist):

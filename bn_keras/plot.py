@@ -1,0 +1,216 @@
+"""Figures 2-4 of the paper and the summary, rebuilt from the run directories alone.
+
+    python -m bn_keras.plot results/ [--command="./run_all.sh"] [--total_wall_time="9h 12m"]
+
+Figures use matplotlib's object API (`Figure`, no pyplot), which renders PNG with Agg and SVG with
+the SVG backend whatever the session's default backend is: nothing needs a display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from bn_keras import summary as summary_lib
+from bn_keras.atomic import write_bytes_atomic
+from bn_keras.summary import Run
+
+PAPER_FIGURES = {"mlp": "fig2_mlp", "lenet": "fig3_lenet", "lenetr": "fig4_lenetr"}
+NETWORKS = {
+    "mlp": "MLP 784-100-100-100-10 (sigmoid)",
+    "lenet": "LeNet-5 (sigmoid)",
+    "lenetr": "LeNet-5 (ReLU)",
+}
+# The paper's convention: without BN a black solid line, with BN a red dashed one.
+STYLES = {
+    False: {"color": "black", "linestyle": "-", "label": "without BN"},
+    True: {"color": "red", "linestyle": "--", "label": "with BN"},
+}
+ZOOM_DEPTH = 0.01  # the zoomed panels show this much accuracy below the best mean
+FORMATS = ("png", "svg")
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """Test accuracy over the seeds of one experiment, at the steps every seed evaluated."""
+
+    steps: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def mean_curve(runs: list[Run]) -> Curve:
+    """Mean and min-max band of test accuracy over `runs` (non-empty)."""
+    by_step = [{int(r["step"]): r["test_accuracy"] for r in run.rows} for run in runs]
+    steps = np.array(sorted(set.intersection(*(set(s) for s in by_step))))
+    acc = np.array([[s[int(step)] for step in steps] for s in by_step])
+    return Curve(steps, acc.mean(axis=0), acc.min(axis=0), acc.max(axis=0))
+
+
+def recipe_text(config: dict) -> str:
+    """The training recipe in a few words, e.g. "Adadelta lr 1.0, x0.7/epoch, batch 64"."""
+    schedule = {
+        "epoch": f"x{config.get('lr_decay', 0):g}/epoch",
+        "steps": f"x{config.get('lr_decay', 0):g}/{config.get('lr_decay_steps')} it",
+        "constant": "constant lr",
+    }.get(config.get("lr_schedule"), str(config.get("lr_schedule")))
+    lr, batch = config.get("learning_rate"), config.get("batch_size")
+    return f"Adadelta lr {lr}, {schedule}, batch {batch}"
+
+
+def pair_title(base_runs: list[Run], bn_runs: list[Run]) -> str:
+    """Network, recipe and seed count, e.g. "LeNet-5 (sigmoid), Adadelta ..., 3 seeds"."""
+    config = base_runs[0].record.get("config", {})
+    network = NETWORKS.get(config.get("model"), base_runs[0].experiment)
+    counts = {len(base_runs), len(bn_runs)}
+    seeds = f"{len(base_runs)}" if len(counts) == 1 else f"{len(base_runs)}/{len(bn_runs)}"
+    return f"{network}, {recipe_text(config)}, {seeds} seed{'s' if max(counts) > 1 else ''}"
+
+
+def draw_pair(ax: Axes, base: Curve, bn: Curve, title: str, zoom: bool = False) -> None:
+    """Draws both mean curves with their min-max bands on `ax`.
+
+    Args:
+        ax: the axes to draw on.
+        base: the experiment without BN.
+        bn: its BN twin.
+        title: the panel title.
+        zoom: linear x over the second half of training and y over the top ZOOM_DEPTH of
+            accuracy; otherwise log x from the first evaluation after step 0.
+    """
+    last = max(base.steps.max(), bn.steps.max())
+    for is_bn, curve in ((False, base), (True, bn)):
+        keep = curve.steps >= last / 2 if zoom else curve.steps > 0
+        style = STYLES[is_bn]
+        ax.plot(curve.steps[keep], curve.mean[keep], linewidth=1.5, **style)
+        ax.fill_between(
+            curve.steps[keep],
+            curve.low[keep],
+            curve.high[keep],
+            color=style["color"],
+            alpha=0.15,
+            linewidth=0,
+        )
+    if zoom:
+        best = max(base.mean.max(), bn.mean.max())
+        ax.set_ylim(best - ZOOM_DEPTH, best + ZOOM_DEPTH / 10)
+        ax.set_xlim(last / 2, last)
+    else:
+        ax.set_xscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("training iterations")
+    ax.set_ylabel("test accuracy")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+
+
+def pair_figure(groups: dict[str, list[Run]], base: str) -> Figure:
+    """The paper's figure for `base` against `base`_bn: test accuracy over iterations.
+
+    Args:
+        groups: finished runs per experiment; must hold `base` and its BN twin.
+        base: the experiment without BN, e.g. "lenet".
+
+    Returns:
+        A one-panel figure.
+    """
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    _draw(fig.add_subplot(), groups, base, zoom=False)
+    return fig
+
+
+def panels_figure(groups: dict[str, list[Run]], bases: list[str], zoom: bool = False) -> Figure:
+    """Several pairs side by side (the overview), or their zoom on the end of training."""
+    fig = Figure(figsize=(5.2 * len(bases), 4.4), layout="constrained")
+    for ax, base in zip(fig.subplots(1, len(bases), squeeze=False)[0], bases):
+        _draw(ax, groups, base, zoom)
+    return fig
+
+
+def _draw(ax: Axes, groups: dict[str, list[Run]], base: str, zoom: bool) -> None:
+    base_runs, bn_runs = groups[base], groups[base + summary_lib.BN_SUFFIX]
+    title = pair_title(base_runs, bn_runs)
+    draw_pair(ax, mean_curve(base_runs), mean_curve(bn_runs), title, zoom)
+
+
+def save_figure(fig: Figure, results_dir: Path, stem: str) -> list[Path]:
+    """Writes `stem`.png and `stem`.svg into `results_dir`, each atomically; returns the paths."""
+    paths = []
+    for fmt in FORMATS:
+        buffer = io.BytesIO()
+        # No date in the SVG: rebuilding from the same files gives the same bytes.
+        metadata = {"Date": None} if fmt == "svg" else None
+        fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
+        path = Path(results_dir) / f"{stem}.{fmt}"
+        write_bytes_atomic(path, buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def rebuild(
+    results_dir: Path, command: str | None = None, total_wall_time: str | None = None
+) -> tuple[summary_lib.Summary, list[Path]]:
+    """Rebuilds summary.md, summary.csv and every figure from the run directories.
+
+    Args:
+        results_dir: the results tree of a sweep.
+        command: the command that produced the results, for the summary's provenance header.
+        total_wall_time: the sweep's wall time as free text, for the same header.
+
+    Returns:
+        The summary and the paths written.
+
+    Raises:
+        FileNotFoundError: `results_dir` holds no run directory.
+    """
+    results_dir = Path(results_dir)
+    runs = summary_lib.load_runs(results_dir)
+    if not runs:
+        raise FileNotFoundError(f"no <experiment>_seed<N> run directories in {results_dir}")
+    summary = summary_lib.summarize(runs)
+    paths = list(summary_lib.write_summary(summary, results_dir, command, total_wall_time))
+    groups = summary_lib.group_by_experiment(summary.finished)
+    bases = [pair.name for pair in summary.pairs]
+    for base in bases:
+        stem = PAPER_FIGURES.get(base, f"fig_{base}")
+        paths += save_figure(pair_figure(groups, base), results_dir, stem)
+    paper = [base for base in PAPER_FIGURES if base in bases]
+    if paper:
+        paths += save_figure(panels_figure(groups, paper), results_dir, "overview")
+        paths += save_figure(panels_figure(groups, paper, zoom=True), results_dir, "zoom")
+    return summary, paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bn_keras.plot",
+        description="Rebuild the figures, summary.md and summary.csv from run directories.",
+    )
+    parser.add_argument("results_dir", type=Path, help="the sweep's results directory")
+    parser.add_argument("--command", help="the command that produced the results")
+    parser.add_argument("--total_wall_time", help="the sweep's wall time, as free text")
+    args = parser.parse_args(argv)
+    try:
+        summary, paths = rebuild(args.results_dir, args.command, args.total_wall_time)
+    except (FileNotFoundError, NotADirectoryError) as err:
+        print(f"bn_keras: error: {err}", file=sys.stderr)
+        return 1
+    for verdict in summary.verdicts:
+        print(verdict.line)
+    for run in summary.unfinished:
+        print(f"unfinished, left out: {run.run_dir.name}")
+    print(f"wrote {len(paths)} files into {args.results_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

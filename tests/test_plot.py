@@ -1,0 +1,133 @@
+"""Figures and summary rebuilt from a tiny hand-made results tree through the CLI entry point."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
+
+from bn_keras import plot, summary
+from bn_keras.atomic import write_json_atomic
+from bn_keras.metrics_file import MetricsWriter
+
+EVERY = 100
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PAIRS = ("mlp", "lenet", "lenetr", "ioffe_mlp")
+
+
+def _write_run(results, experiment, seed, accuracies, finished=True):
+    run_dir = results / f"{experiment}_seed{seed}"
+    run_dir.mkdir(parents=True)
+    config = {
+        "model": "mlp" if experiment.startswith("ioffe") else experiment.removesuffix("_bn"),
+        "bn": experiment.endswith("_bn"),
+        "seed": seed,
+        "train_steps": EVERY * (len(accuracies) - 1),
+        "batch_size": 64,
+        "learning_rate": 1.0,
+        "lr_schedule": "epoch",
+        "lr_decay": 0.7,
+    }
+    record = {"config": config, "machine": {"cpu_count": 2}, "versions": {"tensorflow": "2.21"}}
+    write_json_atomic(run_dir / "config.json", record)
+    writer = MetricsWriter(run_dir / "metrics.csv")
+    for i, accuracy in enumerate(accuracies):
+        row = {"step": i * EVERY, "epoch": 0.0, "learning_rate": 1.0, "train_loss": math.nan}
+        writer.append(row | {"test_loss": 0.1, "test_accuracy": accuracy, "elapsed_s": 0.0})
+    if finished:
+        result = {"steps": config["train_steps"], "train_seconds": 4.0, "steps_per_second": 100.0}
+        write_json_atomic(run_dir / "result.json", result)
+
+
+# Per experiment and seed: test accuracy at steps 0, 100, 200, 300, 400.
+CURVES = {
+    False: [[0.10, 0.50, 0.90, 0.970, 0.975], [0.10, 0.60, 0.92, 0.972, 0.979]],
+    True: [[0.10, 0.90, 0.98, 0.990, 0.991], [0.10, 0.94, 0.98, 0.988, 0.993]],
+}
+
+
+@pytest.fixture
+def results(tmp_path):
+    for base in PAIRS:
+        for bn, curves in CURVES.items():
+            for seed, curve in enumerate(curves):
+                _write_run(tmp_path, base + ("_bn" if bn else ""), seed, curve)
+    _write_run(tmp_path, "lenet_bn", 2, [0.1, 0.2], finished=False)
+    (tmp_path / "logs").mkdir()
+    return tmp_path
+
+
+def test_cli_rebuilds_every_figure_and_the_summary(results, capsys):
+    assert plot.main([str(results), "--command=./run_all.sh", "--total_wall_time=2h"]) == 0
+    stems = ["fig2_mlp", "fig3_lenet", "fig4_lenetr", "fig_ioffe_mlp", "overview", "zoom"]
+    for stem in stems:
+        assert (results / f"{stem}.png").read_bytes().startswith(PNG_SIGNATURE)
+        assert ET.parse(results / f"{stem}.svg").getroot().tag.endswith("svg")
+    assert "Command: `./run_all.sh`" in (results / "summary.md").read_text()
+    assert (results / "summary.csv").is_file()
+    assert not list(results.glob(".*.tmp"))
+    out = capsys.readouterr().out
+    assert "lenet: BN raises final accuracy: REPRODUCED" in out
+    assert "unfinished, left out: lenet_bn_seed2" in out
+
+
+def test_cli_refuses_a_tree_without_runs(tmp_path, capsys):
+    assert plot.main([str(tmp_path)]) == 1
+    assert "no <experiment>_seed<N> run directories" in capsys.readouterr().err
+    assert plot.main([str(tmp_path / "missing")]) == 1
+
+
+def _groups(results):
+    return summary.group_by_experiment(
+        [r for r in summary.load_runs(results) if r.finished]  # the unfinished seed stays out
+    )
+
+
+def test_lenet_figure_has_the_papers_lines_and_bands(results):
+    fig = plot.pair_figure(_groups(results), "lenet")
+    (ax,) = fig.axes
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    without, with_bn = lines
+    assert to_rgba(without.get_color()) == to_rgba("black") and without.get_linestyle() == "-"
+    assert to_rgba(with_bn.get_color()) == to_rgba("red") and with_bn.get_linestyle() == "--"
+    # Mean over the two finished seeds, from the first evaluation after step 0 (log x).
+    np.testing.assert_array_equal(without.get_xdata(), [100, 200, 300, 400])
+    np.testing.assert_allclose(with_bn.get_ydata(), [0.92, 0.98, 0.989, 0.992])
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2 and len(ax.collections) == 2
+    band_top = bands[1].get_paths()[0].vertices[:, 1].max()
+    assert band_top == pytest.approx(0.993)  # the max over seeds, not the mean
+    assert ax.get_xscale() == "log"
+    assert ax.get_title() == "LeNet-5 (sigmoid), Adadelta lr 1.0, x0.7/epoch, batch 64, 2 seeds"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["without BN", "with BN"]
+
+
+def test_zoom_shows_the_top_percent_over_the_second_half(results):
+    fig = plot.panels_figure(_groups(results), ["mlp", "lenet", "lenetr"], zoom=True)
+    assert len(fig.axes) == 3
+    ax = fig.axes[1]
+    low, high = ax.get_ylim()
+    assert low == pytest.approx(0.992 - 0.01) and 0.992 <= high < 0.994
+    assert ax.get_xlim() == (200, 400) and ax.get_xscale() == "linear"
+    assert list(ax.get_lines()[0].get_xdata()) == [200, 300, 400]
+
+
+def _run(seed, accuracy_by_step):
+    rows = [{"step": float(step), "test_accuracy": acc} for step, acc in accuracy_by_step.items()]
+    return summary.Run("mlp", seed, Path(f"mlp_seed{seed}"), {}, rows, {})
+
+
+def test_mean_curve_keeps_the_steps_every_seed_evaluated():
+    curve = plot.mean_curve(
+        [_run(0, {0: 0.1, 100: 0.5, 150: 0.7, 200: 0.9}), _run(1, {0: 0.1, 100: 0.7, 200: 0.95})]
+    )
+    np.testing.assert_array_equal(curve.steps, [0, 100, 200])
+    np.testing.assert_allclose(curve.mean, [0.1, 0.6, 0.925])
+    np.testing.assert_allclose(curve.low, [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(curve.high, [0.1, 0.7, 0.95])

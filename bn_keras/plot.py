@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from bn_keras import report
 from bn_keras import summary as summary_lib
 from bn_keras.atomic import write_bytes_atomic
 from bn_keras.summary import Run
@@ -176,7 +177,7 @@ def rebuild(
     if not runs:
         raise FileNotFoundError(f"no <experiment>_seed<N> run directories in {results_dir}")
     summary = summary_lib.summarize(runs)
-    paths = list(summary_lib.write_summary(summary, results_dir, command, total_wall_time))
+    paths = list(report.write_summary(summary, results_dir, command, total_wall_time))
     groups = summary_lib.group_by_experiment(summary.finished)
     bases = [pair.name for pair in summary.pairs]
     for base in bases:

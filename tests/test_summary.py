@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bn_keras import summary
+from bn_keras import report, summary
 from bn_keras.atomic import write_json_atomic
 from bn_keras.metrics_file import MetricsWriter
 
@@ -113,7 +113,7 @@ def test_unfinished_runs_and_foreign_directories_are_left_out(tmp_path):
     stats = result.experiments["mlp"]
     assert stats.seeds == (0,) and stats.final.mean == 0.98
     assert [r.run_dir.name for r in result.unfinished] == ["mlp_seed1"]
-    md_path, _ = summary.write_summary(result, tmp_path)
+    md_path, _ = report.write_summary(result, tmp_path)
     assert "mlp_seed1: last evaluation at step 100 of 200" in md_path.read_text()
 
 
@@ -208,7 +208,7 @@ def test_spread_is_the_wider_range_and_no_threshold_reached_proves_nothing(tmp_p
 
 def test_write_summary_files(tmp_path):
     _pair(tmp_path, "mlp", [[0.1, 0.5, 0.97], [0.1, 0.97, 0.98]], [[0.1, 0.99, 0.99]] * 2)
-    md_path, csv_path = summary.write_summary(
+    md_path, csv_path = report.write_summary(
         _summarize(tmp_path), tmp_path, command="./run_all.sh --seeds=2", total_wall_time="3h"
     )
     md = md_path.read_text()

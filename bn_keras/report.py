@@ -1,0 +1,130 @@
+"""Writes the summary as summary.md (tables, verdicts, provenance) and summary.csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from absl import logging
+
+from bn_keras.atomic import write_text_atomic
+from bn_keras.summary import THRESHOLDS, Summary, format_speedup
+
+
+def _distinct(values) -> str:
+    return ", ".join(sorted({str(v) for v in values})) or "unknown"
+
+
+def _machine(record: dict) -> str:
+    m = record.get("machine", {})
+    gpus = ", ".join(m.get("gpus") or []) or "no GPU"
+    return f"{m.get('platform')}, {m.get('processor')}, {m.get('cpu_count')} CPUs, {gpus}"
+
+
+def _markdown(summary: Summary, command: str | None, total_wall_time: str | None) -> str:
+    records = [r.record for r in summary.finished]
+    versions = [rec.get("versions", {}) for rec in records]
+    seeds = _distinct(len(s.seeds) for s in summary.experiments.values())
+    lines = ["# BatchNorm ablation on MNIST: summary", ""]
+    lines += [f"- Command: `{command}`"] if command else []
+    lines += [f"- Total wall time: {total_wall_time}"] if total_wall_time else []
+    lines += [
+        f"- Machine: {_distinct(_machine(rec) for rec in records)}",
+        f"- TensorFlow {_distinct(v.get('tensorflow') for v in versions)}, "
+        f"Keras {_distinct(v.get('keras') for v in versions)}",
+        f"- Git commit: {_distinct(v.get('git_commit') for v in versions)}",
+        f"- Seeds per experiment: {seeds} (finished runs only; statistics over seeds, "
+        "std is the sample std)",
+        "",
+        "## Experiments",
+        "",
+    ]
+    thresholds = " | ".join(f"it. to {t:.0%}" for t in THRESHOLDS)
+    lines += [
+        "| experiment | seeds | final acc. | final min-max | best acc. | best min-max | "
+        f"{thresholds} | wall time (s) | steps/s |",
+        "|" + " --- |" * (8 + len(THRESHOLDS)),
+    ]
+    for s in summary.experiments.values():
+        its = " | ".join(s.iterations_text(t) for t in THRESHOLDS)
+        lines.append(
+            f"| {s.experiment} | {len(s.seeds)} | {s.final.mean:.4f} ± {s.final.std:.4f} | "
+            f"{s.final.min:.4f}-{s.final.max:.4f} | {s.best.mean:.4f} ± {s.best.std:.4f} | "
+            f"{s.best.min:.4f}-{s.best.max:.4f} | {its} | {s.train_seconds:.0f} | "
+            f"{s.steps_per_second:.1f} |"
+        )
+    lines += ["", "## BatchNorm against no BatchNorm", ""]
+    speedup_cols = " | ".join(f"speed-up to {t:.0%}" for t in THRESHOLDS)
+    lines += [
+        f"| pair | final acc. difference (BN - no BN) | seed spread | {speedup_cols} |",
+        "|" + " --- |" * (3 + len(THRESHOLDS)),
+    ]
+    for p in summary.pairs:
+        ups = " | ".join(format_speedup(s) for s in p.speedups.values())
+        lines.append(
+            f"| {p.name} / {p.bn.experiment} | {p.final_difference:+.4f} | {p.spread:.4f} | {ups} |"
+        )
+    lines += ["", "## Verdicts", ""]
+    lines += [f"- {v.line}" for v in summary.verdicts] or ["- no pair of the paper has finished"]
+    if summary.unfinished:
+        lines += ["", "## Unfinished runs (left out of the statistics)", ""]
+        lines += [
+            f"- {r.run_dir.name}: last evaluation at step "
+            f"{int(r.rows[-1]['step']) if r.rows else '-'} of "
+            f"{r.record.get('config', {}).get('train_steps', '?')}"
+            for r in summary.unfinished
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(summary: Summary) -> str:
+    pct = [f"{t * 100:.0f}" for t in THRESHOLDS]
+    fields = ["experiment", "seeds"]
+    fields += [f"{k}_{s}" for k in ("final", "best") for s in ("mean", "std", "min", "max")]
+    fields += [f"{k}_{p}" for p in pct for k in ("iterations_to", "seeds_reaching")]
+    fields += ["train_seconds_mean", "steps_per_second_mean", "baseline", "final_difference"]
+    fields += ["seed_spread"] + [f"speedup_to_{p}" for p in pct]
+    twins = {p.bn.experiment: p for p in summary.pairs}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fields, lineterminator="\n")
+    writer.writeheader()
+    for s in summary.experiments.values():
+        row = {"experiment": s.experiment, "seeds": len(s.seeds)}
+        for key, spread in (("final", s.final), ("best", s.best)):
+            row |= {f"{key}_{k}": getattr(spread, k) for k in ("mean", "std", "min", "max")}
+        for t, p in zip(THRESHOLDS, pct):
+            row[f"iterations_to_{p}"] = "" if s.iterations[t] is None else s.iterations[t]
+            row[f"seeds_reaching_{p}"] = s.reached[t]
+        row |= {"train_seconds_mean": s.train_seconds, "steps_per_second_mean": s.steps_per_second}
+        if pair := twins.get(s.experiment):
+            row |= {"baseline": pair.name, "final_difference": pair.final_difference}
+            row["seed_spread"] = pair.spread
+            row |= {f"speedup_to_{p}": pair.speedups[t] for t, p in zip(THRESHOLDS, pct)}
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def write_summary(
+    summary: Summary,
+    results_dir: Path,
+    command: str | None = None,
+    total_wall_time: str | None = None,
+) -> tuple[Path, Path]:
+    """Writes summary.md and summary.csv into `results_dir`, each atomically.
+
+    Args:
+        summary: what summarize() returned.
+        results_dir: the results directory the runs were loaded from.
+        command: the command that produced the results, shown in the provenance header.
+        total_wall_time: the sweep's wall time as free text, shown in the provenance header.
+
+    Returns:
+        The paths of summary.md and summary.csv.
+    """
+    md_path, csv_path = Path(results_dir) / "summary.md", Path(results_dir) / "summary.csv"
+    write_text_atomic(md_path, _markdown(summary, command, total_wall_time))
+    write_text_atomic(csv_path, _csv(summary))
+    for verdict in summary.verdicts:
+        logging.info("%s", verdict.line)
+    return md_path, csv_path

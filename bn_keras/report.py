@@ -8,8 +8,9 @@ from pathlib import Path
 
 from absl import logging
 
+from bn_keras import paper_checks
 from bn_keras.atomic import write_text_atomic
-from bn_keras.summary import THRESHOLDS, Summary, format_speedup
+from bn_keras.summary import THRESHOLDS, Summary, format_speedup, group_by_experiment
 
 
 def _distinct(values) -> str:
@@ -67,6 +68,9 @@ def _markdown(summary: Summary, command: str | None, total_wall_time: str | None
         )
     lines += ["", "## Verdicts", ""]
     lines += [f"- {v.line}" for v in summary.verdicts] or ["- no pair of the paper has finished"]
+    groups = group_by_experiment(summary.finished)
+    lines += _ioffe_section(paper_checks.ioffe_comparison(groups))
+    lines += _iteration_section(paper_checks.iteration_question(groups))
     if summary.unfinished:
         lines += ["", "## Unfinished runs (left out of the statistics)", ""]
         lines += [
@@ -76,6 +80,49 @@ def _markdown(summary: Summary, command: str | None, total_wall_time: str | None
             for r in summary.unfinished
         ]
     return "\n".join(lines) + "\n"
+
+
+def _ioffe_section(points: list[paper_checks.IoffePoint]) -> list[str]:
+    if not points:
+        return []
+    lines = [
+        "",
+        "## Ioffe & Szegedy (2015) Fig. 1(a), side by side",
+        "",
+        "MLP, batch 60, 50,000 iterations, our recipe (Adadelta, x0.7 per epoch); theirs read off",
+        "their figure.",
+        "",
+        "| experiment | iteration | Ioffe & Szegedy | ours (mean, min-max) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for p in points:
+        lines.append(
+            f"| {p.experiment} | {p.step} | {p.theirs:.3f} | "
+            f"{p.ours.mean:.4f} ({p.ours.min:.4f}-{p.ours.max:.4f}) |"
+        )
+    return lines
+
+
+def _iteration_section(results: list[paper_checks.IterationResult]) -> list[str]:
+    if not results:
+        return []
+    tolerance = paper_checks.STEADY_TOLERANCE
+    lines = [
+        "",
+        "## The iteration question (notes to Figure 3)",
+        "",
+        "Sigmoid LeNet-5 for 100,000 iterations under two schedules. Steady from: the first",
+        f"evaluation after which test accuracy stays within {tolerance:.3f} of its final value.",
+        "",
+        "| experiment | schedule | steady from iteration | final acc. | final lr |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.experiment} | {r.schedule} | {r.steady_step.mean:.0f} | "
+            f"{r.final.mean:.4f} | {r.final_learning_rate:.2g} |"
+        )
+    return [*lines, "", f"Answer: {paper_checks.iteration_answer(results)}."]
 
 
 def _csv(summary: Summary) -> str:

@@ -2,6 +2,9 @@
 
 `./run_all.sh` calls this after setting up the environment:
     python -m bn_keras.sweep --seeds=3 --jobs=1 [--quick] [--force] [--experiments=mlp,mlp_bn]
+
+The six paper experiments run with --seeds seeds; the longer extra experiments of flags/ (Ioffe &
+Szegedy's setting, the 100K-iteration LeNets) with --extra_seeds.
 """
 
 import os
@@ -22,12 +25,14 @@ from absl import app, flags  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_EXPERIMENTS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
+NOT_EXPERIMENTS = ("recipe", "smoke")  # flagfiles that are included by others or only a check
 QUICK_FLAGS = ("--train_steps=200", "--eval_every=50")
 _PROGRESS = re.compile(r"step (\d+)/(\d+) .*\| (\S+) steps/s \| test acc ([\d.]+)")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("experiments", list(PAPER_EXPERIMENTS), "Flagfile names in flags/ to run.")
-flags.DEFINE_integer("seeds", 3, "Seeds 0..N-1 for every experiment.", lower_bound=1)
+flags.DEFINE_list("experiments", None, "Flagfile names in flags/ to run (default: all).")
+flags.DEFINE_integer("seeds", 3, "Seeds 0..N-1 for the six paper experiments.", lower_bound=1)
+flags.DEFINE_integer("extra_seeds", 1, "Seeds for the other experiments.", lower_bound=0)
 flags.DEFINE_integer("jobs", 1, "Runs at once.", lower_bound=1, short_name="j")
 flags.DEFINE_bool("quick", False, "Short runs of the same pipeline, into results_quick/.")
 flags.DEFINE_bool("force", False, "Rerun finished runs too.")
@@ -73,7 +78,16 @@ def resolve_config(args: list[str]) -> dict:
     return json.loads(proc.stdout)
 
 
-def plan_jobs(experiments: list[str], seeds: int, results_dir: Path, extra: list[str]) -> list[Job]:
+def all_experiments() -> list[str]:
+    """Every experiment flagfile in flags/: the paper's six first, then the others by name."""
+    names = sorted(p.stem for p in (REPO / "flags").glob("*.flags"))
+    others = [n for n in names if n not in PAPER_EXPERIMENTS and n not in NOT_EXPERIMENTS]
+    return [*PAPER_EXPERIMENTS, *others]
+
+
+def plan_jobs(
+    experiments: list[str], seeds: int, extra_seeds: int, results_dir: Path, extra: list[str]
+) -> list[Job]:
     """One job per (experiment, seed), in a fixed order."""
     jobs = []
     for experiment in experiments:
@@ -82,7 +96,7 @@ def plan_jobs(experiments: list[str], seeds: int, results_dir: Path, extra: list
             raise SystemExit(
                 f"bn_keras: error: no flagfile {flagfile} for experiment {experiment!r}"
             )
-        for seed in range(seeds):
+        for seed in range(seeds if experiment in PAPER_EXPERIMENTS else extra_seeds):
             run_name = f"{experiment}_seed{seed}"
             args = [f"--flagfile=flags/{experiment}.flags", f"--seed={seed}", *extra]
             args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
@@ -170,7 +184,8 @@ def main(argv: list[str]) -> None:
     extra = list(QUICK_FLAGS) if FLAGS.quick else []
     if FLAGS.data_dir:
         extra.append(f"--data_dir={FLAGS.data_dir}")
-    jobs = plan_jobs(FLAGS.experiments, FLAGS.seeds, results_dir, extra)
+    experiments = FLAGS.experiments or all_experiments()
+    jobs = plan_jobs(experiments, FLAGS.seeds, FLAGS.extra_seeds, results_dir, extra)
     todo = [j for j in jobs if FLAGS.force or not is_finished(j)]
     print(
         f"{len(jobs)} runs planned, {len(jobs) - len(todo)} already finished, "

@@ -1,0 +1,57 @@
+"""run_all.sh end to end on tiny data, and the sweep's skip-finished and resume behaviour."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(cmd: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _sweep(results: Path, data_dir: str, *extra: str) -> str:
+    cmd = [sys.executable, "-m", "bn_keras.sweep", "--experiments=smoke", f"--data_dir={data_dir}"]
+    return _run([*cmd, f"--results_dir={results}", *extra]).stdout
+
+
+def test_run_all_sweeps_skips_finished_and_resumes(tiny_tfds_dir, tmp_path):
+    results = tmp_path / "results"
+    cmd = ["./run_all.sh", "--experiments=smoke", "--extra_seeds=2", f"--data_dir={tiny_tfds_dir}"]
+    out = _run([*cmd, f"--results_dir={results}"]).stdout
+    assert "2 runs planned, 0 already finished, 2 to run" in out
+    assert "finished smoke_seed0" in out and "finished smoke_seed1" in out
+    for seed in (0, 1):
+        assert (results / f"smoke_seed{seed}" / "result.json").is_file()
+        assert (results / "logs" / f"smoke_seed{seed}.log").is_file()
+    summary = (results / "summary.md").read_text()
+    assert "| smoke | 2 |" in summary and "Command: `./run_all.sh --experiments=smoke" in summary
+    assert (results / "summary.csv").is_file()
+
+    # Run again: nothing to do.
+    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=2")
+    assert "2 runs planned, 2 already finished, 0 to run" in out
+
+    # An interrupted run (no result.json) is redone, and only that one.
+    (results / "smoke_seed1" / "result.json").unlink()
+    kept = (results / "smoke_seed0" / "metrics.csv").stat().st_mtime_ns
+    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=2")
+    assert "2 runs planned, 1 already finished, 1 to run" in out
+    assert "started smoke_seed1" in out and "started smoke_seed0" not in out
+    assert (results / "smoke_seed1" / "result.json").is_file()
+    assert (results / "smoke_seed0" / "metrics.csv").stat().st_mtime_ns == kept
+
+    # Different settings make a finished run stale; --force reruns finished ones.
+    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=1", "--quick")
+    assert "1 runs planned, 0 already finished, 1 to run" in out
+    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=1", "--quick", "--force")
+    assert "1 to run" in out and "finished smoke_seed0" in out

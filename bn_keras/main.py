@@ -65,7 +65,7 @@ flags.DEFINE_string(
     "strategy", _DEFAULTS.strategy, f"tf.distribute strategy: {config_lib.STRATEGIES}."
 )
 flags.DEFINE_integer(
-    "steps_per_execution", _DEFAULTS.steps_per_execution, "Steps per compiled call."
+    "steps_per_execution", _DEFAULTS.steps_per_execution, "Steps per compiled call; 0: auto."
 )
 flags.DEFINE_enum(
     "jit_compile", _DEFAULTS.jit_compile, ("auto", "true", "false"), "XLA for training."

@@ -23,6 +23,8 @@ from pathlib import Path  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
+from bn_keras.config import RESULT_NEUTRAL  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 PAPER_EXPERIMENTS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
 NOT_EXPERIMENTS = ("recipe", "smoke")  # flagfiles that are included by others or only a check
@@ -105,12 +107,19 @@ def plan_jobs(
 
 
 def is_finished(job: Job) -> bool:
-    """A run is finished when it wrote result.json with the same configuration as planned."""
+    """A run is finished when it wrote result.json with the same configuration as planned
+    (settings that cannot change its numbers, such as steps_per_execution, aside)."""
     try:
         record = json.loads((job.run_dir / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    return (job.run_dir / "result.json").is_file() and record.get("config") == job.config
+
+    done = (job.run_dir / "result.json").is_file()
+    return done and _comparable(record.get("config", {})) == _comparable(job.config)
+
+
+def _comparable(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in RESULT_NEUTRAL}
 
 
 def _watch(job: Job, proc: subprocess.Popen, log_path: Path) -> None:

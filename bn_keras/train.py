@@ -111,7 +111,7 @@ def build_compiled_model(config: Config, steps_per_epoch: int) -> keras.Model:
     model.compile(
         optimizer=recipe.make_optimizer(config, steps_per_epoch),
         loss=recipe.make_loss(),
-        steps_per_execution=config.steps_per_execution,
+        steps_per_execution=config.resolved_steps_per_execution,
         jit_compile=_jit_compile(config.jit_compile),
     )
     return model

@@ -17,6 +17,7 @@ from bn_keras.metrics_file import read_metrics
 
 # 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 images.
 SMALL = dict(batch_size=32, eval_every=10, train_steps=25, test_batch_size=40)
+SMALL_EVEN = dict(SMALL, train_steps=30)
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,28 @@ def test_same_seed_same_run_different_seed_different_run(tiny_mnist, tmp_path):
 
     assert accuracies(0, "a") == accuracies(0, "b")
     assert accuracies(0, "a") != accuracies(1, "c")
+
+
+def test_steps_per_execution_changes_speed_not_results(tiny_mnist, tmp_path):
+    def rows(spe, name):
+        config = Config(
+            model="lenetr", bn=True, steps_per_execution=spe, export=False, **SMALL_EVEN
+        )
+        result = train.train_and_evaluate(config, tmp_path / name, mnist=tiny_mnist)
+        return [
+            (r["step"], r["train_loss"], r["test_loss"], r["test_accuracy"]) for r in result.rows
+        ]
+
+    one, auto = rows(1, "one"), rows(0, "auto")
+    assert Config(**SMALL_EVEN).resolved_steps_per_execution == 10
+    assert [r[0] for r in one] == [r[0] for r in auto] == [0, 10, 20, 30]
+    np.testing.assert_allclose(np.array(one)[1:], np.array(auto)[1:], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("eval_every", "train_steps", "expected"),
+    [(100, 10_000, 50), (500, 100_000, 50), (10, 20, 10), (30, 90, 30), (7, 14, 7), (60, 90, 30)],
+)
+def test_auto_steps_per_execution_divides_both(eval_every, train_steps, expected):
+    config = Config(eval_every=eval_every, train_steps=train_steps)
+    assert config.resolved_steps_per_execution == expected

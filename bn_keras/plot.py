@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("results_dir", type=Path, help="the sweep's results directory")
     parser.add_argument("--command", help="the command that produced the results")
-    parser.add_argument("--total_wall_time", help="the sweep's wall time, as free text")
+    parser.add_argument("--total_wall_time", help="the wall time of the command, as free text")
     args = parser.parse_args(argv)
     try:
         summary, paths = rebuild(args.results_dir, args.command, args.total_wall_time)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 from pathlib import Path
 
@@ -29,7 +30,12 @@ def _markdown(summary: Summary, command: str | None, total_wall_time: str | None
     seeds = _distinct(len(s.seeds) for s in summary.experiments.values())
     lines = ["# BatchNorm ablation on MNIST: summary", ""]
     lines += [f"- Command: `{command}`"] if command else []
-    lines += [f"- Total wall time: {total_wall_time}"] if total_wall_time else []
+    lines += [f"- Wall time of this command: {total_wall_time}"] if total_wall_time else []
+    trained = sum(r.result.get("train_seconds", 0.0) for r in summary.finished)
+    lines += [
+        f"- Training time summed over the {len(summary.finished)} finished runs: "
+        f"{datetime.timedelta(seconds=round(trained))} (runs skipped as finished count too)"
+    ]
     lines += [
         f"- Machine: {_distinct(_machine(rec) for rec in records)}",
         f"- TensorFlow {_distinct(v.get('tensorflow') for v in versions)}, "

@@ -214,7 +214,7 @@ def test_write_summary_files(tmp_path):
     md = md_path.read_text()
     for text in (
         "./run_all.sh --seeds=2",
-        "Total wall time: 3h",
+        "Wall time of this command: 3h",
         "Linux-test, x86_64, 2 CPUs, no GPU",
         "TensorFlow 2.21.0, Keras 3.15.0",
         "abc1234",

@@ -1,7 +1,7 @@
 """Runs experiments from flags/ over seeds: skips finished runs, shows sweep-wide progress.
 
 `./run_all.sh` calls this after setting up the environment:
-    python -m bn_keras.sweep --seeds=3 --jobs=1 [--quick] [--force] [--experiments=mlp,mlp_bn]
+    python -m bn_keras.sweep --seeds=3 --jobs=2 [--quick] [--force] [--experiments=mlp,mlp_bn]
 
 The six paper experiments run with --seeds seeds; the longer extra experiments of flags/ (Ioffe &
 Szegedy's setting, the 100K-iteration LeNets) with --extra_seeds.
@@ -35,7 +35,13 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("experiments", None, "Flagfile names in flags/ to run (default: all).")
 flags.DEFINE_integer("seeds", 3, "Seeds 0..N-1 for the six paper experiments.", lower_bound=1)
 flags.DEFINE_integer("extra_seeds", 1, "Seeds for the other experiments.", lower_bound=0)
-flags.DEFINE_integer("jobs", 1, "Runs at once.", lower_bound=1, short_name="j")
+flags.DEFINE_integer(
+    "jobs",
+    2,
+    "Runs at once (2 gave 1.2-1.3x the throughput of 1 on 2 cores).",
+    lower_bound=1,
+    short_name="j",
+)
 flags.DEFINE_bool("quick", False, "Short runs of the same pipeline, into results_quick/.")
 flags.DEFINE_bool("force", False, "Rerun finished runs too.")
 flags.DEFINE_string("results_dir", None, "Where run directories go (results/ or results_quick/).")

@@ -85,7 +85,8 @@ def draw_pair(ax: Axes, base: Curve, bn: Curve, title: str, zoom: bool = False) 
         bn: its BN twin.
         title: the panel title.
         zoom: linear x over the second half of training and y over the top ZOOM_DEPTH of
-            accuracy; otherwise log x from the first evaluation after step 0.
+            accuracy (more if a final accuracy lies lower); otherwise log x from the first
+            evaluation after step 0.
     """
     last = max(base.steps.max(), bn.steps.max())
     for is_bn, curve in ((False, base), (True, bn)):
@@ -102,7 +103,9 @@ def draw_pair(ax: Axes, base: Curve, bn: Curve, title: str, zoom: bool = False) 
         )
     if zoom:
         best = max(base.mean.max(), bn.mean.max())
-        ax.set_ylim(best - ZOOM_DEPTH, best + ZOOM_DEPTH / 10)
+        # Lower still when a final accuracy lies further down, so that both curves stay in view.
+        low = min(best - ZOOM_DEPTH, base.mean[-1] - ZOOM_DEPTH / 5, bn.mean[-1] - ZOOM_DEPTH / 5)
+        ax.set_ylim(low, best + ZOOM_DEPTH / 10)
         ax.set_xlim(last / 2, last)
     else:
         ax.set_xscale("log")

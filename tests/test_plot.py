@@ -109,11 +109,13 @@ def test_lenet_figure_has_the_papers_lines_and_bands(results):
 
 
 def test_zoom_shows_the_top_percent_over_the_second_half(results):
+    """The top 1% below the best mean (0.992), reaching lower to keep the final accuracy
+    without BN (0.977) in view."""
     fig = plot.panels_figure(_groups(results), ["mlp", "lenet", "lenetr"], zoom=True)
     assert len(fig.axes) == 3
     ax = fig.axes[1]
     low, high = ax.get_ylim()
-    assert low == pytest.approx(0.992 - 0.01) and 0.992 <= high < 0.994
+    assert low == pytest.approx(0.977 - 0.002) and 0.992 <= high < 0.994
     assert ax.get_xlim() == (200, 400) and ax.get_xscale() == "linear"
     assert list(ax.get_lines()[0].get_xdata()) == [200, 300, 400]
 

@@ -15,13 +15,6 @@ from absl import logging
 from bn_keras.metrics_file import MetricsWriter
 
 
-def examples_before(step: int, num_examples: int, batch_size: int) -> int:
-    """Training examples consumed by iterations 0..step-1 (each epoch's last batch is partial)."""
-    per_epoch = -(-num_examples // batch_size)
-    epochs, within = divmod(step, per_epoch)
-    return epochs * num_examples + within * batch_size
-
-
 class TestAccuracyCallback(keras.callbacks.Callback):
     """Evaluates on the whole test set before training, every `every` iterations and at the end.
 
@@ -33,6 +26,7 @@ class TestAccuracyCallback(keras.callbacks.Callback):
     def __init__(
         self,
         evaluate: Callable[[], tuple[float, float]],
+        train_loss: keras.metrics.Mean,
         *,
         every: int,
         total_steps: int,
@@ -42,9 +36,11 @@ class TestAccuracyCallback(keras.callbacks.Callback):
         writer: MetricsWriter | None,
         tensorboard_dir: Path | None,
         label: str = "",
+        resume: dict | None = None,
     ):
         super().__init__()
         self._evaluate = evaluate
+        self._train_loss = train_loss
         self._every = every
         self._total_steps = total_steps
         self._num_train = num_train
@@ -55,31 +51,47 @@ class TestAccuracyCallback(keras.callbacks.Callback):
             tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
         )
         self._label = label
+        self._resume = resume or {}
         self.rows: list[dict[str, float | int]] = []
 
     def _step(self) -> int:
         return int(self.model.optimizer.iterations.numpy())
 
     def on_train_begin(self, logs=None):
-        self._start_time = time.monotonic()
+        self._start_time = time.monotonic() - self._resume.get("elapsed_s", 0.0)
+        # The training-loss metric is reset at every row; a resumed run carries the part of
+        # the interval it trained before the interruption.
         self._start_step = self._step()
-        # Keras reports the running mean loss since fit() began; we difference it per interval.
-        self._last_loss_total = 0.0
-        self._last_examples = 0
+        self._process_start_time = time.monotonic()
+        self._carry_sum = self._resume.get("interval_loss_sum", 0.0)
+        self._carry_examples = self._resume.get("interval_examples", 0)
+        self._train_loss.reset_state()
         if self._start_step == 0:
             self._record(0, math.nan)
+
+    def _interval(self) -> tuple[float, float]:
+        """Loss sum and example count of the current interval so far."""
+        total = float(self._train_loss.total.numpy())
+        count = float(self._train_loss.count.numpy())
+        return self._carry_sum + total, self._carry_examples + count
+
+    def resume_state(self) -> dict:
+        """What a run resumed from a checkpoint taken now needs to continue the metrics exactly."""
+        total, examples = self._interval()
+        return {
+            "elapsed_s": time.monotonic() - self._start_time,
+            "interval_loss_sum": total,
+            "interval_examples": examples,
+        }
 
     def on_train_batch_end(self, batch, logs=None):
         step = self._step()
         if step % self._every and step != self._total_steps:
             return
-        examples = examples_before(step, self._num_train, self._batch_size) - examples_before(
-            self._start_step, self._num_train, self._batch_size
-        )
-        loss_total = float(logs["loss"]) * examples
-        train_loss = (loss_total - self._last_loss_total) / (examples - self._last_examples)
-        self._last_loss_total, self._last_examples = loss_total, examples
-        self._record(step, train_loss)
+        total, examples = self._interval()
+        self._record(step, total / examples)
+        self._train_loss.reset_state()
+        self._carry_sum, self._carry_examples = 0.0, 0.0
 
     def _record(self, step: int, train_loss: float) -> None:
         test_loss, test_accuracy = self._evaluate()
@@ -108,11 +120,11 @@ class TestAccuracyCallback(keras.callbacks.Callback):
                     if not math.isnan(row[name]):
                         tf.summary.scalar(name, row[name])
             self._tensorboard.flush()
-        self._log_progress(step, elapsed, test_accuracy)
+        self._log_progress(step, test_accuracy)
 
-    def _log_progress(self, step: int, elapsed: float, test_accuracy: float) -> None:
-        done = step - self._start_step
-        rate = done / elapsed if done and elapsed > 0 else math.nan
+    def _log_progress(self, step: int, test_accuracy: float) -> None:
+        done, seconds = step - self._start_step, time.monotonic() - self._process_start_time
+        rate = done / seconds if done and seconds > 0 else math.nan
         eta = (self._total_steps - step) / rate if done else math.nan
         eta_text = "?" if math.isnan(eta) else str(datetime.timedelta(seconds=round(eta)))
         logging.info(

@@ -15,7 +15,8 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored")
 INITS = ("pytorch", "glorot")
 MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
-RESULT_NEUTRAL = ("steps_per_execution", "export")
+RESULT_NEUTRAL = ("steps_per_execution", "export", "checkpoint_every")
+CHECKPOINT_SHARE = 0.02  # auto checkpoints: a resume redoes at most about 2% of a run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Config:
         jit_compile: "auto", "true" or "false" (XLA for the train step).
         export: write the SavedModel and model.keras at the end.
         test_batch_size: evaluation batch size (global).
+        checkpoint_every: checkpoint interval for exact resume, a multiple of eval_every; 0 (auto)
+            is the smallest multiple of eval_every that is at least 2% of train_steps.
     """
 
     model: str = "lenetr"
@@ -76,6 +79,7 @@ class Config:
     jit_compile: str = "auto"
     export: bool = True
     test_batch_size: int = 1000
+    checkpoint_every: int = 0
 
     @property
     def default_run_name(self) -> str:
@@ -125,6 +129,11 @@ class Config:
             f"--strategy={self.strategy!r} is unknown: use one of {STRATEGIES}",
         )
         _require(self.init in INITS, f"--init={self.init!r} is unknown: use one of {INITS}")
+        _require(
+            self.checkpoint_every >= 0 and self.checkpoint_every % self.eval_every == 0,
+            f"--checkpoint_every={self.checkpoint_every} must be 0 (auto) or a multiple of "
+            f"--eval_every={self.eval_every}",
+        )
         spe = self.steps_per_execution
         _require(spe >= 0, f"--steps_per_execution={spe} must be 0 (auto) or positive")
         _require(
@@ -132,6 +141,14 @@ class Config:
             f"--steps_per_execution={spe} must divide --eval_every={self.eval_every} and "
             f"--train_steps={self.train_steps}: use a divisor of both, or 0 (auto)",
         )
+
+    @property
+    def resolved_checkpoint_every(self) -> int:
+        """checkpoint_every with auto (0) resolved; see the attribute's description."""
+        if self.checkpoint_every:
+            return self.checkpoint_every
+        evaluations = math.ceil(CHECKPOINT_SHARE * self.train_steps / self.eval_every)
+        return max(1, evaluations) * self.eval_every
 
     @property
     def resolved_steps_per_execution(self) -> int:

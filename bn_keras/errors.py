@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class DataError(RuntimeError):
     """The MNIST source is unavailable, fails verification or cannot be prepared."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss stopped being finite; nothing was exported."""

@@ -6,14 +6,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import dataclasses  # noqa: E402
 import json  # noqa: E402
-import shutil  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
 from bn_keras import config as config_lib  # noqa: E402
-from bn_keras.errors import ConfigError, DataError  # noqa: E402
+from bn_keras import run_dir  # noqa: E402
+from bn_keras.errors import ConfigError, DataError, TrainingDiverged  # noqa: E402
 
 _DEFAULTS = config_lib.Config()
 FLAGS = flags.FLAGS
@@ -74,7 +76,17 @@ flags.DEFINE_bool("export", _DEFAULTS.export, "Export the SavedModel and model.k
 flags.DEFINE_integer("test_batch_size", _DEFAULTS.test_batch_size, "Evaluation batch size.")
 flags.DEFINE_string("results_dir", "results", "Directory that holds the run directories.")
 flags.DEFINE_string("run_name", None, "Run directory name (default: <model>[_bn]_seed<seed>).")
-flags.DEFINE_bool("overwrite", False, "Delete an existing run directory of the same name first.")
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Start afresh in an existing run directory (otherwise an unfinished run with the same "
+    "settings is resumed, and anything else there is refused).",
+)
+flags.DEFINE_integer(
+    "checkpoint_every",
+    _DEFAULTS.checkpoint_every,
+    "Checkpoint interval for exact resume, a multiple of --eval_every; 0: about 2% of the run.",
+)
 flags.DEFINE_bool("print_config", False, "Print the resolved configuration as JSON and exit.")
 
 
@@ -91,20 +103,31 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def prepare_run_dir(config: config_lib.Config) -> Path:
+def run_dir_for(config: config_lib.Config) -> Path:
     """Checks the results directory and returns the run directory, creating nothing.
 
     Raises:
-        ConfigError: unwritable results dir, or a finished run there without --overwrite.
+        ConfigError: unwritable results dir, or a run directory this command may not use.
     """
     results_dir = Path(FLAGS.results_dir)
     config_lib.check_writable_dir(results_dir, "--results_dir")
-    run_dir = results_dir / (FLAGS.run_name or config.default_run_name)
-    if run_dir.exists() and not FLAGS.overwrite:
-        raise ConfigError(
-            f"{run_dir} already exists: pass --overwrite to start it afresh, or choose --run_name"
-        )
-    return run_dir
+    path = results_dir / (FLAGS.run_name or config.default_run_name)
+    run_dir.check_run_dir(path, config, FLAGS.overwrite)
+    return path
+
+
+def _install_stop_handlers() -> tuple[threading.Event, list[int]]:
+    stop, received = threading.Event(), []
+
+    def request_stop(signum, frame):
+        del frame
+        received.append(signum)
+        stop.set()
+        logging.warning("Signal %d: checkpointing and stopping after this iteration", signum)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop, received
 
 
 def main(argv: list[str]) -> None:
@@ -116,19 +139,25 @@ def main(argv: list[str]) -> None:
         if FLAGS.print_config:
             print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
             return
-        run_dir = prepare_run_dir(config)
+        path = run_dir_for(config)
+        run_dir.lock(path)  # held until this process exits, however it exits
     except ConfigError as err:
         _fail(str(err), 2)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    from bn_keras.train import (
-        train_and_evaluate,
-    )  # TensorFlow loads only for valid input
+    if FLAGS.overwrite:
+        run_dir.clear(path)
+    stop, received = _install_stop_handlers()
+    from bn_keras.train import train_and_evaluate  # TensorFlow loads only for valid input
 
     try:
-        result = train_and_evaluate(config, run_dir)
-    except (ConfigError, DataError) as err:
+        result = train_and_evaluate(config, path, stop_request=stop)
+    except (ConfigError, DataError, TrainingDiverged) as err:
         _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
+    if result.interrupted_at is not None:
+        _fail(
+            f"interrupted at iteration {result.interrupted_at}, checkpoint saved in {path}: "
+            "run the same command again to resume",
+            128 + received[0],
+        )
     logging.info(
         "Done: %s, %d iterations in %.1f s (%.0f steps/s), final test accuracy %.4f",
         result.run_dir,

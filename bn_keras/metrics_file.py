@@ -8,6 +8,8 @@ import math
 import os
 from pathlib import Path
 
+from bn_keras.atomic import write_text_atomic
+
 FIELDS = (
     "step",
     "epoch",
@@ -68,3 +70,15 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
         {name: float(value) if value else math.nan for name, value in row.items()}
         for row in csv.DictReader(io.StringIO(whole))
     ]
+
+
+def truncate_after(path: Path, step: int) -> None:
+    """Drops the rows after iteration `step` (and any torn last line), atomically.
+
+    A resumed run continues from its checkpoint at `step`; rows written after that checkpoint
+    are measured again, so they must go to avoid duplicates.
+    """
+    text = Path(path).read_text()
+    lines = text[: text.rfind("\n") + 1].splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    write_text_atomic(Path(path), "".join(kept))

@@ -42,3 +42,15 @@ def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Ada
 def make_loss() -> keras.losses.Loss:
     """Cross-entropy on logits with integer labels, averaged over the batch (PyTorch's default)."""
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def make_train_loss_metric() -> keras.metrics.Mean:
+    """The training cross-entropy as a compiled metric, summed in float64.
+
+    The test-accuracy callback reads its sum and count and resets it at every metrics row, so
+    each row's mean training loss covers exactly its interval, summed in the same order whether
+    or not the run was interrupted and resumed.
+    """
+    return keras.metrics.SparseCategoricalCrossentropy(
+        name="train_cross_entropy", from_logits=True, dtype="float64"
+    )

@@ -62,6 +62,7 @@ class Job:
     test_accuracy: float | None = None
     returncode: int | None = None
     last_error: str = ""
+    start_flags: tuple[str, ...] = ()  # ("--overwrite",) to start afresh rather than resume
 
     @property
     def name(self) -> str:
@@ -124,6 +125,16 @@ def is_finished(job: Job) -> bool:
     return done and _comparable(record.get("config", {})) == _comparable(job.config)
 
 
+def is_resumable(job: Job) -> bool:
+    """An unfinished run with the same configuration as planned can resume where it stopped."""
+    try:
+        record = json.loads((job.run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    same = _comparable(record.get("config", {})) == _comparable(job.config)
+    return same and not (job.run_dir / "result.json").is_file()
+
+
 def _comparable(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in RESULT_NEUTRAL}
 
@@ -164,7 +175,7 @@ def run_jobs(jobs: list[Job], parallel: int, log_dir: Path, report_every_s: floa
         while pending and len(running) < parallel:
             job = pending.pop(0)
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bn_keras.main", *job.args, "--overwrite"],
+                [sys.executable, "-m", "bn_keras.main", *job.args, *job.start_flags],
                 cwd=REPO,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -202,6 +213,10 @@ def main(argv: list[str]) -> None:
     experiments = FLAGS.experiments or all_experiments()
     jobs = plan_jobs(experiments, FLAGS.seeds, FLAGS.extra_seeds, results_dir, extra)
     todo = [j for j in jobs if FLAGS.force or not is_finished(j)]
+    for job in todo:
+        # An interrupted run with the same settings resumes; anything else starts afresh.
+        if FLAGS.force or not is_resumable(job):
+            job.start_flags = ("--overwrite",)
     print(
         f"{len(jobs)} runs planned, {len(jobs) - len(todo)} already finished, "
         f"{len(todo)} to run, {FLAGS.jobs} at a time",

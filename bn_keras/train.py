@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
 import platform
 import subprocess
-import time
+import threading
 from pathlib import Path
 
 import keras
@@ -18,22 +19,26 @@ from absl import logging
 from bn_keras import distribute, input_pipeline, models, recipe
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
+from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
 from bn_keras.config import Config
+from bn_keras.errors import TrainingDiverged
 from bn_keras.evaluation import make_test_evaluator
 from bn_keras.export import export_saved_model, save_keras_model
-from bn_keras.metrics_file import MetricsWriter
-
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.csv"
-SAVED_MODEL_DIR = "saved_model"
-KERAS_MODEL_FILE = "model.keras"
-TENSORBOARD_DIR = "tensorboard"
-RESULT_FILE = "result.json"  # written last: its presence marks a finished run
+from bn_keras.metrics_file import MetricsWriter, read_metrics, truncate_after
+from bn_keras.run_dir import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    KERAS_MODEL_FILE,
+    METRICS_FILE,
+    RESULT_FILE,
+    SAVED_MODEL_DIR,
+    TENSORBOARD_DIR,
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
-    """What a run measured."""
+    """What a run measured; `interrupted_at` is set when a stop request ended it early."""
 
     run_dir: Path
     steps: int
@@ -42,6 +47,7 @@ class TrainResult:
     train_seconds: float
     steps_per_second: float
     rows: list[dict]
+    interrupted_at: int | None = None
 
 
 def _git_commit() -> str | None:
@@ -100,8 +106,16 @@ def _jit_compile(setting: str) -> str | bool:
     return {"auto": "auto", "true": True, "false": False}[setting]
 
 
-def build_compiled_model(config: Config, steps_per_epoch: int) -> keras.Model:
-    """Builds and compiles the configured network; call it inside the strategy's scope."""
+def build_compiled_model(
+    config: Config, steps_per_epoch: int, train_loss: keras.metrics.Mean | None = None
+) -> keras.Model:
+    """Builds and compiles the configured network; call it inside the strategy's scope.
+
+    Args:
+        config: the run's configuration.
+        steps_per_epoch: iterations per epoch, for the per-epoch learning-rate schedule.
+        train_loss: a metric to compile in, recording the training loss for the metrics rows.
+    """
     model = models.build_model(
         config.model,
         bn=config.bn,
@@ -111,6 +125,7 @@ def build_compiled_model(config: Config, steps_per_epoch: int) -> keras.Model:
     model.compile(
         optimizer=recipe.make_optimizer(config, steps_per_epoch),
         loss=recipe.make_loss(),
+        metrics=[train_loss] if train_loss is not None else None,
         steps_per_execution=config.resolved_steps_per_execution,
         jit_compile=_jit_compile(config.jit_compile),
     )
@@ -123,20 +138,27 @@ def train_and_evaluate(
     *,
     strategy: tf.distribute.Strategy | None = None,
     mnist: input_pipeline.Mnist | None = None,
+    stop_request: threading.Event | None = None,
 ) -> TrainResult:
     """Trains `config.model` for `config.train_steps` iterations, evaluating every `eval_every`.
 
-    Writes into `run_dir`: config.json, metrics.csv, TensorBoard events and, when `config.export`,
-    the SavedModel and model.keras.
+    Writes into `run_dir`: config.json, metrics.csv, TensorBoard events, checkpoints and, when
+    `config.export`, the SavedModel and model.keras; result.json last. A run directory holding a
+    checkpoint of the same run is resumed at the checkpoint's exact iteration.
 
     Args:
         config: a validated configuration.
         run_dir: the run directory (created if missing).
         strategy: overrides the strategy named in the config (tests inject one).
         mnist: overrides the dataset read with tfds.load (tests inject tiny arrays).
+        stop_request: when set (by a signal handler), training checkpoints and stops at the next
+            callback; the result then has `interrupted_at`.
 
     Returns:
         The run's measurements.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite; metrics so far are kept.
     """
     run_dir = Path(run_dir)
     keras.utils.set_random_seed(config.seed)
@@ -149,67 +171,93 @@ def train_and_evaluate(
     else:
         data_source = "arrays passed to train_and_evaluate"
     logging.info(
-        "MNIST source: %s (%d train, %d test)",
-        data_source,
-        mnist.num_train,
-        len(mnist.test_labels),
-    )
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record = run_record(config, strategy, data_source)
-    write_json_atomic(run_dir / CONFIG_FILE, record)
-    logging.info(
-        "Strategy %s: %d replica(s), global batch %d, per-replica batch %g",
-        record["distribution"]["strategy"],
-        strategy.num_replicas_in_sync,
-        config.batch_size,
-        record["distribution"]["per_replica_batch_size"],
+        "MNIST source: %s (%d train, %d test)", data_source, mnist.num_train, len(mnist.test_labels)
     )
 
     per_epoch = input_pipeline.steps_per_epoch(mnist.num_train, config.batch_size)
     with strategy.scope():
-        model = build_compiled_model(config, per_epoch)
+        train_loss = recipe.make_train_loss_metric()
+        model = build_compiled_model(config, per_epoch, train_loss)
+        model.optimizer.build(model.trainable_variables)  # so a checkpoint restores its slots
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = RunCheckpoint(run_dir / CHECKPOINT_DIR, model)
+    resume = checkpoint.restore()
+    metrics_path = run_dir / METRICS_FILE
+    if resume:
+        start_step = resume["step"]
+        truncate_after(metrics_path, start_step)
+        logging.info("Resuming %s at iteration %d", run_dir, start_step)
+    else:
+        start_step = 0
+        metrics_path.unlink(missing_ok=True)  # rows of an attempt that died before a checkpoint
+        write_json_atomic(run_dir / CONFIG_FILE, run_record(config, strategy, data_source))
+    logging.info(
+        "Strategy %s: %d replica(s), global batch %d, per-replica batch %g",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        config.batch_size,
+        config.batch_size / strategy.num_replicas_in_sync,
+    )
+
     schedule = recipe.learning_rate_schedule(config, per_epoch)
     test_ds = input_pipeline.test_dataset(
         mnist.test_images, mnist.test_labels, config.test_batch_size
     )
     accuracy_callback = TestAccuracyCallback(
         make_test_evaluator(model, test_ds, strategy),
+        train_loss,
         every=config.eval_every,
         total_steps=config.train_steps,
         num_train=mnist.num_train,
         batch_size=config.batch_size,
         learning_rate=lambda step: float(schedule(step)),
-        writer=MetricsWriter(run_dir / METRICS_FILE),
+        writer=MetricsWriter(metrics_path),
         tensorboard_dir=run_dir / TENSORBOARD_DIR,
         label=run_dir.name,
+        resume=resume,
     )
-    train_ds = input_pipeline.train_dataset(
-        mnist.train_images, mnist.train_labels, config.batch_size, config.seed
+    checkpoint_callback = CheckpointCallback(
+        checkpoint,
+        config.resolved_checkpoint_every,
+        config.train_steps,
+        accuracy_callback,
+        stop_request,
     )
-    start = time.monotonic()
-    model.fit(
-        train_ds,
-        epochs=1,
-        steps_per_epoch=config.train_steps,
-        callbacks=[accuracy_callback],
-        shuffle=False,  # the pipeline shuffles, per epoch and by seed
-        verbose=0,
+    if start_step < config.train_steps:
+        train_ds = input_pipeline.train_dataset(
+            mnist.train_images, mnist.train_labels, config.batch_size, config.seed, start_step
+        )
+        model.fit(
+            train_ds,
+            epochs=1,
+            steps_per_epoch=config.train_steps - start_step,
+            callbacks=[accuracy_callback, checkpoint_callback],
+            shuffle=False,  # the pipeline shuffles, per epoch and by seed
+            verbose=0,
+        )
+    if checkpoint_callback.diverged_at is not None:
+        raise TrainingDiverged(
+            f"training diverged (loss not finite) at iteration {checkpoint_callback.diverged_at}; "
+            f"the metrics so far are in {metrics_path}, nothing was exported: "
+            "lower --learning_rate or check the data"
+        )
+    rows = read_metrics(metrics_path)
+    last = rows[-1]
+    result = TrainResult(
+        run_dir=run_dir,
+        steps=int(last["step"]),
+        final_test_accuracy=last["test_accuracy"],
+        final_test_loss=last["test_loss"],
+        train_seconds=last["elapsed_s"],
+        steps_per_second=last["step"] / last["elapsed_s"] if last["elapsed_s"] else math.nan,
+        rows=rows,
+        interrupted_at=checkpoint_callback.interrupted_at,
     )
-    seconds = time.monotonic() - start
+    if result.interrupted_at is not None:
+        return result
     if config.export:
         export_saved_model(model, run_dir / SAVED_MODEL_DIR)
         save_keras_model(model, run_dir / KERAS_MODEL_FILE)
-    last = accuracy_callback.rows[-1]
-    result = TrainResult(
-        run_dir=run_dir,
-        steps=config.train_steps,
-        final_test_accuracy=last["test_accuracy"],
-        final_test_loss=last["test_loss"],
-        train_seconds=seconds,
-        steps_per_second=config.train_steps / seconds,
-        rows=accuracy_callback.rows,
-    )
     write_json_atomic(
         run_dir / RESULT_FILE,
         {

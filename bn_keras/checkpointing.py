@@ -1,0 +1,87 @@
+"""Exact resume: checkpoints of weights, BN statistics and optimizer state, and the callback that
+writes them every K iterations, on SIGINT/SIGTERM, and stops on a diverged loss."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from bn_keras.atomic import write_json_atomic
+from bn_keras.callbacks import TestAccuracyCallback
+
+STATE_FILE = "state.json"
+
+
+class RunCheckpoint:
+    """A run's training state in `directory`: a TF checkpoint plus state.json naming it.
+
+    The data order needs no saving: it is a pure function of (seed, iteration). The checkpoint
+    holds the model's variables (weights and BN moving statistics) and the optimizer's (iteration
+    count and Adadelta's accumulators). state.json is replaced atomically after the checkpoint's
+    files are complete, and the previous checkpoint is kept, so a crash at any moment leaves a
+    complete state to resume from.
+    """
+
+    def __init__(self, directory: Path, model: keras.Model):
+        self.directory = Path(directory)
+        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+        self._manager = tf.train.CheckpointManager(self._checkpoint, str(directory), max_to_keep=2)
+
+    def save(self, step: int, extra: dict) -> None:
+        """Writes the training state at iteration `step`, with `extra` (callback bookkeeping)."""
+        path = self._manager.save(checkpoint_number=step)
+        write_json_atomic(self.directory / STATE_FILE, {"step": step, "path": path, **extra})
+
+    def restore(self) -> dict | None:
+        """Restores the last saved state into the model and optimizer; None if there is none."""
+        state_path = self.directory / STATE_FILE
+        if not state_path.is_file():
+            return None
+        state = json.loads(state_path.read_text())
+        self._checkpoint.restore(state["path"]).assert_existing_objects_matched()
+        return state
+
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Checkpoints every `every` iterations and when `stop_request` is set, then stops training
+    in the latter case; stops training when the loss is no longer finite."""
+
+    def __init__(
+        self,
+        checkpoint: RunCheckpoint,
+        every: int,
+        total_steps: int,
+        accuracy: TestAccuracyCallback,
+        stop_request: threading.Event | None = None,
+    ):
+        super().__init__()
+        self._checkpoint = checkpoint
+        self._every = every
+        self._total_steps = total_steps
+        self._accuracy = accuracy
+        self._stop_request = stop_request
+        self.interrupted_at: int | None = None
+        self.diverged_at: int | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if not math.isfinite(float(logs["loss"])):
+            self.diverged_at = step
+            self.model.stop_training = True
+            return
+        if self._stop_request is not None and self._stop_request.is_set():
+            self._save(step)
+            self.interrupted_at = step
+            self.model.stop_training = True
+        elif step % self._every == 0 or step == self._total_steps:
+            self._save(step)
+
+    def _save(self, step: int) -> None:
+        self._checkpoint.save(step, self._accuracy.resume_state())
+        logging.info("Checkpoint at iteration %d in %s", step, self._checkpoint.directory)

@@ -1,0 +1,152 @@
+"""Runs that survive: exact resume after SIGKILL or SIGTERM, refusals that protect a run directory,
+and a diverging run that stops with its metrics kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bn_keras import run_dir
+from bn_keras.metrics_file import read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = 300
+
+
+def _command(data_dir: str, results: Path, name: str, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "bn_keras.main", "--model=lenetr", "--bn", "--deterministic",
+        f"--train_steps={STEPS}", "--eval_every=10", "--checkpoint_every=20", "--batch_size=32",
+        "--test_batch_size=50", "--noexport", f"--data_dir={data_dir}",
+        f"--results_dir={results}", f"--run_name={name}", *extra,
+    ]  # fmt: skip
+
+
+def _env() -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=_env())
+
+
+def _rows_without_time(path: Path) -> list[tuple]:
+    return [tuple(v for k, v in r.items() if k != "elapsed_s") for r in read_metrics(path)]
+
+
+def _final_weights(path: Path) -> dict[str, np.ndarray]:
+    state = json.loads((path / run_dir.CHECKPOINT_DIR / "state.json").read_text())
+    reader = tf.train.load_checkpoint(state["path"])
+    names = [n for n in reader.get_variable_to_shape_map() if n.startswith("model/")]
+    assert names, "no model variables in the checkpoint"
+    return {n: reader.get_tensor(n) for n in names}
+
+
+def _start_and_wait(cmd: list[str], path: Path, rows: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env=_env())  # fmt: skip
+    deadline = time.monotonic() + 120
+    metrics = path / run_dir.METRICS_FILE
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and metrics.read_text().count("\n") > rows:  # header + rows
+            return proc
+        time.sleep(0.02)
+    pytest.fail(f"run ended or stalled before {rows} rows: {proc.stderr.read()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def baseline(tiny_tfds_dir, tmp_path_factory):
+    results = tmp_path_factory.mktemp("baseline")
+    proc = _run(_command(tiny_tfds_dir, results, "base"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return results / "base"
+
+
+@pytest.mark.parametrize("rows", [1, 7, 23])
+def test_sigkill_at_any_point_then_rerun_equals_an_uninterrupted_run(
+    rows, baseline, tiny_tfds_dir, tmp_path
+):
+    cmd = _command(tiny_tfds_dir, tmp_path, "killed")
+    proc = _start_and_wait(cmd, tmp_path / "killed", rows)
+    proc.kill()
+    proc.wait()
+    assert not (tmp_path / "killed" / run_dir.RESULT_FILE).exists()
+    resumed = _run(cmd)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _rows_without_time(tmp_path / "killed" / "metrics.csv") == _rows_without_time(
+        baseline / "metrics.csv"
+    )
+    expected = _final_weights(baseline)
+    got = _final_weights(tmp_path / "killed")
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)  # bitwise
+
+
+def test_sigterm_checkpoints_and_says_how_to_resume(baseline, tiny_tfds_dir, tmp_path):
+    cmd = _command(tiny_tfds_dir, tmp_path, "stopped")
+    proc = _start_and_wait(cmd, tmp_path / "stopped", 6)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    last = stderr.strip().splitlines()[-1]
+    assert "interrupted at iteration" in last and "run the same command again" in last
+    step = int(last.split("interrupted at iteration ")[1].split(",")[0])
+    state = json.loads((tmp_path / "stopped" / "checkpoints" / "state.json").read_text())
+    assert state["step"] == step and 0 < step < STEPS
+    assert max(r["step"] for r in read_metrics(tmp_path / "stopped" / "metrics.csv")) <= step
+    assert _run(cmd).returncode == 0
+    assert _rows_without_time(tmp_path / "stopped" / "metrics.csv") == _rows_without_time(
+        baseline / "metrics.csv"
+    )
+
+
+def test_other_settings_finished_runs_and_locked_dirs_are_refused(
+    baseline, tiny_tfds_dir, tmp_path
+):
+    cmd = _command(tiny_tfds_dir, tmp_path, "run")
+    proc = _start_and_wait(cmd, tmp_path / "run", 3)
+    proc.kill()
+    proc.wait()
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+
+    other = _run([*cmd, "--batch_size=16", "--seed=3"])
+    assert other.returncode == 2
+    assert (
+        "--batch_size=32 there, 16 now" in other.stderr and "--seed=0 there, 3 now" in other.stderr
+    )
+    assert other.stderr.count("\n") == 1
+
+    fd = run_dir.lock(tmp_path / "run")  # as if another process were running it
+    try:
+        locked = _run(cmd)
+    finally:
+        os.close(fd)
+    assert locked.returncode == 2 and "in use by another bn_keras process" in locked.stderr
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert {p: v for p, v in after.items() if p.name != ".lock"} == {
+        p: v for p, v in before.items() if p.name != ".lock"
+    }
+
+    finished = _run(_command(tiny_tfds_dir, baseline.parent, "base"))
+    assert finished.returncode == 2 and "holds a finished run" in finished.stderr
+
+
+def test_diverging_run_stops_keeps_metrics_and_exports_nothing(tiny_tfds_dir, tmp_path):
+    cmd = _command(tiny_tfds_dir, tmp_path, "nan", "--learning_rate=1e38", "--export")
+    proc = _run(cmd)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert "diverged (loss not finite) at iteration" in lines[-1] and "Traceback" not in proc.stderr
+    assert read_metrics(tmp_path / "nan" / "metrics.csv")
+    assert not (tmp_path / "nan" / run_dir.RESULT_FILE).exists()
+    assert not (tmp_path / "nan" / run_dir.SAVED_MODEL_DIR).exists()

@@ -14,6 +14,7 @@ from absl import logging
 
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
+from bn_keras.errors import CheckpointError
 
 STATE_FILE = "state.json"
 
@@ -39,12 +40,22 @@ class RunCheckpoint:
         write_json_atomic(self.directory / STATE_FILE, {"step": step, "path": path, **extra})
 
     def restore(self) -> dict | None:
-        """Restores the last saved state into the model and optimizer; None if there is none."""
+        """Restores the last saved state into the model and optimizer; None if there is none.
+
+        Raises:
+            CheckpointError: state.json or the checkpoint it names is unreadable or damaged.
+        """
         state_path = self.directory / STATE_FILE
         if not state_path.is_file():
             return None
-        state = json.loads(state_path.read_text())
-        self._checkpoint.restore(state["path"]).assert_existing_objects_matched()
+        try:
+            state = json.loads(state_path.read_text())
+            self._checkpoint.restore(state["path"]).assert_existing_objects_matched()
+        except (ValueError, KeyError, TypeError, AssertionError, tf.errors.OpError) as err:
+            raise CheckpointError(
+                f"the checkpoint in {self.directory} is unreadable ({type(err).__name__}): "
+                "pass --overwrite to start the run afresh"
+            ) from err
         return state
 
 

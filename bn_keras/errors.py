@@ -11,3 +11,7 @@ class DataError(RuntimeError):
 
 class TrainingDiverged(RuntimeError):
     """The training loss stopped being finite; nothing was exported."""
+
+
+class CheckpointError(RuntimeError):
+    """A run directory's checkpoint cannot be read; the message says how to start afresh."""

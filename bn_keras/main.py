@@ -15,7 +15,12 @@ from absl import app, flags, logging  # noqa: E402
 
 from bn_keras import config as config_lib  # noqa: E402
 from bn_keras import run_dir  # noqa: E402
-from bn_keras.errors import ConfigError, DataError, TrainingDiverged  # noqa: E402
+from bn_keras.errors import (  # noqa: E402
+    CheckpointError,
+    ConfigError,
+    DataError,
+    TrainingDiverged,
+)
 
 _DEFAULTS = config_lib.Config()
 FLAGS = flags.FLAGS
@@ -150,7 +155,7 @@ def main(argv: list[str]) -> None:
 
     try:
         result = train_and_evaluate(config, path, stop_request=stop)
-    except (ConfigError, DataError, TrainingDiverged) as err:
+    except (ConfigError, DataError, TrainingDiverged, CheckpointError) as err:
         _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
     if result.interrupted_at is not None:
         _fail(

@@ -150,3 +150,36 @@ def test_diverging_run_stops_keeps_metrics_and_exports_nothing(tiny_tfds_dir, tm
     assert read_metrics(tmp_path / "nan" / "metrics.csv")
     assert not (tmp_path / "nan" / run_dir.RESULT_FILE).exists()
     assert not (tmp_path / "nan" / run_dir.SAVED_MODEL_DIR).exists()
+
+
+@pytest.mark.parametrize("damage", ["state", "index", "cut_metrics"])
+def test_damaged_run_directories(damage, tiny_tfds_dir, tmp_path):
+    """A corrupt checkpoint is reported in one line and changes nothing; a metrics file cut in
+    the middle of a row is repaired on resume."""
+    cmd = _command(tiny_tfds_dir, tmp_path, "run")
+    proc = _start_and_wait(cmd, tmp_path / "run", 5)
+    proc.kill()
+    proc.wait()
+    checkpoints = tmp_path / "run" / run_dir.CHECKPOINT_DIR
+    if damage == "state":
+        (checkpoints / "state.json").write_text("{not json")
+    elif damage == "index":
+        for index in checkpoints.glob("*.index"):
+            index.write_bytes(b"garbage")
+    else:
+        with open(tmp_path / "run" / run_dir.METRICS_FILE, "a") as f:
+            f.write("999,1.5,0.7,0.2")  # a row cut short by the kill
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    again = _run(cmd)
+    if damage == "cut_metrics":
+        assert again.returncode == 0, again.stderr[-2000:]
+        steps = [int(r["step"]) for r in read_metrics(tmp_path / "run" / run_dir.METRICS_FILE)]
+        assert steps == list(range(0, STEPS + 1, 10))
+        return
+    lines = again.stderr.strip().splitlines()
+    assert again.returncode == 1 and "checkpoint" in lines[-1] and "--overwrite" in lines[-1]
+    assert "Traceback" not in again.stderr
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert {p: v for p, v in after.items() if p.name != ".lock"} == {
+        p: v for p, v in before.items() if p.name != ".lock"
+    }

@@ -10,6 +10,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
@@ -103,7 +104,7 @@ def config_from_flags() -> config_lib.Config:
     return config_lib.Config(**values)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     print(f"bn_keras: error: {message}", file=sys.stderr)
     sys.exit(code)
 

@@ -54,4 +54,9 @@ def test_iteration_answer_names_the_schedule_closest_to_100k():
     assert [r.schedule for r in results] == ["x0.7 every epoch", "x0.7 every 9380 iterations"]
     assert [r.steady_step.mean for r in results] == [20000, 90000]
     answer = paper_checks.iteration_answer(results)
-    assert answer.startswith("closest to the paper's ~100K iterations: lenet_100k_slow")
+    assert answer.startswith("the paper's ~100K iterations to steady state fit lenet_100k_slow")
+    assert "lenet_100k (x0.7 every epoch): steady from 20000, final 0.9800" in answer
+    too_fast = paper_checks.iteration_question({"lenet_100k": [fast]})
+    assert "fit neither schedule; the closest is lenet_100k" in paper_checks.iteration_answer(
+        too_fast
+    )

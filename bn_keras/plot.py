@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bn_keras import report
+from bn_keras import paper_checks, report
 from bn_keras import summary as summary_lib
 from bn_keras.atomic import write_bytes_atomic
 from bn_keras.summary import Run
@@ -145,6 +145,37 @@ def _draw(ax: Axes, groups: dict[str, list[Run]], base: str, zoom: bool) -> None
     draw_pair(ax, mean_curve(base_runs), mean_curve(bn_runs), title, zoom)
 
 
+def schedules_figure(groups: dict[str, list[Run]]) -> Figure | None:
+    """Figure 3's notes: sigmoid LeNet for 100K iterations under both learning-rate schedules.
+
+    Black without BN, red with BN (the paper's colours); solid for x0.7 per epoch, dotted for
+    the slower schedule. None when none of those experiments has finished runs.
+    """
+    present = [e for e in paper_checks.ITERATION_EXPERIMENTS if groups.get(e)]
+    if not present:
+        return None
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    for experiment in present:
+        runs = groups[experiment]
+        config = runs[0].record.get("config", {})
+        curve = mean_curve(runs)
+        keep = curve.steps > 0
+        style = STYLES[config.get("bn", experiment.endswith(summary_lib.BN_SUFFIX))]
+        label = f"{style['label']}, {recipe_text(config).split(', ')[1]}"
+        linestyle = "-" if config.get("lr_schedule") == "epoch" else ":"
+        ax.plot(curve.steps[keep], curve.mean[keep], color=style["color"], linestyle=linestyle,
+                linewidth=1.5, label=label)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_ylim(0.95, 1.0)
+    ax.set_title("LeNet-5 (sigmoid), 100K iterations: x0.7 per epoch vs per 10 epochs", fontsize=9)
+    ax.set_xlabel("training iterations")
+    ax.set_ylabel("test accuracy")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    return fig
+
+
 def save_figure(fig: Figure, results_dir: Path, stem: str) -> list[Path]:
     """Writes `stem`.png and `stem`.svg into `results_dir`, each atomically; returns the paths."""
     paths = []
@@ -186,6 +217,9 @@ def rebuild(
     for base in bases:
         stem = PAPER_FIGURES.get(base, f"fig_{base}")
         paths += save_figure(pair_figure(groups, base), results_dir, stem)
+    schedules = schedules_figure(groups)
+    if schedules is not None:
+        paths += save_figure(schedules, results_dir, "fig3_schedules")
     paper = [base for base in PAPER_FIGURES if base in bases]
     if paper:
         paths += save_figure(panels_figure(groups, paper), results_dir, "overview")

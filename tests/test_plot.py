@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -133,3 +134,21 @@ def test_mean_curve_keeps_the_steps_every_seed_evaluated():
     np.testing.assert_allclose(curve.mean, [0.1, 0.6, 0.925])
     np.testing.assert_allclose(curve.low, [0.1, 0.5, 0.9])
     np.testing.assert_allclose(curve.high, [0.1, 0.7, 0.95])
+
+
+def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):
+    for experiment in ("lenet_100k", "lenet_100k_bn", "lenet_100k_slow"):
+        _write_run(tmp_path, experiment, 0, [0.1, 0.96, 0.97, 0.98, 0.985])
+    slow = tmp_path / "lenet_100k_slow_seed0" / "config.json"
+    record = json.loads(slow.read_text())
+    record["config"] |= {"lr_schedule": "steps", "lr_decay_steps": 9380, "bn": False}
+    write_json_atomic(slow, record)
+    fig = plot.schedules_figure(_groups(tmp_path))
+    lines = fig.axes[0].get_lines()
+    styles = [(line.get_color(), line.get_linestyle(), line.get_label()) for line in lines]
+    assert styles == [
+        ("black", "-", "without BN, x0.7/epoch"),
+        ("red", "-", "with BN, x0.7/epoch"),
+        ("black", ":", "without BN, x0.7/9380 it"),
+    ]
+    assert plot.schedules_figure({}) is None

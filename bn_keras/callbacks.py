@@ -30,8 +30,7 @@ class TestAccuracyCallback(keras.callbacks.Callback):
         *,
         every: int,
         total_steps: int,
-        num_train: int,
-        batch_size: int,
+        steps_per_epoch: int,
         learning_rate: Callable[[int], float],
         writer: MetricsWriter | None,
         tensorboard_dir: Path | None,
@@ -43,8 +42,7 @@ class TestAccuracyCallback(keras.callbacks.Callback):
         self._train_loss = train_loss
         self._every = every
         self._total_steps = total_steps
-        self._num_train = num_train
-        self._batch_size = batch_size
+        self._steps_per_epoch = steps_per_epoch
         self._learning_rate = learning_rate
         self._writer = writer
         self._tensorboard = (
@@ -96,10 +94,9 @@ class TestAccuracyCallback(keras.callbacks.Callback):
     def _record(self, step: int, train_loss: float) -> None:
         test_loss, test_accuracy = self._evaluate()
         elapsed = time.monotonic() - self._start_time
-        per_epoch = -(-self._num_train // self._batch_size)
         row = {
             "step": step,
-            "epoch": step / per_epoch,
+            "epoch": step / self._steps_per_epoch,
             "learning_rate": self._learning_rate(step),
             "train_loss": train_loss,
             "test_loss": test_loss,

@@ -62,10 +62,15 @@ def _drop_partial_last_line(path: Path) -> None:
             f.truncate(data.rfind(b"\n") + 1)
 
 
+def _whole_lines(path: Path) -> str:
+    """The file's text up to its last newline: a line torn by a kill is left out."""
+    text = Path(path).read_text()
+    return text[: text.rfind("\n") + 1]
+
+
 def read_metrics(path: Path) -> list[dict[str, float]]:
     """Reads the whole rows of a metrics file as floats (empty cells become NaN)."""
-    text = Path(path).read_text()
-    whole = text[: text.rfind("\n") + 1]
+    whole = _whole_lines(path)
     return [
         {name: float(value) if value else math.nan for name, value in row.items()}
         for row in csv.DictReader(io.StringIO(whole))
@@ -78,7 +83,6 @@ def truncate_after(path: Path, step: int) -> None:
     A resumed run continues from its checkpoint at `step`; rows written after that checkpoint
     are measured again, so they must go to avoid duplicates.
     """
-    text = Path(path).read_text()
-    lines = text[: text.rfind("\n") + 1].splitlines(keepends=True)
+    lines = _whole_lines(path).splitlines(keepends=True)
     kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
     write_text_atomic(Path(path), "".join(kept))

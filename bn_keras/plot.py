@@ -56,15 +56,19 @@ def mean_curve(runs: list[Run]) -> Curve:
     return Curve(steps, acc.mean(axis=0), acc.min(axis=0), acc.max(axis=0))
 
 
-def recipe_text(config: dict) -> str:
-    """The training recipe in a few words, e.g. "Adadelta lr 1.0, x0.7/epoch, batch 64"."""
-    schedule = {
+def schedule_text(config: dict) -> str:
+    """The learning-rate schedule in a few words, e.g. "x0.7/epoch"."""
+    return {
         "epoch": f"x{config.get('lr_decay', 0):g}/epoch",
         "steps": f"x{config.get('lr_decay', 0):g}/{config.get('lr_decay_steps')} it",
         "constant": "constant lr",
     }.get(config.get("lr_schedule"), str(config.get("lr_schedule")))
+
+
+def recipe_text(config: dict) -> str:
+    """The training recipe in a few words, e.g. "Adadelta lr 1.0, x0.7/epoch, batch 64"."""
     lr, batch = config.get("learning_rate"), config.get("batch_size")
-    return f"Adadelta lr {lr}, {schedule}, batch {batch}"
+    return f"Adadelta lr {lr}, {schedule_text(config)}, batch {batch}"
 
 
 def pair_title(base_runs: list[Run], bn_runs: list[Run]) -> str:
@@ -162,7 +166,7 @@ def schedules_figure(groups: dict[str, list[Run]]) -> Figure | None:
         curve = mean_curve(runs)
         keep = curve.steps > 0
         style = STYLES[config.get("bn", experiment.endswith(summary_lib.BN_SUFFIX))]
-        label = f"{style['label']}, {recipe_text(config).split(', ')[1]}"
+        label = f"{style['label']}, {schedule_text(config)}"
         linestyle = "-" if config.get("lr_schedule") == "epoch" else ":"
         ax.plot(curve.steps[keep], curve.mean[keep], color=style["color"], linestyle=linestyle,
                 linewidth=1.5, label=label)  # fmt: skip

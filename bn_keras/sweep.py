@@ -23,7 +23,8 @@ from pathlib import Path  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
-from bn_keras.config import RESULT_NEUTRAL  # noqa: E402
+from bn_keras import run_dir  # noqa: E402
+from bn_keras.config import Config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_EXPERIMENTS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
@@ -113,30 +114,19 @@ def plan_jobs(
     return jobs
 
 
-def is_finished(job: Job) -> bool:
-    """A run is finished when it wrote result.json with the same configuration as planned
-    (settings that cannot change its numbers, such as steps_per_execution, aside)."""
+FINISHED, RESUMABLE, FRESH = "finished", "resumable", "fresh"
+
+
+def run_state(job: Job) -> str:
+    """FINISHED or RESUMABLE when the run directory holds this job's run (settings that cannot
+    change its numbers, such as steps_per_execution, aside), FRESH otherwise."""
     try:
-        record = json.loads((job.run_dir / "config.json").read_text())
+        record = json.loads((job.run_dir / run_dir.CONFIG_FILE).read_text())
     except (OSError, ValueError):
-        return False
-
-    done = (job.run_dir / "result.json").is_file()
-    return done and _comparable(record.get("config", {})) == _comparable(job.config)
-
-
-def is_resumable(job: Job) -> bool:
-    """An unfinished run with the same configuration as planned can resume where it stopped."""
-    try:
-        record = json.loads((job.run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    same = _comparable(record.get("config", {})) == _comparable(job.config)
-    return same and not (job.run_dir / "result.json").is_file()
-
-
-def _comparable(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in RESULT_NEUTRAL}
+        return FRESH
+    if run_dir.settings_that_differ(record.get("config", {}), Config(**job.config)):
+        return FRESH
+    return FINISHED if (job.run_dir / run_dir.RESULT_FILE).is_file() else RESUMABLE
 
 
 def _watch(job: Job, proc: subprocess.Popen, log_path: Path) -> None:
@@ -212,10 +202,11 @@ def main(argv: list[str]) -> None:
         extra.append(f"--data_dir={FLAGS.data_dir}")
     experiments = FLAGS.experiments or all_experiments()
     jobs = plan_jobs(experiments, FLAGS.seeds, FLAGS.extra_seeds, results_dir, extra)
-    todo = [j for j in jobs if FLAGS.force or not is_finished(j)]
+    states = {job.name: run_state(job) for job in jobs}
+    todo = [j for j in jobs if FLAGS.force or states[j.name] != FINISHED]
     for job in todo:
         # An interrupted run with the same settings resumes; anything else starts afresh.
-        if FLAGS.force or not is_resumable(job):
+        if FLAGS.force or states[job.name] != RESUMABLE:
             job.start_flags = ("--overwrite",)
     print(
         f"{len(jobs)} runs planned, {len(jobs) - len(todo)} already finished, "

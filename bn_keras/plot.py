@@ -14,6 +14,7 @@ import io
 import sys
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -185,9 +186,11 @@ def save_figure(fig: Figure, results_dir: Path, stem: str) -> list[Path]:
     paths = []
     for fmt in FORMATS:
         buffer = io.BytesIO()
-        # No date in the SVG: rebuilding from the same files gives the same bytes.
+        # No date and a fixed id salt in the SVG: rebuilding from the same files gives the
+        # same bytes, so git shows a figure as changed only when its data changed.
         metadata = {"Date": None} if fmt == "svg" else None
-        fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
+        with matplotlib.rc_context({"svg.hashsalt": "bn_keras"}):
+            fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
         path = Path(results_dir) / f"{stem}.{fmt}"
         write_bytes_atomic(path, buffer.getvalue())
         paths.append(path)

@@ -152,3 +152,10 @@ def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):
         ("black", ":", "without BN, x0.7/9380 it"),
     ]
     assert plot.schedules_figure({}) is None
+
+
+def test_rebuilding_gives_the_same_bytes(results):
+    plot.rebuild(results)
+    first = {p.name: p.read_bytes() for p in results.glob("*.svg")}
+    plot.rebuild(results)
+    assert first and first == {p.name: p.read_bytes() for p in results.glob("*.svg")}

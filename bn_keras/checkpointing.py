@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -70,8 +71,10 @@ class CheckpointCallback(keras.callbacks.Callback):
         total_steps: int,
         accuracy: TestAccuracyCallback,
         stop_request: threading.Event | None = None,
+        before_save: Callable[[], None] | None = None,
     ):
         super().__init__()
+        self._before_save = before_save
         self._checkpoint = checkpoint
         self._every = every
         self._total_steps = total_steps
@@ -94,5 +97,7 @@ class CheckpointCallback(keras.callbacks.Callback):
             self._save(step)
 
     def _save(self, step: int) -> None:
+        if self._before_save is not None:
+            self._before_save()
         self._checkpoint.save(step, self._accuracy.resume_state())
         logging.info("Checkpoint at iteration %d in %s", step, self._checkpoint.directory)

@@ -11,7 +11,8 @@ from bn_keras.errors import ConfigError
 
 MODELS = ("mlp", "lenet", "lenetr")
 LR_SCHEDULES = ("epoch", "steps", "constant")
-STRATEGIES = ("auto", "default", "one_device", "mirrored")
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+SYNC_BN = ("auto", "true", "false")
 INITS = ("pytorch", "glorot")
 MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
@@ -45,7 +46,14 @@ class Config:
         deterministic: also enable TensorFlow op determinism.
         data_dir: TFDS data directory; None is TFDS's default.
         mnist_source: "auto", "tfds" or "offline" (see input_pipeline.ensure_mnist).
-        strategy: tf.distribute strategy name, one of STRATEGIES.
+        strategy: tf.distribute strategy name, one of STRATEGIES; "auto" is multi_worker when
+            TF_CONFIG names a cluster of several tasks, mirrored when there are several GPUs,
+            else the default strategy.
+        devices: comma-separated devices for "mirrored" or "one_device" (e.g. "/gpu:0,/gpu:1");
+            empty means all local GPUs (or the CPU).
+        sync_bn: "auto" (synchronized BatchNorm when there are several replicas), "true" or
+            "false" (each replica normalizes with its own part of the batch).
+        scale_lr: multiply learning_rate by the number of replicas (linear scaling rule).
         steps_per_execution: training steps per compiled call; must divide eval_every and
             train_steps. 0 (auto) picks the largest divisor of both up to MAX_STEPS_PER_EXECUTION:
             fewer round trips from Python per step, and the same results.
@@ -75,6 +83,9 @@ class Config:
     data_dir: str | None = None
     mnist_source: str = "auto"
     strategy: str = "auto"
+    devices: str = ""
+    sync_bn: str = "auto"
+    scale_lr: bool = False
     steps_per_execution: int = 0
     jit_compile: str = "auto"
     export: bool = True
@@ -128,6 +139,19 @@ class Config:
             self.strategy in STRATEGIES,
             f"--strategy={self.strategy!r} is unknown: use one of {STRATEGIES}",
         )
+        _require(
+            not self.devices or self.strategy in ("mirrored", "one_device"),
+            f"--devices={self.devices!r} needs --strategy=mirrored or one_device "
+            f"(not {self.strategy!r})",
+        )
+        _require(
+            self.strategy != "one_device" or len(self.device_list) <= 1,
+            f"--strategy=one_device takes one device, not --devices={self.devices!r}",
+        )
+        _require(
+            self.sync_bn in SYNC_BN,
+            f"--sync_bn={self.sync_bn!r} is unknown: use one of {SYNC_BN}",
+        )
         _require(self.init in INITS, f"--init={self.init!r} is unknown: use one of {INITS}")
         _require(
             self.checkpoint_every >= 0 and self.checkpoint_every % self.eval_every == 0,
@@ -141,6 +165,11 @@ class Config:
             f"--steps_per_execution={spe} must divide --eval_every={self.eval_every} and "
             f"--train_steps={self.train_steps}: use a divisor of both, or 0 (auto)",
         )
+
+    @property
+    def device_list(self) -> list[str]:
+        """The --devices value as a list of device names."""
+        return [d.strip() for d in self.devices.split(",") if d.strip()]
 
     @property
     def resolved_checkpoint_every(self) -> int:

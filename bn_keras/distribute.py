@@ -1,34 +1,152 @@
-"""Turns a strategy name into a tf.distribute strategy, refusing unknown names."""
+"""tf.distribute for bn_keras: strategies by name, the data split across replicas, and BatchNorm's
+moving statistics kept equal on every replica."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 
+import keras
 import tensorflow as tf
 
+from bn_keras import cluster
 from bn_keras.config import STRATEGIES
 from bn_keras.errors import ConfigError
 
 
-def get_strategy(name: str, devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
+def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strategy:
     """Creates the named strategy.
 
     Args:
-        name: "auto" (MirroredStrategy over all GPUs when there are several, else the default
-            strategy), "default", "one_device" (the first GPU, else the CPU) or "mirrored"
-            (`devices`, else all local GPUs, else the CPU).
-        devices: device names for "mirrored", e.g. ["/gpu:0", "/gpu:1"].
+        name: "auto" (multi_worker when TF_CONFIG names several tasks, else MirroredStrategy over
+            all GPUs when there are several, else the default strategy), "default", "one_device"
+            (`devices[0]`, else the first GPU, else the CPU), "mirrored" (`devices`, else all
+            local GPUs, else the CPU), "multi_worker" (MultiWorkerMirroredStrategy configured by
+            TF_CONFIG) or "tpu" (TPUStrategy on the TPU the environment names; untested here).
+        devices: device names for "mirrored" or "one_device", e.g. ["/gpu:0", "/gpu:1"].
 
     Raises:
-        ConfigError: unknown strategy name.
+        ConfigError: unknown strategy name, or multi_worker without TF_CONFIG.
     """
-    gpus = tf.config.list_logical_devices("GPU")
+    # MultiWorkerMirroredStrategy must come before anything initializes TensorFlow's runtime,
+    # listing devices included.
+    task = cluster.current_task(os.environ)
     if name == "auto":
-        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+        if task is not None and task.num_tasks > 1:
+            name = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            return tf.distribute.MirroredStrategy()
+        else:
+            return tf.distribute.get_strategy()
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+        gpus = tf.config.list_logical_devices("GPU")
+        device = devices[0] if devices else (gpus[0].name if gpus else "/cpu:0")
+        return tf.distribute.OneDeviceStrategy(device)
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
+        return tf.distribute.MirroredStrategy(devices=list(devices) or None)
+    if name == "multi_worker":
+        if task is None:
+            raise ConfigError(
+                "--strategy=multi_worker needs TF_CONFIG naming the cluster and this task: "
+                "set it on each host, or start local workers with python -m bn_keras.launch"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
     raise ConfigError(f"--strategy={name!r} is unknown: use one of {STRATEGIES}")
+
+
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+    """The number of worker processes training together (1 unless multi-worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return 1
+    return sum(len(resolver.cluster_spec().as_dict().get(job, [])) for job in ("chief", "worker"))
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's shared files (always, unless multi-worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if num_workers(strategy) == 1:
+        return True
+    jobs = resolver.cluster_spec().as_dict()
+    if "chief" in jobs:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def distribute_train_dataset(
+    strategy: tf.distribute.Strategy,
+    make_dataset: Callable[[tuple[int, int] | None], tf.data.Dataset],
+) -> tf.data.Dataset | tf.distribute.DistributedDataset:
+    """The training stream split explicitly: replica r of R gets slice r of every global batch.
+
+    Each worker builds only its own replicas' slices (its shard of the data), and the union over
+    replicas is exactly the global batch one device would train on, in the same order. Explicit
+    slicing rather than tf.data auto-sharding: auto-sharding by DATA would hand each worker whole
+    batches in turn, which is not the single-device batch sequence.
+
+    Args:
+        strategy: the strategy that will run training.
+        make_dataset: builds the stream of per-replica batches for `(replica, replicas)`, or the
+            global batches for None.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return make_dataset(None)
+    replicas = strategy.num_replicas_in_sync
+
+    def worker_dataset(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        streams = [make_dataset((first + r, replicas)) for r in range(local)]
+        if local == 1:
+            return streams[0]
+        # The strategy hands consecutive elements to this worker's replicas in turn.
+        return tf.data.Dataset.choose_from_datasets(
+            streams, tf.data.Dataset.range(local).repeat(), stop_on_empty_dataset=True
+        )
+
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+    return strategy.distribute_datasets_from_function(worker_dataset, options)
+
+
+def uses_sync_bn(sync_bn: str, replicas: int) -> bool:
+    """Resolves --sync_bn: "auto" synchronizes BatchNorm exactly when there are several replicas."""
+    return replicas > 1 if sync_bn == "auto" else sync_bn == "true"
+
+
+def moving_statistics_averager(
+    model: keras.Model, strategy: tf.distribute.Strategy
+) -> Callable[[], None] | None:
+    """A function that sets every replica's BN moving mean and variance to their replica mean.
+
+    Keras creates the moving statistics with aggregation NONE, so under unsynchronized BatchNorm
+    each replica updates its own copy from its own part of the batch: the copies drift apart and a
+    checkpoint or export keeps replica 0's alone. Calling the returned function before every
+    evaluation, checkpoint and export makes all replicas use (and save) the average. Training is
+    unaffected: in training mode BatchNorm normalizes with batch statistics.
+
+    Returns:
+        None when there is nothing to average (one replica, or no BatchNorm layer).
+    """
+    variables = [
+        variable
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for variable in (layer.moving_mean, layer.moving_variance)
+    ]
+    if strategy.num_replicas_in_sync == 1 or not variables:
+        return None
+
+    @tf.function
+    def average() -> None:
+        local = strategy.run(lambda: [tf.identity(v.value) for v in variables])
+        for variable, per_replica in zip(variables, local, strict=True):
+            variable.value.assign(strategy.reduce("MEAN", per_replica, axis=None))
+
+    return average

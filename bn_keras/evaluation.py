@@ -9,14 +9,32 @@ import tensorflow as tf
 
 
 def make_test_evaluator(
-    model: keras.Model, dataset: tf.data.Dataset, strategy: tf.distribute.Strategy
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    strategy: tf.distribute.Strategy,
+    num_examples: int,
+    before: Callable[[], None] | None = None,
 ) -> Callable[[], tuple[float, float]]:
     """Returns a function computing (mean loss, accuracy) of `model` over all of `dataset`.
 
-    The model runs with `training=False`, so BatchNorm uses its moving statistics. Sums and counts
-    are reduced across replicas, so every example counts exactly once whatever the replica count.
+    The model runs with `training=False`, so BatchNorm uses its moving statistics. The strategy
+    splits every batch across its replicas (and workers: sharding by data, each batch part goes to
+    one worker), and sums and counts are reduced across all of them, so every example counts
+    exactly once whatever the replica count; the count is checked.
+
+    Args:
+        model: the model to evaluate.
+        dataset: batches of (images, labels), global batch size.
+        strategy: the strategy the model was built under.
+        num_examples: the number of examples in `dataset`, to check that each counted once.
+        before: called before each evaluation (to average unsynchronized BN statistics).
+
+    Raises:
+        RuntimeError: (from the returned function) the examples counted differ from num_examples.
     """
-    distributed = strategy.experimental_distribute_dataset(dataset)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    distributed = strategy.experimental_distribute_dataset(dataset.with_options(options))
 
     def replica_sums(images, labels):
         logits = model(images, training=False)
@@ -38,7 +56,11 @@ def make_test_evaluator(
         return totals
 
     def evaluate() -> tuple[float, float]:
+        if before is not None:
+            before()
         loss_sum, correct, count = sums().numpy()
+        if count != num_examples:
+            raise RuntimeError(f"evaluation counted {count:.0f} examples, not {num_examples}")
         return float(loss_sum / count), float(correct / count)
 
     return evaluate

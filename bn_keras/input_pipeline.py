@@ -121,6 +121,7 @@ def train_dataset(
     batch_size: int,
     seed: int,
     start_step: int = 0,
+    replica_slice: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """An endless stream of normalized training batches, reshuffled every epoch.
 
@@ -133,6 +134,9 @@ def train_dataset(
         batch_size: the global batch size.
         seed: shuffling seed.
         start_step: the number of batches already consumed (to resume mid-epoch).
+        replica_slice: `(r, R)` keeps only replica r's contiguous share of every global batch
+            (rows r*n//R to (r+1)*n//R of a batch of n), so R replicas together see exactly the
+            global batches; None keeps the whole batch.
 
     Returns:
         A dataset of (float32 images, int64 labels) batches.
@@ -149,6 +153,10 @@ def train_dataset(
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     def gather(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if replica_slice is not None:
+            replica, replicas = replica_slice
+            n = tf.shape(indices)[0]
+            indices = indices[replica * n // replicas : (replica + 1) * n // replicas]
         return normalize(tf.gather(images, indices)), tf.gather(labels, indices)
 
     first_epoch, skip = divmod(start_step, per_epoch)

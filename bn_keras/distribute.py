@@ -115,6 +115,24 @@ def distribute_train_dataset(
     return strategy.distribute_datasets_from_function(worker_dataset, options)
 
 
+def check_batches_fill_replicas(num_examples: int, batch_size: int, replicas: int, flag: str):
+    """Refuses a batch size whose last partial batch leaves some replica no example at all.
+
+    An empty per-replica batch crashes TensorFlow's CPU kernels (seen in LeNet's convolutions),
+    so every batch, the last partial one included, needs at least one example per replica.
+
+    Raises:
+        ConfigError: naming the flag, the size of the last batch and what to choose instead.
+    """
+    last = num_examples % batch_size
+    if replicas > 1 and 0 < last < replicas:
+        raise ConfigError(
+            f"{flag}={batch_size} leaves a last batch of {last} of the {num_examples} images, "
+            f"too few for {replicas} replicas: choose a batch size whose last batch holds at "
+            f"least {replicas} (or that divides {num_examples})"
+        )
+
+
 def uses_sync_bn(sync_bn: str, replicas: int) -> bool:
     """Resolves --sync_bn: "auto" synchronizes BatchNorm exactly when there are several replicas."""
     return replicas > 1 if sync_bn == "auto" else sync_bn == "true"

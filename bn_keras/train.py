@@ -75,7 +75,11 @@ def distribution_record(config: Config, strategy: tf.distribute.Strategy, sync_b
         "per_replica_batch_size": config.batch_size / replicas,
         "sync_bn": sync_bn,
         "learning_rate": config.learning_rate,
-        "steps_per_execution": config.resolved_steps_per_execution,
+        "steps_per_execution": (
+            1
+            if workarounds.single_step_execution_needed(strategy)
+            else config.resolved_steps_per_execution
+        ),
         "data_split": (
             "whole batches on one replica"
             if replicas == 1
@@ -134,6 +138,8 @@ def build_compiled_model(
         steps_per_epoch: iterations per epoch, for the per-epoch learning-rate schedule.
         train_loss: a metric to compile in, recording the training loss for the metrics rows.
         sync_bn: BatchNorm statistics over the global batch, across replicas.
+
+    Under a strategy with several replicas, fit runs one step per call (keras-team/keras#19246).
     """
     model = models.build_model(
         config.model,
@@ -141,11 +147,14 @@ def build_compiled_model(
         bn_options=models.BnOptions(config.bn_momentum, config.bn_epsilon, sync_bn),
         init=config.init,
     )
+    steps_per_execution = config.resolved_steps_per_execution
+    if workarounds.single_step_execution_needed(tf.distribute.get_strategy()):
+        steps_per_execution = 1
     model.compile(
         optimizer=recipe.make_optimizer(config, steps_per_epoch),
         loss=recipe.make_loss(),
         metrics=[train_loss] if train_loss is not None else None,
-        steps_per_execution=config.resolved_steps_per_execution,
+        steps_per_execution=steps_per_execution,
         jit_compile=_jit_compile(config.jit_compile),
     )
     return model
@@ -194,8 +203,6 @@ def train_and_evaluate(
         config_used = dataclasses.replace(config, learning_rate=config.learning_rate * replicas)
     else:
         config_used = config
-    if workarounds.single_step_execution_needed(strategy):
-        config_used = dataclasses.replace(config_used, steps_per_execution=1)
     if mnist is None:
         data_source = input_pipeline.ensure_mnist(config.data_dir, config.mnist_source)
         mnist = input_pipeline.load_mnist(config.data_dir)
@@ -237,6 +244,12 @@ def train_and_evaluate(
         distribution["per_replica_batch_size"],
         "synchronized" if sync_bn else "per replica" if config.bn and replicas > 1 else "local",
         config_used.learning_rate,
+    )
+    distribute.check_batches_fill_replicas(
+        mnist.num_train, config.batch_size, replicas, "--batch_size"
+    )
+    distribute.check_batches_fill_replicas(
+        len(mnist.test_labels), config.test_batch_size, replicas, "--test_batch_size"
     )
     if replicas > 1 and config.batch_size % replicas:
         logging.warning(

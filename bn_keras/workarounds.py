@@ -15,10 +15,10 @@ The fixes are as small as the bugs: (1) build from this worker's own part of the
 shapes are all that is needed); (2) reduce scalars with `axis=None`. Both act only under several
 workers; single-process training never reaches them.
 
-3. With both fixed, fit's multi-step loop (steps_per_execution > 1) still fails under several
-   workers, with "You must feed a value for placeholder tensor" from its `has_next` conditional
-   (the error of keras-team/keras#19246). Multi-worker runs therefore execute one step per call;
-   steps_per_execution changes speed only, never results.
+keras-team/keras#19246: fit's multi-step loop (steps_per_execution > 1) fails under any strategy
+with several replicas, MirroredStrategy on one machine included, with "You must feed a value for
+placeholder tensor" from its `has_next` conditional. Runs with several replicas therefore execute
+one step per call; steps_per_execution changes speed only, never results.
 """
 
 from __future__ import annotations
@@ -75,12 +75,21 @@ def fix_multi_worker_fit(model: keras.Model, strategy: tf.distribute.Strategy) -
 
     Does nothing unless `strategy` spans several workers.
     """
-    if not _is_multi_worker(strategy):
-        return
+    if _is_multi_worker(strategy):
+        build_from_local_batch(model)
+        reduce_scalar_logs()
+
+
+def build_from_local_batch(model: keras.Model) -> None:
+    """Fix 1 of keras-team/keras#20585, for this model only."""
     model._maybe_symbolic_build = types.MethodType(_maybe_symbolic_build_from_local_batch, model)
+
+
+def reduce_scalar_logs() -> None:
+    """Fix 2 of keras-team/keras#20585 (Keras's trainer module; idempotent)."""
     tf_trainer.reduce_per_replica = _reduce_per_replica
 
 
 def single_step_execution_needed(strategy: tf.distribute.Strategy) -> bool:
-    """Whether fit must run one step per call (part 3 above: several workers)."""
-    return _is_multi_worker(strategy)
+    """Whether fit must run one step per call (keras-team/keras#19246: several replicas)."""
+    return strategy.num_replicas_in_sync > 1

@@ -1,14 +1,45 @@
-"""Shared fixtures: a tiny MNIST-shaped dataset, in memory and as a prepared TFDS `mnist`."""
+"""Shared fixtures: a tiny MNIST-shaped dataset, in memory and as a prepared TFDS `mnist`; two
+logical CPU devices for the tests of distribution; reading weights from a run's checkpoint."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bn_keras import input_pipeline, mnist_offline
 
 TINY_TRAIN = 200
 TINY_TEST = 100
+LOGICAL_CPUS = 2
+
+
+def pytest_configure(config):
+    """Splits the CPU into two logical devices (before TensorFlow's runtime starts), so that
+    MirroredStrategy can run two replicas; single-device code still runs on /cpu:0 alone."""
+    del config
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * LOGICAL_CPUS
+    )
+
+
+def checkpoint_weights(run_dir: Path) -> dict[str, np.ndarray]:
+    """The model variables (weights and BN statistics) of a run's last checkpoint, by name."""
+    state = json.loads((Path(run_dir) / "checkpoints" / "state.json").read_text())
+    reader = tf.train.load_checkpoint(state["path"])
+    names = [n for n in reader.get_variable_to_shape_map() if n.startswith("model/")]
+    assert names, f"no model variables in the checkpoint of {run_dir}"
+    return {n: reader.get_tensor(n) for n in names}
+
+
+@pytest.fixture(scope="session")
+def read_checkpoint_weights():
+    """`checkpoint_weights` for tests (a fixture, so tests need not import conftest)."""
+    return checkpoint_weights
 
 
 def _tiny_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,112 @@
+"""tf.distribute on two logical CPU devices: synchronized BN trains like one device, unsynchronized
+BN statistics are averaged across replicas, and evaluation counts every test image once."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bn_keras import distribute, input_pipeline, train
+from bn_keras.config import Config
+from bn_keras.evaluation import make_test_evaluator
+
+# 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 (4 per replica),
+# so 9 iterations cross an epoch boundary, a partial batch and a learning-rate decay.
+SMALL = dict(batch_size=32, eval_every=3, train_steps=9, test_batch_size=40, export=False)
+
+
+@pytest.fixture(scope="module")
+def mirrored() -> tf.distribute.Strategy:
+    """One strategy for all tests: strategies created later in the same process would reuse its
+    collective instance keys and abort (a real run creates one strategy per process)."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+@pytest.mark.parametrize("model", ["mlp", "lenet"])
+def test_mirrored_sync_bn_trains_like_one_device(
+    model, mirrored, tiny_mnist, tmp_path, read_checkpoint_weights
+):
+    config = Config(model=model, bn=True, **SMALL)
+    one = train.train_and_evaluate(
+        config, tmp_path / "one", strategy=tf.distribute.get_strategy(), mnist=tiny_mnist
+    )
+    two = train.train_and_evaluate(config, tmp_path / "two", strategy=mirrored, mnist=tiny_mnist)
+
+    single, mirrored = (read_checkpoint_weights(tmp_path / d) for d in ("one", "two"))
+    assert single.keys() == mirrored.keys()
+    assert any("moving_variance" in name for name in single)
+    for name, value in single.items():
+        np.testing.assert_allclose(mirrored[name], value, rtol=1e-4, atol=2e-5, err_msg=name)
+    assert [r["test_accuracy"] for r in two.rows] == [r["test_accuracy"] for r in one.rows]
+    distribution = json.loads((tmp_path / "two" / "config.json").read_text())["distribution"]
+    assert distribution["replicas"] == 2 and distribution["sync_bn"] is True
+    assert distribution["per_replica_batch_size"] == 16
+
+
+def test_without_sync_bn_replicas_drift_apart_and_are_averaged(mirrored, tiny_mnist):
+    strategy = mirrored
+    with strategy.scope():
+        model = train.build_compiled_model(Config(model="mlp", bn=True), 7, sync_bn=False)
+    assert model.steps_per_execution == 1  # keras-team/keras#19246, see bn_keras.workarounds
+    data = distribute.distribute_train_dataset(
+        strategy,
+        lambda part: input_pipeline.train_dataset(
+            tiny_mnist.train_images, tiny_mnist.train_labels, 32, 0, replica_slice=part
+        ),
+    )
+    model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
+    moving_mean = model.get_layer("fc1_bn").moving_mean.value
+
+    def copies() -> list[np.ndarray]:
+        return [c.numpy() for c in strategy.experimental_local_results(moving_mean)]
+
+    before = copies()
+    assert len(before) == 2 and not np.allclose(before[0], before[1])  # Keras's trap, still there
+    distribute.moving_statistics_averager(model, strategy)()
+    after = copies()
+    np.testing.assert_array_equal(after[0], after[1])
+    np.testing.assert_allclose(after[0], (before[0] + before[1]) / 2, rtol=1e-6)
+
+
+def test_no_averaging_without_bn_or_replicas(mirrored):
+    strategy = mirrored
+    with strategy.scope():
+        plain = train.build_compiled_model(Config(model="mlp"), 7)
+    assert distribute.moving_statistics_averager(plain, strategy) is None
+    model = train.build_compiled_model(Config(model="mlp", bn=True), 7)
+    assert distribute.moving_statistics_averager(model, tf.distribute.get_strategy()) is None
+
+
+@pytest.mark.parametrize("test_batch_size", [40, 45])  # 45: 23 and 22 images per replica
+def test_two_replicas_evaluate_each_test_image_once(mirrored, tiny_mnist, test_batch_size):
+    test_ds = input_pipeline.test_dataset(
+        tiny_mnist.test_images, tiny_mnist.test_labels, test_batch_size
+    )
+    strategy = mirrored
+    with strategy.scope():
+        model = train.build_compiled_model(Config(model="lenet", bn=True), 7)
+    reference = train.build_compiled_model(Config(model="lenet", bn=True), 7)
+    rng = np.random.default_rng(0)  # weights, and BN statistics that are not the initial ones
+    reference.set_weights([rng.uniform(0.5, 1.5, size=w.shape) for w in model.weights])
+    model.set_weights(reference.get_weights())
+    count = len(tiny_mnist.test_labels)
+    got = make_test_evaluator(model, test_ds, strategy, count)()
+    want = make_test_evaluator(reference, test_ds, tf.distribute.get_strategy(), count)()
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_replica_slices_cover_every_global_batch_in_order(tiny_mnist):
+    def batches(part, n=8):
+        ds = input_pipeline.train_dataset(
+            tiny_mnist.train_images, tiny_mnist.train_labels, 32, 3, replica_slice=part
+        )
+        return [y.numpy() for _, y in ds.take(n)]
+
+    whole = batches(None)
+    for parts in (2, 3):
+        sliced = [batches((r, parts)) for r in range(parts)]
+        for step, batch in enumerate(whole):
+            np.testing.assert_array_equal(np.concatenate([s[step] for s in sliced]), batch)

@@ -22,16 +22,20 @@ class ClusterTask:
         task_type: "chief" or "worker".
         index: the task's index among the tasks of its type.
         num_tasks: chief and workers together; each runs one training process.
+        has_chief: the cluster has a "chief" task (else worker 0 is the chief).
     """
 
     task_type: str
     index: int
     num_tasks: int
+    has_chief: bool = False
 
     @property
     def is_chief(self) -> bool:
         """The task that writes the run's shared files: the chief, else worker 0."""
-        return self.task_type == "chief" or (self.task_type == "worker" and self.index == 0)
+        if self.has_chief:
+            return self.task_type == "chief"
+        return self.task_type == "worker" and self.index == 0
 
     @property
     def name(self) -> str:
@@ -81,7 +85,9 @@ def parse_tf_config(text: str) -> ClusterTask:
         raise bad(f'has task index {index}, outside the {len(cluster[task_type])} "{task_type}"')
     if len(cluster.get("chief", [])) > 1:
         raise bad("lists more than one chief")
-    return ClusterTask(task_type, index, sum(len(a) for a in cluster.values()))
+    return ClusterTask(
+        task_type, index, sum(len(a) for a in cluster.values()), has_chief="chief" in cluster
+    )
 
 
 def _valid_addresses(addresses: object) -> bool:

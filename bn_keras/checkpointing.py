@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from pathlib import Path
 
 import keras
@@ -61,7 +62,11 @@ class RunCheckpoint:
 
 class CheckpointCallback(keras.callbacks.Callback):
     """Checkpoints every `every` iterations and when `stop_request` is set, then stops training
-    in the latter case; stops training when the loss is no longer finite."""
+    in the latter case; stops training when the loss is no longer finite.
+
+    `seconds` and `written` count the time spent writing checkpoints and their number, over
+    the whole run: a resumed run continues the counts of the checkpoint it resumed from.
+    """
 
     def __init__(
         self,
@@ -70,6 +75,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         total_steps: int,
         accuracy: TestAccuracyCallback,
         stop_request: threading.Event | None = None,
+        resume: dict | None = None,
     ):
         super().__init__()
         self._checkpoint = checkpoint
@@ -79,6 +85,8 @@ class CheckpointCallback(keras.callbacks.Callback):
         self._stop_request = stop_request
         self.interrupted_at: int | None = None
         self.diverged_at: int | None = None
+        self.seconds = (resume or {}).get("checkpoint_seconds", 0.0)
+        self.written = (resume or {}).get("checkpoints_written", 0)
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
@@ -94,5 +102,14 @@ class CheckpointCallback(keras.callbacks.Callback):
             self._save(step)
 
     def _save(self, step: int) -> None:
-        self._checkpoint.save(step, self._accuracy.resume_state())
+        start = time.monotonic()
+        self.written += 1
+        # The counts recorded include this checkpoint's count but not its time (unknown yet).
+        extra = {
+            **self._accuracy.resume_state(),
+            "checkpoint_seconds": self.seconds,
+            "checkpoints_written": self.written,
+        }
+        self._checkpoint.save(step, extra)
+        self.seconds += time.monotonic() - start
         logging.info("Checkpoint at iteration %d in %s", step, self._checkpoint.directory)

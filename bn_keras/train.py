@@ -221,6 +221,7 @@ def train_and_evaluate(
         config.train_steps,
         accuracy_callback,
         stop_request,
+        resume=resume,
     )
     if start_step < config.train_steps:
         train_ds = input_pipeline.train_dataset(
@@ -265,6 +266,8 @@ def train_and_evaluate(
             "final_test_loss": result.final_test_loss,
             "train_seconds": round(result.train_seconds, 2),
             "steps_per_second": round(result.steps_per_second, 2),
+            "checkpoint_seconds": round(checkpoint_callback.seconds, 3),
+            "checkpoints_written": checkpoint_callback.written,
         },
     )
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -36,9 +37,21 @@ class RunCheckpoint:
         self._manager = tf.train.CheckpointManager(self._checkpoint, str(directory), max_to_keep=2)
 
     def save(self, step: int, extra: dict) -> None:
-        """Writes the training state at iteration `step`, with `extra` (callback bookkeeping)."""
-        path = self._manager.save(checkpoint_number=step)
-        write_json_atomic(self.directory / STATE_FILE, {"step": step, "path": path, **extra})
+        """Writes the training state at iteration `step`, with `extra` (callback bookkeeping).
+
+        A failed write (full disk...) removes this checkpoint's partial files and re-raises;
+        state.json then still names the previous checkpoint, which is intact.
+        """
+        try:
+            path = self._manager.save(checkpoint_number=step)
+            write_json_atomic(self.directory / STATE_FILE, {"step": step, "path": path, **extra})
+        except (OSError, tf.errors.OpError):
+            for partial in self.directory.glob(f"ckpt-{step}[._]*"):
+                if partial.is_dir():
+                    shutil.rmtree(partial, ignore_errors=True)
+                else:
+                    partial.unlink(missing_ok=True)
+            raise
 
     def restore(self) -> dict | None:
         """Restores the last saved state into the model and optimizer; None if there is none.

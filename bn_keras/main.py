@@ -21,7 +21,9 @@ from bn_keras.errors import (  # noqa: E402
     ConfigError,
     DataError,
     TrainingDiverged,
+    WriteError,
 )
+from bn_keras.storage import write_errors_reported  # noqa: E402
 
 _DEFAULTS = config_lib.Config()
 FLAGS = flags.FLAGS
@@ -146,17 +148,19 @@ def main(argv: list[str]) -> None:
             print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
             return
         path = run_dir_for(config)
-        run_dir.lock(path)  # held until this process exits, however it exits
-    except ConfigError as err:
-        _fail(str(err), 2)
-    if FLAGS.overwrite:
-        run_dir.clear(path)
+        with write_errors_reported():
+            run_dir.lock(path)  # held until this process exits, however it exits
+            if FLAGS.overwrite:
+                run_dir.clear(path)
+    except (ConfigError, WriteError) as err:
+        _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
     stop, received = _install_stop_handlers()
     from bn_keras.train import train_and_evaluate  # TensorFlow loads only for valid input
 
     try:
-        result = train_and_evaluate(config, path, stop_request=stop)
-    except (ConfigError, DataError, TrainingDiverged, CheckpointError) as err:
+        with write_errors_reported():
+            result = train_and_evaluate(config, path, stop_request=stop)
+    except (ConfigError, DataError, TrainingDiverged, CheckpointError, WriteError) as err:
         _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
     if result.interrupted_at is not None:
         _fail(

@@ -45,10 +45,25 @@ class MetricsWriter:
         self._write(",".join(_format(row[name]) for name in FIELDS) + "\n")
 
     def _write(self, line: str) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        """Appends `line` whole; a failed write (full disk...) cuts the file back and raises.
+
+        Raises:
+            OSError: with `path` as its filename; the file holds what it held before.
+        """
+        data = line.encode()
         try:
-            os.write(fd, line.encode())
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, str(self.path)) from err
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):  # a nearly full disk can take part of a write
+                written += os.write(fd, data[written:])
             os.fsync(fd)
+        except OSError as err:
+            os.ftruncate(fd, size)
+            raise OSError(err.errno, err.strerror, str(self.path)) from err
         finally:
             os.close(fd)
 

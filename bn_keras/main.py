@@ -119,6 +119,11 @@ def run_dir_for(config: config_lib.Config) -> Path:
     """
     results_dir = Path(FLAGS.results_dir)
     config_lib.check_writable_dir(results_dir, "--results_dir")
+    if FLAGS.run_name is not None and (FLAGS.run_name in (".", "..") or "/" in FLAGS.run_name):
+        raise ConfigError(
+            f"--run_name={FLAGS.run_name!r} is not a directory name: the run directory goes "
+            "into --results_dir, so choose a name without '/' (or change --results_dir)"
+        )
     path = results_dir / (FLAGS.run_name or config.default_run_name)
     run_dir.check_run_dir(path, config, FLAGS.overwrite)
     return path

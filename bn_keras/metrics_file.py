@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from bn_keras.atomic import write_text_atomic
@@ -101,3 +102,12 @@ def truncate_after(path: Path, step: int) -> None:
     lines = _whole_lines(path).splitlines(keepends=True)
     kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
     write_text_atomic(Path(path), "".join(kept))
+
+
+def missing_rows(path: Path, steps: Iterable[int]) -> list[int]:
+    """The iterations among `steps` without a whole row in the file (all, if it is unreadable)."""
+    try:
+        recorded = {int(row["step"]) for row in read_metrics(path)}
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = set()
+    return [step for step in steps if step not in recorded]

@@ -21,10 +21,10 @@ from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
 from bn_keras.config import Config
-from bn_keras.errors import TrainingDiverged
+from bn_keras.errors import CheckpointError, TrainingDiverged
 from bn_keras.evaluation import make_test_evaluator
 from bn_keras.export import export_saved_model, save_keras_model
-from bn_keras.metrics_file import MetricsWriter, read_metrics, truncate_after
+from bn_keras.metrics_file import MetricsWriter, missing_rows, read_metrics, truncate_after
 from bn_keras.run_dir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -132,6 +132,18 @@ def build_compiled_model(
     return model
 
 
+def _check_rows_until(metrics_path: Path, step: int, config: Config) -> None:
+    """Raises CheckpointError unless the metrics file holds every row up to checkpoint `step`."""
+    steps = [*range(0, step + 1, config.eval_every), config.train_steps]
+    missing = missing_rows(metrics_path, [s for s in steps if s <= step])
+    if missing:
+        raise CheckpointError(
+            f"{metrics_path} lacks the rows for iterations {missing[0]} to {missing[-1]} that "
+            f"the checkpoint at iteration {step} covers (cut or edited): pass --overwrite to "
+            "start the run afresh"
+        )
+
+
 def train_and_evaluate(
     config: Config,
     run_dir: Path,
@@ -159,6 +171,7 @@ def train_and_evaluate(
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite; metrics so far are kept.
+        CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
     """
     run_dir = Path(run_dir)
     keras.utils.set_random_seed(config.seed)
@@ -185,6 +198,7 @@ def train_and_evaluate(
     metrics_path = run_dir / METRICS_FILE
     if resume:
         start_step = resume["step"]
+        _check_rows_until(metrics_path, start_step, config)
         truncate_after(metrics_path, start_step)
         logging.info("Resuming %s at iteration %d", run_dir, start_step)
     else:

@@ -21,6 +21,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except OSError as err:
         raise OSError(err.errno, err.strerror, str(path)) from err
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide results from other users
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -17,6 +17,7 @@ from absl import logging
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.errors import CheckpointError
+from bn_keras.storage import write_errors_reported
 
 STATE_FILE = "state.json"
 
@@ -64,7 +65,10 @@ class RunCheckpoint:
             return None
         try:
             state = json.loads(state_path.read_text())
-            self._checkpoint.restore(state["path"]).assert_existing_objects_matched()
+            # By name, in this directory: a run directory that was moved or copied resumes from
+            # its own checkpoint, not from the one at the path where it was written.
+            path = self.directory / Path(state["path"]).name
+            self._checkpoint.restore(str(path)).assert_existing_objects_matched()
         except (ValueError, KeyError, TypeError, AssertionError, tf.errors.OpError) as err:
             raise CheckpointError(
                 f"the checkpoint in {self.directory} is unreadable ({type(err).__name__}): "
@@ -123,6 +127,9 @@ class CheckpointCallback(keras.callbacks.Callback):
             "checkpoint_seconds": self.seconds,
             "checkpoints_written": self.written,
         }
-        self._checkpoint.save(step, extra)
+        # Keras's fit loop takes an OutOfRangeError (TensorFlow's EFBIG) raised in a callback
+        # for the end of the data and ends training quietly: report failed writes as ours.
+        with write_errors_reported():
+            self._checkpoint.save(step, extra)
         self.seconds += time.monotonic() - start
         logging.info("Checkpoint at iteration %d in %s", step, self._checkpoint.directory)

@@ -233,15 +233,16 @@ ROWS = {
         before_tf=False,
         env=_no_wheel_and_no_index,
     ),
-    "disk full at the first checkpoint": Row(
-        lambda e: [*_run_flags(e), "--run_name=fresh"],
-        "File too large",
-        lambda e: _copy_run(e, finished=True),  # a finished run beside it must stay as it was
-        code=1,
-        before_tf=False,
-        file_size_limit=100_000,
-    ),
 }
+# A full disk: files cannot grow past 100 kB, so the first checkpoint fails with EFBIG.
+DISK_FULL = Row(
+    lambda e: [*_run_flags(e), "--run_name=fresh"],
+    "File too large",
+    lambda e: _copy_run(e, finished=True),  # a finished run beside it must stay as it was
+    code=1,
+    before_tf=False,
+    file_size_limit=100_000,
+)
 
 
 @pytest.fixture(scope="module")
@@ -274,17 +275,13 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
     return preexec
 
 
-@pytest.mark.parametrize("name", ROWS)
-def test_bad_input_is_refused_in_one_line_and_changes_nothing(
-    name, tiny_tfds_dir, template, tmp_path
-):
-    row = ROWS[name]
-    e = Env(tmp_path, tiny_tfds_dir, template)
+def _refused(row: Row, e: Env) -> None:
+    """Runs `row` in `e` and checks everything the module docstring promises."""
     held = row.setup(e) if row.setup else None
     args = row.flags(e)
     if not any(a.startswith("--results_dir") for a in args):
         args.append(f"--results_dir={e.results}")
-    before = _hashes(tmp_path, tiny_tfds_dir)
+    before = _hashes(e.tmp, e.data_dir)
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "bn_keras.main", *args],
@@ -307,32 +304,38 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(
     assert "Traceback" not in proc.stderr
     if row.before_tf:
         assert lines == errors, proc.stderr
-    after = _hashes(tmp_path, tiny_tfds_dir)
+    after = _hashes(e.tmp, e.data_dir)
     assert {path: digest for path, digest in after.items() if path in before} == before
 
 
-def test_disk_full_leaves_whole_files_and_the_run_resumes(tiny_tfds_dir, template, tmp_path):
-    """After the disk-full row, what the run left is whole, and the same command finishes it
-    once there is room again."""
+@pytest.mark.parametrize("name", ROWS)
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(
+    name, tiny_tfds_dir, template, tmp_path
+):
+    _refused(ROWS[name], Env(tmp_path, tiny_tfds_dir, template))
+
+
+def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
+    tiny_tfds_dir, template, tmp_path
+):
+    """A run that fills the disk (EFBIG at its first checkpoint) is refused like a bad input;
+    what it wrote is whole, and the same command finishes it once there is room."""
     e = Env(tmp_path, tiny_tfds_dir, template)
-    cmd = [sys.executable, "-m", "bn_keras.main", *_run_flags(e)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    full = subprocess.run(
-        cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env,
-        preexec_fn=_limit_file_size(100_000),
-    )  # fmt: skip
-    assert full.returncode == 1 and "File too large" in full.stderr.splitlines()[-1]
+    _refused(DISK_FULL, e)
+    fresh = e.results / "fresh"
     leftovers = [
-        p for p in e.run.rglob("*") if ".tmp" in p.name or "_temp" in p.name or "partial" in p.name
+        p for p in fresh.rglob("*") if ".tmp" in p.name or "_temp" in p.name or "partial" in p.name
     ]
     assert leftovers == []
-    assert (e.run / run_dir.METRICS_FILE).read_text().endswith("\n")
-    json.loads((e.run / run_dir.CONFIG_FILE).read_text())
-    assert not (e.run / run_dir.CHECKPOINT_DIR / "state.json").exists()
+    assert (fresh / run_dir.METRICS_FILE).read_text().endswith("\n")
+    json.loads((fresh / run_dir.CONFIG_FILE).read_text())
+    assert list((fresh / run_dir.CHECKPOINT_DIR).iterdir()) == []
+    cmd = [sys.executable, "-m", "bn_keras.main", *DISK_FULL.flags(e)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     expected = (template / run_dir.METRICS_FILE).read_text().splitlines()
-    got = (e.run / run_dir.METRICS_FILE).read_text().splitlines()
+    got = (fresh / run_dir.METRICS_FILE).read_text().splitlines()
     assert [line.rsplit(",", 1)[0] for line in got] == [
         line.rsplit(",", 1)[0] for line in expected
     ]  # the same rows, elapsed time aside

@@ -140,6 +140,9 @@ def _install_stop_handlers() -> tuple[threading.Event, list[int]]:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    # Past a file-size limit (ulimit -f) writes fail with EFBIG, reported as a failed write,
+    # instead of the kernel killing the run.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     return stop, received
 
 

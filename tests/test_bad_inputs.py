@@ -20,7 +20,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -268,8 +267,8 @@ def _hashes(*roots: Path) -> dict[str, str]:
 
 
 def _limit_file_size(limit: int) -> Callable[[], None]:
+    # As `ulimit -f`: bn_keras.main ignores SIGXFSZ, so writes past the limit fail with EFBIG.
     def preexec() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     return preexec

@@ -2,8 +2,8 @@
 
 A prepared TFDS dataset directory (tfrecord shards, dataset_info.json, features.json) gets a
 manifest of its files' SHA-256 digests when it is built. Before a run reads it, the digests are
-checked (about 0.1 s for MNIST's 23 MB); a directory that fails is rebuilt beside it and swapped
-in, never read.
+checked (0.04 s for MNIST's 23 MB on the 2-core CPU); a directory that fails is rebuilt beside
+it and swapped in, never read.
 """
 
 from __future__ import annotations

@@ -153,6 +153,8 @@ def _unwritable_dir(e: Env) -> Path:
     return Path("/proc/sys")
 
 
+# One row per bad input. A row only needs its flags and what the error line names; an
+# environment variable, for instance: Row(lambda e: [], "TF_CONFIG", env=lambda e: {...}).
 ROWS = {
     # Flag values.
     "unknown model": Row(lambda e: ["--model=resnet"], "--model"),

@@ -13,6 +13,7 @@ import tensorflow as tf
 from absl import logging
 
 from bn_keras.metrics_file import MetricsWriter
+from bn_keras.storage import write_errors_reported
 
 
 class TestAccuracyCallback(keras.callbacks.Callback):
@@ -104,6 +105,12 @@ class TestAccuracyCallback(keras.callbacks.Callback):
             "elapsed_s": elapsed,
         }
         self.rows.append(row)
+        with write_errors_reported():  # see CheckpointCallback._save: Keras would swallow them
+            self._write(row)
+        self._log_progress(step, test_accuracy)
+
+    def _write(self, row: dict[str, float | int]) -> None:
+        step = row["step"]
         if self._writer:
             self._writer.append(row)
         if self._tensorboard:
@@ -117,7 +124,6 @@ class TestAccuracyCallback(keras.callbacks.Callback):
                     if not math.isnan(row[name]):
                         tf.summary.scalar(name, row[name])
             self._tensorboard.flush()
-        self._log_progress(step, test_accuracy)
 
     def _log_progress(self, step: int, test_accuracy: float) -> None:
         done, seconds = step - self._start_step, time.monotonic() - self._process_start_time

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from absl import logging
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.errors import CheckpointError
+from bn_keras.storage import write_errors_reported
 
 STATE_FILE = "state.json"
 
@@ -36,9 +39,21 @@ class RunCheckpoint:
         self._manager = tf.train.CheckpointManager(self._checkpoint, str(directory), max_to_keep=2)
 
     def save(self, step: int, extra: dict) -> None:
-        """Writes the training state at iteration `step`, with `extra` (callback bookkeeping)."""
-        path = self._manager.save(checkpoint_number=step)
-        write_json_atomic(self.directory / STATE_FILE, {"step": step, "path": path, **extra})
+        """Writes the training state at iteration `step`, with `extra` (callback bookkeeping).
+
+        A failed write (full disk...) removes this checkpoint's partial files and re-raises;
+        state.json then still names the previous checkpoint, which is intact.
+        """
+        try:
+            path = self._manager.save(checkpoint_number=step)
+            write_json_atomic(self.directory / STATE_FILE, {"step": step, "path": path, **extra})
+        except (OSError, tf.errors.OpError):
+            for partial in self.directory.glob(f"ckpt-{step}[._]*"):
+                if partial.is_dir():
+                    shutil.rmtree(partial, ignore_errors=True)
+                else:
+                    partial.unlink(missing_ok=True)
+            raise
 
     def restore(self) -> dict | None:
         """Restores the last saved state into the model and optimizer; None if there is none.
@@ -51,7 +66,10 @@ class RunCheckpoint:
             return None
         try:
             state = json.loads(state_path.read_text())
-            self._checkpoint.restore(state["path"]).assert_existing_objects_matched()
+            # By name, in this directory: a run directory that was moved or copied resumes from
+            # its own checkpoint, not from the one at the path where it was written.
+            path = self.directory / Path(state["path"]).name
+            self._checkpoint.restore(str(path)).assert_existing_objects_matched()
         except (ValueError, KeyError, TypeError, AssertionError, tf.errors.OpError) as err:
             raise CheckpointError(
                 f"the checkpoint in {self.directory} is unreadable ({type(err).__name__}): "
@@ -62,7 +80,11 @@ class RunCheckpoint:
 
 class CheckpointCallback(keras.callbacks.Callback):
     """Checkpoints every `every` iterations and when `stop_request` is set, then stops training
-    in the latter case; stops training when the loss is no longer finite."""
+    in the latter case; stops training when the loss is no longer finite.
+
+    `seconds` and `written` count the time spent writing checkpoints and their number, over
+    the whole run: a resumed run continues the counts of the checkpoint it resumed from.
+    """
 
     def __init__(
         self,
@@ -71,6 +93,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         total_steps: int,
         accuracy: TestAccuracyCallback,
         stop_request: threading.Event | None = None,
+        resume: dict | None = None,
         before_save: Callable[[], None] | None = None,
     ):
         super().__init__()
@@ -82,6 +105,8 @@ class CheckpointCallback(keras.callbacks.Callback):
         self._stop_request = stop_request
         self.interrupted_at: int | None = None
         self.diverged_at: int | None = None
+        self.seconds = (resume or {}).get("checkpoint_seconds", 0.0)
+        self.written = (resume or {}).get("checkpoints_written", 0)
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
@@ -97,7 +122,19 @@ class CheckpointCallback(keras.callbacks.Callback):
             self._save(step)
 
     def _save(self, step: int) -> None:
+        start = time.monotonic()
         if self._before_save is not None:
             self._before_save()
-        self._checkpoint.save(step, self._accuracy.resume_state())
+        self.written += 1
+        # The counts recorded include this checkpoint's count but not its time (unknown yet).
+        extra = {
+            **self._accuracy.resume_state(),
+            "checkpoint_seconds": self.seconds,
+            "checkpoints_written": self.written,
+        }
+        # Keras's fit loop takes an OutOfRangeError (TensorFlow's EFBIG) raised in a callback
+        # for the end of the data and ends training quietly: report failed writes as ours.
+        with write_errors_reported():
+            self._checkpoint.save(step, extra)
+        self.seconds += time.monotonic() - start
         logging.info("Checkpoint at iteration %d in %s", step, self._checkpoint.directory)

@@ -125,6 +125,14 @@ class Config:
             f"--learning_rate={self.learning_rate} must be positive",
         )
         _require(0 < self.rho < 1, f"--rho={self.rho} must lie in (0, 1)")
+        _require(
+            self.adadelta_epsilon > 0,
+            f"--adadelta_epsilon={self.adadelta_epsilon} must be positive",
+        )
+        _require(
+            0 <= self.seed < 2**32,
+            f"--seed={self.seed} must lie in [0, 2**32): NumPy and TensorFlow seeds are unsigned",
+        )
         _require(0 < self.lr_decay <= 1, f"--lr_decay={self.lr_decay} must lie in (0, 1]")
         _require(
             0 <= self.bn_momentum < 1,

@@ -15,3 +15,7 @@ class TrainingDiverged(RuntimeError):
 
 class CheckpointError(RuntimeError):
     """A run directory's checkpoint cannot be read; the message says how to start afresh."""
+
+
+class WriteError(RuntimeError):
+    """A file could not be written (full disk, quota, size limit, no permission, read-only)."""

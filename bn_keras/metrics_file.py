@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from bn_keras.atomic import write_text_atomic
@@ -45,10 +46,25 @@ class MetricsWriter:
         self._write(",".join(_format(row[name]) for name in FIELDS) + "\n")
 
     def _write(self, line: str) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        """Appends `line` whole; a failed write (full disk...) cuts the file back and raises.
+
+        Raises:
+            OSError: with `path` as its filename; the file holds what it held before.
+        """
+        data = line.encode()
         try:
-            os.write(fd, line.encode())
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, str(self.path)) from err
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):  # a nearly full disk can take part of a write
+                written += os.write(fd, data[written:])
             os.fsync(fd)
+        except OSError as err:
+            os.ftruncate(fd, size)
+            raise OSError(err.errno, err.strerror, str(self.path)) from err
         finally:
             os.close(fd)
 
@@ -86,3 +102,12 @@ def truncate_after(path: Path, step: int) -> None:
     lines = _whole_lines(path).splitlines(keepends=True)
     kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
     write_text_atomic(Path(path), "".join(kept))
+
+
+def missing_rows(path: Path, steps: Iterable[int]) -> list[int]:
+    """The iterations among `steps` without a whole row in the file (all, if it is unreadable)."""
+    try:
+        recorded = {int(row["step"]) for row in read_metrics(path)}
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = set()
+    return [step for step in steps if step not in recorded]

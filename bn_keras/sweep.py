@@ -215,8 +215,12 @@ def main(argv: list[str]) -> None:
     )
     if todo:
         from bn_keras import input_pipeline  # prepare MNIST once, before parallel runs start
+        from bn_keras.errors import DataError
 
-        input_pipeline.ensure_mnist(FLAGS.data_dir)
+        try:
+            input_pipeline.ensure_mnist(FLAGS.data_dir)
+        except DataError as err:
+            sys.exit(f"sweep: error: {err}")
     start = time.monotonic()
     failed = run_jobs(todo, FLAGS.jobs, results_dir / "logs")
     print(

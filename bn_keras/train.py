@@ -21,10 +21,10 @@ from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
 from bn_keras.config import Config
-from bn_keras.errors import TrainingDiverged
+from bn_keras.errors import CheckpointError, TrainingDiverged
 from bn_keras.evaluation import make_test_evaluator
 from bn_keras.export import export_saved_model, save_keras_model
-from bn_keras.metrics_file import MetricsWriter, read_metrics, truncate_after
+from bn_keras.metrics_file import MetricsWriter, missing_rows, read_metrics, truncate_after
 from bn_keras.run_dir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -160,6 +160,18 @@ def build_compiled_model(
     return model
 
 
+def _check_rows_until(metrics_path: Path, step: int, config: Config) -> None:
+    """Raises CheckpointError unless the metrics file holds every row up to checkpoint `step`."""
+    steps = [*range(0, step + 1, config.eval_every), config.train_steps]
+    missing = missing_rows(metrics_path, [s for s in steps if s <= step])
+    if missing:
+        raise CheckpointError(
+            f"{metrics_path} lacks the rows for iterations {missing[0]} to {missing[-1]} that "
+            f"the checkpoint at iteration {step} covers (cut or edited): pass --overwrite to "
+            "start the run afresh"
+        )
+
+
 def train_and_evaluate(
     config: Config,
     run_dir: Path,
@@ -189,6 +201,7 @@ def train_and_evaluate(
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite; metrics so far are kept.
+        CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
     """
     run_dir = Path(run_dir)
     strategy = strategy or distribute.get_strategy(config.strategy, config.device_list)
@@ -212,6 +225,12 @@ def train_and_evaluate(
         "MNIST source: %s (%d train, %d test)", data_source, mnist.num_train, len(mnist.test_labels)
     )
 
+    distribute.check_batches_fill_replicas(
+        mnist.num_train, config.batch_size, replicas, "--batch_size"
+    )
+    distribute.check_batches_fill_replicas(
+        len(mnist.test_labels), config.test_batch_size, replicas, "--test_batch_size"
+    )
     per_epoch = input_pipeline.steps_per_epoch(mnist.num_train, config.batch_size)
     with strategy.scope():
         train_loss = recipe.make_train_loss_metric()
@@ -228,7 +247,9 @@ def train_and_evaluate(
     metrics_path = run_dir / METRICS_FILE
     if resume:
         start_step = resume["step"]
-        truncate_after(metrics_path, start_step)
+        if chief:  # other workers keep no metrics file
+            _check_rows_until(metrics_path, start_step, config)
+            truncate_after(metrics_path, start_step)
         logging.info("Resuming %s at iteration %d", run_dir, start_step)
     else:
         start_step = 0
@@ -244,12 +265,6 @@ def train_and_evaluate(
         distribution["per_replica_batch_size"],
         "synchronized" if sync_bn else "per replica" if config.bn and replicas > 1 else "local",
         config_used.learning_rate,
-    )
-    distribute.check_batches_fill_replicas(
-        mnist.num_train, config.batch_size, replicas, "--batch_size"
-    )
-    distribute.check_batches_fill_replicas(
-        len(mnist.test_labels), config.test_batch_size, replicas, "--test_batch_size"
     )
     if replicas > 1 and config.batch_size % replicas:
         logging.warning(
@@ -283,6 +298,7 @@ def train_and_evaluate(
         config.train_steps,
         accuracy_callback,
         stop_request,
+        resume=resume,
         before_save=average_bn_statistics,
     )
     if start_step < config.train_steps:
@@ -340,6 +356,8 @@ def train_and_evaluate(
             "final_test_loss": result.final_test_loss,
             "train_seconds": round(result.train_seconds, 2),
             "steps_per_second": round(result.steps_per_second, 2),
+            "checkpoint_seconds": round(checkpoint_callback.seconds, 3),
+            "checkpoints_written": checkpoint_callback.written,
         },
     )
     return result

@@ -1,4 +1,4 @@
-"""The real command line: a smoke run end to end, and bad input refused in one line."""
+"""The real command line: a smoke run end to end; every flagfile parses (bad input: elsewhere)."""
 
 from __future__ import annotations
 
@@ -43,58 +43,6 @@ def test_smoke_flagfile_runs_the_whole_path(tiny_tfds_dir, tmp_path):
     assert (run_dir / "saved_model" / "saved_model.pb").is_file()
     assert (run_dir / "model.keras").is_file()
     assert "step 20/20" in proc.stderr and "Done:" in proc.stderr
-
-
-def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
-    a_file = tmp / "a_file"
-    a_file.write_text("not a directory")
-    return [
-        (["--model=resnet"], "--model"),
-        (["--train_steps=0"], "--train_steps"),
-        (["--train_steps=-5"], "--train_steps"),
-        (["--batch_size=0"], "--batch_size"),
-        (["--batch_size=abc"], "--batch_size"),
-        (["--train_steps=100", "--eval_every=200"], "--eval_every"),
-        (["--strategy=tpu_pod"], "--strategy"),
-        (
-            ["--steps_per_execution=3", "--eval_every=10", "--train_steps=30"],
-            "--steps_per_execution",
-        ),
-        (["--lr_decay=1.5"], "--lr_decay"),
-        ([f"--results_dir={a_file}"], "--results_dir"),
-        ([f"--results_dir={a_file}/below"], "--results_dir"),
-        (["--flagfile=flags/no_such.flags"], "no_such.flags"),
-        (["--no_such_flag=1"], "no_such_flag"),
-        (["positional"], "unexpected arguments"),
-    ]
-
-
-def test_bad_input_gets_one_line_and_touches_nothing(tmp_path):
-    cases = _bad_inputs(tmp_path)
-    before = sorted(p.name for p in tmp_path.iterdir())
-    for args, named in cases:
-        proc = _main(
-            *args,
-            f"--results_dir={tmp_path / 'results'}"
-            if not any(a.startswith("--results_dir") for a in args)
-            else "--verbosity=0",
-            timeout=60,
-        )
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        assert proc.returncode != 0, args
-        assert len(lines) == 1, (args, proc.stderr)
-        assert named in lines[0] and lines[0].startswith("bn_keras: error:"), (args, lines)
-        assert "Traceback" not in proc.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
-
-
-def test_existing_run_is_not_overwritten_without_the_flag(tmp_path):
-    run_dir = tmp_path / "lenetr_seed0"
-    run_dir.mkdir()
-    (run_dir / "metrics.csv").write_text("precious\n")
-    proc = _main(f"--results_dir={tmp_path}", timeout=60)
-    assert proc.returncode == 2 and "--overwrite" in proc.stderr
-    assert (run_dir / "metrics.csv").read_text() == "precious\n"
 
 
 @pytest.mark.parametrize("flagfile", sorted(p.name for p in (REPO / "flags").glob("*.flags")))

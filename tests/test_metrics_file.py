@@ -2,7 +2,7 @@
 
 import math
 
-from bn_keras.metrics_file import FIELDS, MetricsWriter, read_metrics
+from bn_keras.metrics_file import FIELDS, MetricsWriter, missing_rows, read_metrics
 
 
 def _row(step, loss=0.5):
@@ -39,3 +39,17 @@ def test_partial_last_line_is_ignored_then_cut(tmp_path):
     MetricsWriter(path).append(_row(10))  # reopening cuts the torn row, then appends
     assert [r["step"] for r in read_metrics(path)] == [0, 10]
     assert path.read_text().count("\n") == 3
+
+
+def test_missing_rows_names_the_steps_a_cut_file_lacks(tmp_path):
+    path = tmp_path / "metrics.csv"
+    assert missing_rows(path, [0, 10]) == [0, 10]  # no file
+    writer = MetricsWriter(path)
+    for step in (0, 10, 20):
+        writer.append(_row(step))
+    assert missing_rows(path, [0, 10, 20]) == []
+    text = path.read_text()
+    path.write_text(text[: text.index("\n10,") + 6])  # cut in the middle of row 10
+    assert missing_rows(path, [0, 10, 20]) == [10, 20]
+    path.write_text("step,epoch\nnot a number,1\n")
+    assert missing_rows(path, [0]) == [0]

@@ -68,6 +68,9 @@ def test_run_directory_contents(lenet_bn_run):
     assert (result.run_dir / train.KERAS_MODEL_FILE).is_file()
     summary = json.loads((result.run_dir / train.RESULT_FILE).read_text())
     assert summary["steps"] == 25 and summary["final_test_accuracy"] == result.final_test_accuracy
+    # Checkpoints at 10, 20 and the end; their time is part of the training time.
+    assert summary["checkpoints_written"] == 3
+    assert 0 < summary["checkpoint_seconds"] < summary["train_seconds"]
 
 
 def test_last_row_equals_an_independent_model_evaluate(lenet_bn_run, tiny_mnist):

@@ -1,0 +1,342 @@
+"""Bad input through the real command line, one table row each.
+
+What every row must show:
+- a non-zero exit status (2 for settings, 1 for what goes wrong once TensorFlow runs);
+- exactly one stderr line starting with `bn_keras: error: `, the last non-empty line, naming the
+  problem (the row's `names`); no line anywhere containing "Traceback";
+- rows refused before TensorFlow loads (`before_tf`): that line is all of stderr;
+- no file that existed before changed: every file under the test's directories (results, data,
+  flagfiles) is hashed before and after. The run directory's `.lock` is left out: it holds the
+  pid of whichever process last took the lock.
+
+Rows that need TensorFlow cost 5-10 s each; the others about 1 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import tensorflow_datasets as tfds
+
+from bn_keras import config as config_lib
+from bn_keras import run_dir
+
+REPO = Path(__file__).resolve().parents[1]
+PREFIX = "bn_keras: error: "
+# The run that rows about existing run directories find there (a finished run, or resumable
+# from its checkpoint at iteration 20 once result.json is gone).
+RUN = {
+    "model": "lenetr",
+    "bn": True,
+    "train_steps": 20,
+    "eval_every": 10,
+    "checkpoint_every": 10,
+    "batch_size": 32,
+    "test_batch_size": 50,
+    "export": False,
+    "mnist_source": "offline",
+    "deterministic": True,
+}
+RUN_NAME = "run"
+
+
+@dataclasses.dataclass(frozen=True)
+class Env:
+    """Where a row runs: `tmp` holds everything a row may set up; `run` is RUN's directory."""
+
+    tmp: Path
+    data_dir: str
+    template: Path
+
+    @property
+    def results(self) -> Path:
+        return self.tmp / "results"
+
+    @property
+    def run(self) -> Path:
+        return self.results / RUN_NAME
+
+    def file(self, name: str, text: str = "x\n") -> Path:
+        path = self.tmp / name
+        path.write_text(text)
+        return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One bad input: the flags (built from the Env), what the error line names, and how."""
+
+    flags: Callable[[Env], list[str]]
+    names: str
+    setup: Callable[[Env], object] | None = None
+    code: int = 2
+    before_tf: bool = True
+    env: Callable[[Env], dict] | None = None
+    file_size_limit: int | None = None
+
+
+def _run_flags(e: Env, **changes) -> list[str]:
+    values = {**RUN, **changes}
+    flags = [f"--{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in values.items()]
+    flags += [f"--data_dir={e.data_dir}", f"--results_dir={e.results}"]
+    return [*flags, f"--run_name={RUN_NAME}"]
+
+
+def _copy_run(e: Env, finished: bool = False) -> None:
+    shutil.copytree(e.template, e.run)
+    if not finished:
+        (e.run / run_dir.RESULT_FILE).unlink()
+
+
+def _corrupt_state(e: Env) -> None:
+    _copy_run(e)
+    (e.run / run_dir.CHECKPOINT_DIR / "state.json").write_text("{not json")
+
+
+def _corrupt_index(e: Env) -> None:
+    _copy_run(e)
+    for index in (e.run / run_dir.CHECKPOINT_DIR).glob("*.index"):
+        index.write_bytes(b"garbage")
+
+
+def _cut_metrics(e: Env) -> None:
+    """The metrics file cut in the middle of the row for iteration 10; the checkpoint is at 20."""
+    _copy_run(e)
+    metrics = e.run / run_dir.METRICS_FILE
+    text = metrics.read_text()
+    row10 = text.index("\n10,") + 1
+    metrics.write_text(text[: row10 + 12])
+
+
+def _foreign_dir(e: Env) -> None:
+    e.run.mkdir(parents=True)
+    (e.run / run_dir.METRICS_FILE).write_text("precious\n")
+
+
+def _locked(e: Env) -> int:
+    _copy_run(e)
+    return run_dir.lock(e.run)  # as if another process were running it; closed after the row
+
+
+def _tampered_dataset(e: Env) -> None:
+    shutil.copytree(e.data_dir, e.tmp / "tfds")
+    dataset = Path(tfds.builder("mnist", data_dir=str(e.tmp / "tfds")).data_dir)
+    shard = next(dataset.glob("mnist-train.tfrecord*"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+
+
+def _no_wheel_and_no_index(e: Env) -> dict:
+    return {"BN_KERAS_CACHE": str(e.tmp / "empty_cache"), "PIP_NO_INDEX": "1"}
+
+
+def _unwritable_dir(e: Env) -> Path:
+    """A directory this process cannot write into (root ignores permissions: use /proc/sys)."""
+    if os.geteuid() != 0:
+        path = e.tmp / "read_only"
+        path.mkdir()
+        path.chmod(0o555)
+        return path
+    if os.access("/proc/sys", os.W_OK):
+        pytest.skip("running as root and /proc/sys is writable: no unwritable directory")
+    return Path("/proc/sys")
+
+
+# One row per bad input. A row only needs its flags and what the error line names; an
+# environment variable, for instance: Row(lambda e: [], "TF_CONFIG", env=lambda e: {...}).
+ROWS = {
+    # Flag values.
+    "unknown model": Row(lambda e: ["--model=resnet"], "--model"),
+    "zero steps": Row(lambda e: ["--train_steps=0"], "--train_steps"),
+    "negative steps": Row(lambda e: ["--train_steps=-5"], "--train_steps"),
+    "steps not an integer": Row(lambda e: ["--train_steps=1e3"], "--train_steps"),
+    "zero batch": Row(lambda e: ["--batch_size=0"], "--batch_size"),
+    "batch not a number": Row(lambda e: ["--batch_size=abc"], "--batch_size"),
+    "zero learning rate": Row(lambda e: ["--learning_rate=0"], "--learning_rate"),
+    "rho of one": Row(lambda e: ["--rho=1"], "--rho"),
+    "negative adadelta epsilon": Row(lambda e: ["--adadelta_epsilon=-1"], "--adadelta_epsilon"),
+    "lr decay above one": Row(lambda e: ["--lr_decay=1.5"], "--lr_decay"),
+    "negative seed": Row(lambda e: ["--seed=-1"], "--seed"),
+    "unknown strategy": Row(lambda e: ["--strategy=tpu_pod"], "--strategy"),
+    "bool flag not a bool": Row(lambda e: ["--bn=maybe"], "--bn"),
+    "unknown init": Row(lambda e: ["--init=xavier"], "--init"),
+    # Contradictory flags.
+    "eval interval above the run": Row(
+        lambda e: ["--train_steps=100", "--eval_every=200"], "--eval_every"
+    ),
+    "steps per execution not dividing": Row(
+        lambda e: ["--steps_per_execution=3", "--eval_every=10", "--train_steps=30"],
+        "--steps_per_execution",
+    ),
+    "checkpoint interval off the evaluations": Row(
+        lambda e: ["--eval_every=100", "--checkpoint_every=150"], "--checkpoint_every"
+    ),
+    # Command line and flagfiles.
+    "unknown flag": Row(lambda e: ["--no_such_flag=1"], "no_such_flag"),
+    "positional argument": Row(lambda e: ["positional"], "unexpected arguments"),
+    "missing flagfile": Row(lambda e: ["--flagfile=flags/no_such.flags"], "no_such.flags"),
+    "flagfile is a directory": Row(lambda e: [f"--flagfile={e.tmp}"], "Is a directory"),
+    "flagfile naming a missing flagfile": Row(
+        lambda e: [f"--flagfile={e.file('outer.flags', '--flagfile=inner_missing.flags')}"],
+        "inner_missing.flags",
+    ),
+    "bad value inside a flagfile": Row(
+        lambda e: [f"--flagfile={e.file('bad.flags', '--model=resnet')}"], "--model"
+    ),
+    # Where results go.
+    "results dir is a file": Row(lambda e: [f"--results_dir={e.file('a_file')}"], "is a file"),
+    "results dir under a file": Row(
+        lambda e: [f"--results_dir={e.file('a_file')}/below"], "lies under the file"
+    ),
+    "results dir unwritable": Row(
+        lambda e: [f"--results_dir={_unwritable_dir(e)}/results"], "not writable"
+    ),
+    "run name with a slash": Row(lambda e: ["--run_name=../elsewhere"], "--run_name"),
+    # Existing run directories.
+    "foreign files in the run dir": Row(
+        lambda e: _run_flags(e), "not a readable bn_keras run directory", _foreign_dir
+    ),
+    "finished run": Row(
+        lambda e: _run_flags(e), "holds a finished run", lambda e: _copy_run(e, finished=True)
+    ),
+    "other settings on an existing run": Row(
+        lambda e: _run_flags(e, batch_size=16, seed=3),
+        "--seed=0 there, 3 now, --batch_size=32 there, 16 now",
+        _copy_run,
+    ),
+    "run dir in use": Row(lambda e: _run_flags(e), "in use by another bn_keras process", _locked),
+    "corrupt checkpoint state": Row(
+        lambda e: _run_flags(e), "checkpoint", _corrupt_state, code=1, before_tf=False
+    ),
+    "corrupt checkpoint index": Row(
+        lambda e: _run_flags(e), "checkpoint", _corrupt_index, code=1, before_tf=False
+    ),
+    "metrics cut mid-row before the checkpoint": Row(
+        lambda e: _run_flags(e), "lacks the rows for iterations 10 to 20", _cut_metrics, 1, False
+    ),
+    # Data and disk.
+    "tampered dataset, no way to rebuild": Row(
+        lambda e: [*_run_flags(e), f"--data_dir={e.tmp / 'tfds'}", "--run_name=fresh"],
+        "fails its SHA-256 check",
+        _tampered_dataset,
+        code=1,
+        before_tf=False,
+        env=_no_wheel_and_no_index,
+    ),
+}
+# A full disk: files cannot grow past 100 kB, so the first checkpoint fails with EFBIG.
+DISK_FULL = Row(
+    lambda e: [*_run_flags(e), "--run_name=fresh"],
+    "File too large",
+    lambda e: _copy_run(e, finished=True),  # a finished run beside it must stay as it was
+    code=1,
+    before_tf=False,
+    file_size_limit=100_000,
+)
+
+
+@pytest.fixture(scope="module")
+def template(tiny_tfds_dir, tmp_path_factory) -> Path:
+    """RUN, finished, trained in this process (faster than the command line) on the same data."""
+    from bn_keras.input_pipeline import load_mnist
+    from bn_keras.train import train_and_evaluate
+
+    path = tmp_path_factory.mktemp("template") / RUN_NAME
+    config = config_lib.Config(**RUN, data_dir=tiny_tfds_dir)
+    train_and_evaluate(config, path, mnist=load_mnist(tiny_tfds_dir))
+    assert json.loads((path / run_dir.CONFIG_FILE).read_text())["config"] == config.to_dict()
+    return path
+
+
+def _hashes(*roots: Path) -> dict[str, str]:
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for root in roots
+        for p in sorted(Path(root).rglob("*"))
+        if p.is_file() and p.name != run_dir.LOCK_FILE
+    }
+
+
+def _limit_file_size(limit: int) -> Callable[[], None]:
+    # As `ulimit -f`: bn_keras.main ignores SIGXFSZ, so writes past the limit fail with EFBIG.
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def _refused(row: Row, e: Env) -> None:
+    """Runs `row` in `e` and checks everything the module docstring promises."""
+    held = row.setup(e) if row.setup else None
+    args = row.flags(e)
+    if not any(a.startswith("--results_dir") for a in args):
+        args.append(f"--results_dir={e.results}")
+    before = _hashes(e.tmp, e.data_dir)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bn_keras.main", *args],
+            cwd=REPO,  # flagfiles name each other relative to the repository root
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(row.env(e) if row.env else {})},
+            preexec_fn=_limit_file_size(row.file_size_limit) if row.file_size_limit else None,
+        )
+    finally:
+        if isinstance(held, int):
+            os.close(held)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(PREFIX)]
+    assert proc.returncode == row.code, proc.stderr[-3000:]
+    assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr[-3000:]
+    assert row.names in errors[0], errors[0]
+    assert "Traceback" not in proc.stderr
+    if row.before_tf:
+        assert lines == errors, proc.stderr
+    after = _hashes(e.tmp, e.data_dir)
+    assert {path: digest for path, digest in after.items() if path in before} == before
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(
+    name, tiny_tfds_dir, template, tmp_path
+):
+    _refused(ROWS[name], Env(tmp_path, tiny_tfds_dir, template))
+
+
+def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
+    tiny_tfds_dir, template, tmp_path
+):
+    """A run that fills the disk (EFBIG at its first checkpoint) is refused like a bad input;
+    what it wrote is whole, and the same command finishes it once there is room."""
+    e = Env(tmp_path, tiny_tfds_dir, template)
+    _refused(DISK_FULL, e)
+    fresh = e.results / "fresh"
+    leftovers = [
+        p for p in fresh.rglob("*") if ".tmp" in p.name or "_temp" in p.name or "partial" in p.name
+    ]
+    assert leftovers == []
+    assert (fresh / run_dir.METRICS_FILE).read_text().endswith("\n")
+    json.loads((fresh / run_dir.CONFIG_FILE).read_text())
+    assert list((fresh / run_dir.CHECKPOINT_DIR).iterdir()) == []
+    cmd = [sys.executable, "-m", "bn_keras.main", *DISK_FULL.flags(e)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    expected = (template / run_dir.METRICS_FILE).read_text().splitlines()
+    got = (fresh / run_dir.METRICS_FILE).read_text().splitlines()
+    assert [line.rsplit(",", 1)[0] for line in got] == [
+        line.rsplit(",", 1)[0] for line in expected
+    ]  # the same rows, elapsed time aside

@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 import tensorflow_datasets as tfds
 
+from bn_keras import cluster, run_dir
 from bn_keras import config as config_lib
-from bn_keras import run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "bn_keras: error: "
@@ -153,8 +153,7 @@ def _unwritable_dir(e: Env) -> Path:
     return Path("/proc/sys")
 
 
-# One row per bad input. A row only needs its flags and what the error line names; an
-# environment variable, for instance: Row(lambda e: [], "TF_CONFIG", env=lambda e: {...}).
+# One row per bad input: its flags (and environment, setup) and what the error line names.
 ROWS = {
     # Flag values.
     "unknown model": Row(lambda e: ["--model=resnet"], "--model"),
@@ -171,6 +170,17 @@ ROWS = {
     "unknown strategy": Row(lambda e: ["--strategy=tpu_pod"], "--strategy"),
     "bool flag not a bool": Row(lambda e: ["--bn=maybe"], "--bn"),
     "unknown init": Row(lambda e: ["--init=xavier"], "--init"),
+    "devices without a strategy that takes them": Row(lambda e: ["--devices=/gpu:0"], "--devices"),
+    "unknown sync_bn": Row(lambda e: ["--sync_bn=sometimes"], "--sync_bn"),
+    "multi_worker without TF_CONFIG": Row(lambda e: ["--strategy=multi_worker"], "TF_CONFIG"),
+    "TF_CONFIG not JSON": Row(
+        lambda e: _run_flags(e), "TF_CONFIG is not valid JSON", env=lambda e: {"TF_CONFIG": "{"}
+    ),
+    "TF_CONFIG task outside its cluster": Row(
+        lambda e: _run_flags(e),
+        "TF_CONFIG has task index 3",
+        env=lambda e: {"TF_CONFIG": cluster.make_tf_config(["127.0.0.1:1", "127.0.0.1:2"], 3)},
+    ),
     # Contradictory flags.
     "eval interval above the run": Row(
         lambda e: ["--train_steps=100", "--eval_every=200"], "--eval_every"

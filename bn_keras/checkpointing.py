@@ -95,6 +95,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         stop_request: threading.Event | None = None,
         resume: dict | None = None,
         before_save: Callable[[], None] | None = None,
+        agree_to_stop: Callable[[bool], bool] | None = None,
     ):
         super().__init__()
         self._before_save = before_save
@@ -103,6 +104,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         self._total_steps = total_steps
         self._accuracy = accuracy
         self._stop_request = stop_request
+        self._agree_to_stop = agree_to_stop
         self.interrupted_at: int | None = None
         self.diverged_at: int | None = None
         self.seconds = (resume or {}).get("checkpoint_seconds", 0.0)
@@ -114,7 +116,10 @@ class CheckpointCallback(keras.callbacks.Callback):
             self.diverged_at = step
             self.model.stop_training = True
             return
-        if self._stop_request is not None and self._stop_request.is_set():
+        stop = self._stop_request is not None and self._stop_request.is_set()
+        if self._agree_to_stop is not None:
+            stop = self._agree_to_stop(stop)
+        if stop:
             self._save(step)
             self.interrupted_at = step
             self.model.stop_training = True

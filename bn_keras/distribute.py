@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from bn_keras import cluster
 from bn_keras.config import STRATEGIES
-from bn_keras.errors import ConfigError
+from bn_keras.errors import CheckpointError, ConfigError
 
 
 def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strategy:
@@ -168,3 +168,33 @@ def moving_statistics_averager(
             variable.value.assign(strategy.reduce("MEAN", per_replica, axis=None))
 
     return average
+
+
+def any_worker(strategy: tf.distribute.Strategy) -> Callable[[bool], bool] | None:
+    """A function telling every worker whether any worker passed True (a collective call).
+
+    Workers stop on a signal only together, at the same iteration: one that stopped alone would
+    leave the others waiting for it forever. None with a single worker.
+    """
+    if num_workers(strategy) == 1:
+        return None
+
+    @tf.function
+    def any_true(flag: tf.Tensor) -> tf.Tensor:
+        return strategy.reduce("SUM", strategy.run(lambda: tf.identity(flag)), axis=None) > 0
+
+    return lambda flag: bool(any_true(tf.constant(int(flag))).numpy())
+
+
+def check_same_step(strategy: tf.distribute.Strategy, step: int) -> None:
+    """Raises CheckpointError unless every worker resumes at iteration `step` (a collective)."""
+    if num_workers(strategy) == 1:
+        return
+    # Collectives reduce by SUM or MEAN only: the steps agree when their variance is zero.
+    moments = strategy.run(lambda: tf.constant([step, step * step], tf.float64))
+    mean, mean_square = strategy.reduce("MEAN", moments, axis=None).numpy()
+    if mean_square - mean * mean > 0.25:
+        raise CheckpointError(
+            f"the workers' checkpoints are at different iterations (this one: {step}, mean "
+            f"{mean:g}): pass --overwrite to every worker to start afresh"
+        )

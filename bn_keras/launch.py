@@ -3,8 +3,8 @@
 Each worker is `python -m bn_keras.main <flags>` with its own TF_CONFIG naming all workers on
 loopback ports; worker 0 is the chief. Their output is shown prefixed with the worker's index. When
 a worker fails, the others are stopped (they would wait for it forever) and the launcher exits
-with that worker's exit code and error line. SIGINT and SIGTERM are passed on to every worker, so
-each checkpoints, and the same command resumes them.
+with that worker's exit code and error line. SIGINT and SIGTERM reach every worker (as SIGINT), so
+all stop at the same iteration with a checkpoint, and the same command resumes them.
 """
 
 from __future__ import annotations
@@ -96,9 +96,11 @@ def run_workers(main_flags: list[str], count: int, host: str, grace_s: float) ->
     workers = [Worker(i, command, cluster.make_tf_config(addresses, i)) for i in range(count)]
 
     def forward(signum, frame):
-        del frame
+        del signum, frame
+        # As SIGINT: under MultiWorkerMirroredStrategy, TensorFlow's coordination service takes
+        # SIGTERM (as a preemption notice) before bn_keras's handler can checkpoint.
         for worker in workers:
-            worker.signal(signum)
+            worker.signal(signal.SIGINT)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)

@@ -245,6 +245,7 @@ def train_and_evaluate(
     checkpoint = RunCheckpoint(run_dir / CHECKPOINT_DIR, model)
     resume = checkpoint.restore()
     metrics_path = run_dir / METRICS_FILE
+    distribute.check_same_step(strategy, resume["step"] if resume else 0)
     if resume:
         start_step = resume["step"]
         if chief:  # other workers keep no metrics file
@@ -300,6 +301,7 @@ def train_and_evaluate(
         stop_request,
         resume=resume,
         before_save=average_bn_statistics,
+        agree_to_stop=distribute.any_worker(strategy),
     )
     if start_step < config.train_steps:
         train_ds = distribute.distribute_train_dataset(

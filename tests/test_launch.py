@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,17 +17,25 @@ from bn_keras.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = [
-    "--model=mlp", "--bn", "--train_steps=9", "--eval_every=3", "--batch_size=32",
+    "--model=mlp", "--bn", "--train_steps=60", "--eval_every=3", "--batch_size=32",
     "--test_batch_size=50", "--run_name=run",
 ]  # fmt: skip
 
 
-def _run(args: list[str], data_dir: str) -> subprocess.CompletedProcess:
+def _command(args: list[str], data_dir: str) -> list[str]:
+    return [sys.executable, "-m", *args, f"--data_dir={data_dir}", "--mnist_source=tfds"]
+
+
+def _env() -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("TF_CONFIG", None)
+    return env
+
+
+def _run(args: list[str], data_dir: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", *args, f"--data_dir={data_dir}", "--mnist_source=tfds"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
+        _command(args, data_dir), cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=_env(),
     )  # fmt: skip
 
 
@@ -66,7 +75,7 @@ def test_two_workers_train_like_one_process(two_workers, read_checkpoint_weights
 def test_only_the_chief_writes_the_shared_files(two_workers):
     chief, single = two_workers
     rows = read_metrics(chief / "metrics.csv")
-    assert [int(r["step"]) for r in rows] == [0, 3, 6, 9]
+    assert [int(r["step"]) for r in rows] == list(range(0, 61, 3))
     single_rows = read_metrics(single / "metrics.csv")
     assert [r["test_accuracy"] for r in rows] == [r["test_accuracy"] for r in single_rows]
     for name in ("saved_model", "model.keras", "tensorboard", "result.json"):
@@ -98,3 +107,39 @@ def test_a_failing_worker_fails_the_launch_with_its_message(tiny_tfds_dir, tmp_p
     last = launched.stderr.strip().splitlines()[-1]
     assert last.startswith("bn_keras.launch: error: worker 1 exited with code 2: ")
     assert "holds a run with other settings (--model='lenet' there, 'mlp' now)" in last
+
+
+def test_sigterm_stops_all_workers_at_one_iteration_and_the_rerun_resumes_exactly(
+    two_workers, tiny_tfds_dir, tmp_path, read_checkpoint_weights
+):
+    uninterrupted, _ = two_workers
+    args = ["bn_keras.launch", "--workers=2", "--", *FLAGS, f"--results_dir={tmp_path}"]
+    launcher = subprocess.Popen(
+        _command(args, tiny_tfds_dir), cwd=REPO, env=_env(), text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    metrics = tmp_path / "run" / "metrics.csv"
+    deadline = time.monotonic() + 240
+    while not (metrics.exists() and metrics.read_text().count("\n") > 3):
+        assert launcher.poll() is None and time.monotonic() < deadline, "no rows before the stop"
+        time.sleep(0.05)
+    launcher.send_signal(signal.SIGTERM)
+    _, stderr = launcher.communicate(timeout=240)
+    assert launcher.returncode == 130  # the workers' SIGINT, see bn_keras.launch
+    assert "run the same command again to resume" in stderr.strip().splitlines()[-1]
+    steps = [
+        json.loads((d / "checkpoints" / "state.json").read_text())["step"]
+        for d in (tmp_path / "run", tmp_path / "run" / "workers" / "worker_1")
+    ]
+    assert steps[0] == steps[1] < 60
+
+    resumed = _run(args, tiny_tfds_dir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    def untimed(path):
+        return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in read_metrics(path)]
+
+    assert untimed(metrics) == untimed(uninterrupted / "metrics.csv")
+    final, reference = (read_checkpoint_weights(d) for d in (tmp_path / "run", uninterrupted))
+    for name, value in reference.items():
+        np.testing.assert_array_equal(final[name], value, err_msg=name)

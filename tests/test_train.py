@@ -91,7 +91,8 @@ def test_evaluator_uses_moving_statistics_not_the_test_batch(tiny_mnist):
     bn = model.get_layer("fc1_bn")
     bn.moving_mean.assign(np.full(100, 5.0, np.float32))  # far from any batch's mean
     ds = input_pipeline.test_dataset(tiny_mnist.test_images, tiny_mnist.test_labels, 40)
-    loss, accuracy = make_test_evaluator(model, ds, tf.distribute.get_strategy())()
+    count = len(tiny_mnist.test_labels)
+    loss, accuracy = make_test_evaluator(model, ds, tf.distribute.get_strategy(), count)()
     x = input_pipeline.normalize(tiny_mnist.test_images)
     labels = tiny_mnist.test_labels
 

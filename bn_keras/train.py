@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import distribute, input_pipeline, models, recipe
+from bn_keras import distribute, input_pipeline, models, probes, recipe
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
@@ -179,6 +179,7 @@ def train_and_evaluate(
         train_loss = recipe.make_train_loss_metric()
         model = build_compiled_model(config, per_epoch, train_loss)
         model.optimizer.build(model.trainable_variables)  # so a checkpoint restores its slots
+    probe_callbacks = probes.make_callbacks(config, model, mnist, run_dir)  # none unless asked
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = RunCheckpoint(run_dir / CHECKPOINT_DIR, model)
     resume = checkpoint.restore()
@@ -191,6 +192,7 @@ def train_and_evaluate(
         start_step = 0
         metrics_path.unlink(missing_ok=True)  # rows of an attempt that died before a checkpoint
         write_json_atomic(run_dir / CONFIG_FILE, run_record(config, strategy, data_source))
+    probes.reset_files(run_dir, start_step if resume else None)
     logging.info(
         "Strategy %s: %d replica(s), global batch %d, per-replica batch %g",
         type(strategy).__name__,
@@ -230,7 +232,7 @@ def train_and_evaluate(
             train_ds,
             epochs=1,
             steps_per_epoch=config.train_steps - start_step,
-            callbacks=[accuracy_callback, checkpoint_callback],
+            callbacks=[accuracy_callback, *probe_callbacks, checkpoint_callback],
             shuffle=False,  # the pipeline shuffles, per epoch and by seed
             verbose=0,
         )

@@ -152,10 +152,11 @@ def layer_groups(model: keras.Model) -> dict[str, list[int]]:
     A layer is an affine layer (conv or dense, e.g. "conv1", "logits") together with its BN's
     gamma and beta ("conv1_bn"), since those act on that layer's output before its activation.
     """
+    index = {id(variable): i for i, variable in enumerate(model.trainable_variables)}
     groups: dict[str, list[int]] = {}
-    for index, variable in enumerate(model.trainable_variables):
-        layer = variable.path.split("/")[0]
-        groups.setdefault(layer.removesuffix("_bn"), []).append(index)
+    for layer in model.layers:
+        for variable in layer.trainable_variables:
+            groups.setdefault(layer.name.removesuffix("_bn"), []).append(index[id(variable)])
     return groups
 
 

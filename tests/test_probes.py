@@ -14,6 +14,7 @@ from bn_keras.config import RESULT_NEUTRAL, Config
 from bn_keras.errors import ConfigError
 from bn_keras.metrics_file import read_metrics
 from bn_keras.probes import activations, landscape
+from bn_keras.probes import plot as probe_plot
 from bn_keras.probes.callback import LandscapeProbe, TrainBatches
 from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
@@ -242,3 +243,17 @@ def test_resume_continues_probe_files_without_duplicates(tiny_mnist, tmp_path):
     steps = [r["step"] for r in _rows(tmp_path / "run", ACTIVATIONS_FILE)]
     assert steps == [0, 5, 10, 15, 20]
     assert [r["step"] for r in _rows(tmp_path / "run", LANDSCAPE_FILE)] == [0, 10, 20]
+
+
+def test_figures_and_table_from_probed_runs(tiny_mnist, tmp_path):
+    for bn in (False, True):
+        config = Config(model="mlp", bn=bn, **SMALL, **PROBES)
+        train.train_and_evaluate(config, tmp_path / config.default_run_name, mnist=tiny_mnist)
+    assert probe_plot.main([str(tmp_path), "--command=./run_all.sh --probes"]) == 0
+    for stem in ("activations_mlp", "activations_grid_mlp", "landscape_mlp", "ics_mlp"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
+        assert (tmp_path / f"{stem}.svg").is_file()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Command: `./run_all.sh --probes`" in summary
+    assert summary.count("| `mlp` |") == 7 and "| `mlp_bn_seed0` |" in summary
+    assert probe_plot.main([str(tmp_path / "mlp_seed0")]) == 1  # no pair there

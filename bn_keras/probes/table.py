@@ -1,0 +1,156 @@
+"""The probes' table: each measure without and with BN, and the issue's questions answered."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from bn_keras.atomic import write_text_atomic
+from bn_keras.metrics_file import read_metrics
+from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
+from bn_keras.summary import Run
+
+SUMMARY_FILE = "summary.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """One measure of a network over its probe steps after step 0, without and with BN."""
+
+    name: str
+    without: np.ndarray
+    with_bn: np.ndarray
+
+    @property
+    def ratio(self) -> float:
+        """Median with BN over median without."""
+        return float(np.median(self.with_bn) / np.median(self.without))
+
+    @property
+    def bn_lower(self) -> tuple[int, int]:
+        """(steps where BN's value is lower, steps compared)."""
+        n = min(len(self.without), len(self.with_bn))
+        return int(np.sum(self.with_bn[:n] < self.without[:n])), n
+
+
+def _rows(run: Run, name: str) -> list[dict]:
+    return [r for r in read_metrics(run.run_dir / name) if r["step"] > 0]
+
+
+def _column(rows: list[dict], fn) -> np.ndarray:
+    return np.array([fn(r) for r in rows])
+
+
+def _ics(rows: list[dict], what: str) -> np.ndarray:
+    """Mean over the layers after the first (the first one's is 0 by definition) of `what`."""
+    layers = [k.split(":")[0] for k in rows[0] if k.endswith(":ics_l2")][1:]
+    if what == "relative":
+        return _column(
+            rows, lambda r: np.mean([r[f"{n}:ics_l2"] / r[f"{n}:grad_norm"] for n in layers])
+        )
+    return _column(rows, lambda r: np.mean([r[f"{n}:{what}"] for n in layers]))
+
+
+MEASURES = {
+    "loss variation: max - min over eta of L(W - eta g)": (
+        LANDSCAPE_FILE,
+        lambda rows: _column(rows, lambda r: r["loss_max"] - r["loss_min"]),
+    ),
+    "gradient change: max over eta of ‖grad L(W - eta g) - g‖": (
+        LANDSCAPE_FILE,
+        lambda rows: _column(rows, lambda r: r["grad_diff_max"]),
+    ),
+    "effective beta-smoothness": (
+        LANDSCAPE_FILE,
+        lambda rows: _column(rows, lambda r: r["beta_smoothness"]),
+    ),
+    "ICS ‖G - G'‖ (mean over layers 2..L)": (ICS_FILE, lambda rows: _ics(rows, "ics_l2")),
+    "ICS ‖G - G'‖ / ‖G‖": (ICS_FILE, lambda rows: _ics(rows, "relative")),
+    "ICS cos(G, G') (higher: less shift)": (ICS_FILE, lambda rows: _ics(rows, "ics_cos")),
+    "eta_eff = ‖Adadelta step‖ / ‖g‖": (
+        LANDSCAPE_FILE,
+        lambda rows: _column(rows, lambda r: r["eta_eff"]),
+    ),
+}
+
+
+def measures(pair: tuple[Run, Run]) -> list[Measure]:
+    """Every measure of MEASURES for one network."""
+    out = []
+    for name, (file, fn) in MEASURES.items():
+        without, with_bn = (fn(_rows(run, file)) for run in pair)
+        out.append(Measure(name, without, with_bn))
+    return out
+
+
+def probe_seconds(run: Run) -> float:
+    """Seconds spent inside the probes during the run."""
+    return sum(
+        sum(r["probe_s"] for r in read_metrics(run.run_dir / f))
+        for f in (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE)
+    )
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _answer(measure: Measure) -> str:
+    lower, n = measure.bn_lower
+    higher_is_better = "cos" in measure.name
+    reduced = measure.ratio > 1 if higher_is_better else measure.ratio < 1
+    return f"{'yes' if reduced else 'no'} (BN/no BN {measure.ratio:.2f}; BN lower at {lower}/{n})"
+
+
+def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str | None) -> str:
+    """summary.md: provenance, the per-network table, cost, and the answers."""
+    first = next(iter(pairs.values()))[0].record
+    lines = ["# Probes: how does BatchNorm help? (issue 6)", ""]
+    lines += [f"- Command: `{command}`"] if command else []
+    lines += [f"- Wall time of this command: {wall}"] if wall else []
+    commits = sorted({r.record.get("versions", {}).get("git_commit") or "?" for p in
+                      pairs.values() for r in p})  # fmt: skip
+    config = first.get("config", {})
+    lines += [
+        f"- Commit(s): {', '.join(commits)}; one seed per run; "
+        f"{config.get('train_steps')} iterations, probes every {config.get('probe_every')} "
+        f"(activations) and {config.get('landscape_every')} (landscape, ICS) iterations",
+        "- Values: median over the probe steps after step 0; 'BN lower at k/n': at how many of "
+        "the n common probe steps the network with BN has the lower value.",
+        "",
+        "| network | measure | without BN | with BN | BN reduces it? |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for base, pair in pairs.items():
+        for m in measures(pair):
+            answer = "" if m.name.startswith("eta_eff") else _answer(m)
+            lines.append(
+                f"| `{base}` | {m.name} | {_fmt(np.median(m.without))} | "
+                f"{_fmt(np.median(m.with_bn))} | {answer} |"
+            )
+    lines += ["", "## Runs and probe cost", ""]
+    lines += [
+        "| run | final test accuracy | wall time (s) | inside probes (s) | probe cost "
+        "(share of the time without probes) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for pair in pairs.values():
+        for run in pair:
+            wall_s = run.rows[-1]["elapsed_s"]
+            probes_s = probe_seconds(run)
+            lines.append(
+                f"| `{run.run_dir.name}` | {run.rows[-1]['test_accuracy']:.4f} | {wall_s:.0f} | "
+                f"{probes_s:.0f} | {100 * probes_s / (wall_s - probes_s):.0f}% |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(
+    pairs: dict[str, tuple[Run, Run]], results_dir: Path, command: str | None, wall: str | None
+) -> Path:
+    """Writes summary.md into `results_dir` atomically; returns its path."""
+    path = Path(results_dir) / SUMMARY_FILE
+    write_text_atomic(path, markdown(pairs, command, wall))
+    return path

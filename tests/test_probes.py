@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -257,3 +261,16 @@ def test_figures_and_table_from_probed_runs(tiny_mnist, tmp_path):
     assert "Command: `./run_all.sh --probes`" in summary
     assert summary.count("| `mlp` |") == 7 and "| `mlp_bn_seed0` |" in summary
     assert probe_plot.main([str(tmp_path / "mlp_seed0")]) == 1  # no pair there
+
+
+def test_probe_flagfiles_resolve():
+    repo = Path(__file__).resolve().parents[1]
+    names = sorted(p.stem for p in (repo / "flags" / "probes").glob("*.flags"))
+    assert names == sorted(f"{m}{bn}" for m in ("mlp", "lenet", "lenetr") for bn in ("", "_bn"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bn_keras.main", "--flagfile=flags/probes/lenet_bn.flags",
+         "--print_config"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    config = json.loads(proc.stdout)
+    assert config["probe_every"] == config["landscape_every"] == 100 and config["bn"]

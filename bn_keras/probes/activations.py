@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from bn_keras.errors import ConfigError
 
@@ -53,8 +54,9 @@ def unit_percentiles(values: np.ndarray, units: list[int]) -> np.ndarray:
     Returns:
         [len(units), len(PERCENTILES)], numpy's default (linear) interpolation.
     """
-    flat = np.asarray(values).reshape(-1, values.shape[-1])[:, units]
-    return np.percentile(flat, PERCENTILES, axis=0).T
+    # One contiguous row per unit: numpy partitions rows far faster than strided columns.
+    rows = np.ascontiguousarray(np.asarray(values).reshape(-1, values.shape[-1]).T[units])
+    return np.percentile(rows, PERCENTILES, axis=1).T
 
 
 class ActivationProbe:
@@ -76,9 +78,10 @@ class ActivationProbe:
             for layer in model.layers
             if isinstance(layer, keras.layers.Activation)
         }
-        self._inputs = keras.Model(
+        inputs = keras.Model(
             model.inputs, [activations[name].input for name in layers], name="probe_inputs"
         )
+        self._forward = tf.function(lambda x: inputs(x, training=False))
         self._images = images
         self.units = {
             name: choose_units(activations[name].input.shape[-1], units) for name in layers
@@ -96,7 +99,7 @@ class ActivationProbe:
 
     def measure(self) -> dict[str, float]:
         """One value per field."""
-        outputs = self._inputs(self._images, training=False)
+        outputs = self._forward(self._images)
         if len(self.units) == 1:
             outputs = [outputs]
         row = {}

@@ -128,7 +128,7 @@ def measure_landscape(
     g = flat(grads)
     g_norm = float(np.linalg.norm(g))
     losses, diffs, ratios = [], [], []
-    for eta in etas:
+    for eta in map(float, etas):  # a numpy scalar would turn the weights into float64 arrays
         moved = [w - eta * dw for w, dw in zip(weights, grads)]
         moved_loss, moved_grads = loss_and_grads(moved, x, y)
         diff = float(np.linalg.norm(flat(moved_grads) - g))

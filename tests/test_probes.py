@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -204,12 +205,18 @@ def _rows(run_dir, name):
     return read_metrics(run_dir / name)
 
 
-def test_training_with_probes_is_bitwise_training_without(tiny_mnist, tmp_path):
-    def run(name, **probes):
-        config = Config(model="lenet", bn=True, deterministic=True, **SMALL, **probes)
-        return train.train_and_evaluate(config, tmp_path / name, mnist=tiny_mnist)
+def _lenet_bn_run(mnist, run_dir, **probes):
+    config = Config(model="lenet", bn=True, deterministic=True, **SMALL, **probes)
+    return train.train_and_evaluate(config, run_dir, mnist=mnist)
 
-    plain, probed = run("plain"), run("probed", **PROBES)
+
+@pytest.fixture(scope="module")
+def probed_run(tiny_mnist, tmp_path_factory):
+    return _lenet_bn_run(tiny_mnist, tmp_path_factory.mktemp("probed") / "run", **PROBES)
+
+
+def test_training_with_probes_is_bitwise_training_without(tiny_mnist, tmp_path, probed_run):
+    plain, probed = _lenet_bn_run(tiny_mnist, tmp_path / "plain"), probed_run
     assert Config(**SMALL, **PROBES).resolved_steps_per_execution == 10  # same compiled calls
     assert [(r["step"], r["train_loss"], r["test_loss"]) for r in plain.rows] == [
         (r["step"], r["train_loss"], r["test_loss"]) for r in probed.rows
@@ -249,18 +256,19 @@ def test_resume_continues_probe_files_without_duplicates(tiny_mnist, tmp_path):
     assert [r["step"] for r in _rows(tmp_path / "run", LANDSCAPE_FILE)] == [0, 10, 20]
 
 
-def test_figures_and_table_from_probed_runs(tiny_mnist, tmp_path):
-    for bn in (False, True):
-        config = Config(model="mlp", bn=bn, **SMALL, **PROBES)
-        train.train_and_evaluate(config, tmp_path / config.default_run_name, mnist=tiny_mnist)
+def test_figures_and_table_from_probed_runs(probed_run, tmp_path):
+    for name in ("lenet_seed0", "lenet_bn_seed0"):  # the same run twice: enough to draw
+        shutil.copytree(
+            probed_run.run_dir, tmp_path / name, ignore=shutil.ignore_patterns("check*")
+        )
     assert probe_plot.main([str(tmp_path), "--command=./run_all.sh --probes"]) == 0
-    for stem in ("activations_mlp", "activations_grid_mlp", "landscape_mlp", "ics_mlp"):
+    for stem in ("activations_lenet", "activations_grid_lenet", "landscape_lenet", "ics_lenet"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
         assert (tmp_path / f"{stem}.svg").is_file()
     summary = (tmp_path / "summary.md").read_text()
     assert "Command: `./run_all.sh --probes`" in summary
-    assert summary.count("| `mlp` |") == 7 and "| `mlp_bn_seed0` |" in summary
-    assert probe_plot.main([str(tmp_path / "mlp_seed0")]) == 1  # no pair there
+    assert summary.count("| `lenet` |") == 7 and "| `lenet_bn_seed0` |" in summary
+    assert probe_plot.main([str(tmp_path / "lenet_seed0")]) == 1  # no pair there
 
 
 def test_probe_flagfiles_resolve():

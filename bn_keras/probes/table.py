@@ -29,10 +29,18 @@ class Measure:
         return float(np.median(self.with_bn) / np.median(self.without))
 
     @property
-    def bn_lower(self) -> tuple[int, int]:
-        """(steps where BN's value is lower, steps compared)."""
+    def higher_is_better(self) -> bool:
+        """True for the cosine, where higher means less shift."""
+        return "cos" in self.name
+
+    @property
+    def bn_better(self) -> tuple[int, int]:
+        """(probe steps where BN's value is lower, or higher for the cosine; steps compared)."""
         n = min(len(self.without), len(self.with_bn))
-        return int(np.sum(self.with_bn[:n] < self.without[:n])), n
+        better = self.with_bn[:n] > self.without[:n]
+        if not self.higher_is_better:
+            better = self.with_bn[:n] < self.without[:n]
+        return int(np.sum(better)), n
 
 
 def _rows(run: Run, name: str) -> list[dict]:
@@ -98,10 +106,12 @@ def _fmt(value: float) -> str:
 
 
 def _answer(measure: Measure) -> str:
-    lower, n = measure.bn_lower
-    higher_is_better = "cos" in measure.name
-    reduced = measure.ratio > 1 if higher_is_better else measure.ratio < 1
-    return f"{'yes' if reduced else 'no'} (BN/no BN {measure.ratio:.2f}; BN lower at {lower}/{n})"
+    better, n = measure.bn_better
+    reduced = measure.ratio > 1 if measure.higher_is_better else measure.ratio < 1
+    return (
+        f"{'yes' if reduced else 'no'} (x{measure.ratio:.2f}; better with BN at {better} of "
+        f"{n} steps)"
+    )
 
 
 def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str | None) -> str:
@@ -117,10 +127,12 @@ def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str |
         f"- Commit(s): {', '.join(commits)}; one seed per run; "
         f"{config.get('train_steps')} iterations, probes every {config.get('probe_every')} "
         f"(activations) and {config.get('landscape_every')} (landscape, ICS) iterations",
-        "- Values: median over the probe steps after step 0; 'BN lower at k/n': at how many of "
-        "the n common probe steps the network with BN has the lower value.",
+        "- Values: median over the probe steps after step 0. 'Does BN reduce it?': yes when the "
+        "median with BN is lower (for the cosine: higher, less shift); xR is the median with BN "
+        "over the median without; 'better with BN at k of n steps' counts the probe steps where "
+        "the network with BN has the lower value (the higher cosine).",
         "",
-        "| network | measure | without BN | with BN | BN reduces it? |",
+        "| network | measure | without BN | with BN | does BN reduce it? |",
         "| --- | --- | --- | --- | --- |",
     ]
     for base, pair in pairs.items():

@@ -9,36 +9,61 @@ and the optimizer's state are only read.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 Tensors = list[tf.Tensor]
-LossAndGrads = Callable[[Sequence[tf.Tensor], tf.Tensor, tf.Tensor], tuple[tf.Tensor, Tensors]]
 
 
-def stateless_loss(model: keras.Model, loss_fn: keras.losses.Loss) -> LossAndGrads:
-    """Returns f(weights, x, y) -> (L_B(weights), its gradient), the model left untouched.
+class StatelessLoss:
+    """L_B at any weights and its gradient, the model left untouched.
 
-    `weights` are values for `model.trainable_variables`, in that order; BN runs in training
-    mode on the batch, with the moving statistics read (and their updates dropped).
+    Weights are values for `model.trainable_variables`, in that order; BN runs in training mode
+    on the batch, with the moving statistics read (and their updates dropped). Calls run as
+    compiled graphs: the probes' cost is mostly these passes.
     """
 
+    def __init__(self, model: keras.Model, loss_fn: keras.losses.Loss):
+        self._model = model
+        self._loss_fn = loss_fn
+
+    def _non_trainable(self) -> Tensors:
+        return [tf.convert_to_tensor(v) for v in self._model.non_trainable_variables]
+
     @tf.function(reduce_retracing=True)
-    def loss_and_grads(weights, non_trainable, x, y):
+    def _loss_and_grads(self, weights, non_trainable, x, y):
         with tf.GradientTape() as tape:
             tape.watch(weights)
-            logits, _ = model.stateless_call(weights, non_trainable, x, training=True)
-            loss = loss_fn(y, logits)
+            logits, _ = self._model.stateless_call(weights, non_trainable, x, training=True)
+            loss = self._loss_fn(y, logits)
         return loss, tape.gradient(loss, weights)
 
-    def call(weights, x, y):
-        non_trainable = [tf.convert_to_tensor(v) for v in model.non_trainable_variables]
-        return loss_and_grads(list(weights), non_trainable, x, y)
+    @tf.function(reduce_retracing=True)
+    def _along(self, weights, grads, eta, non_trainable, x, y):
+        moved = [w - eta * g for w, g in zip(weights, grads)]
+        loss, moved_grads = self._loss_and_grads(moved, non_trainable, x, y)
+        return loss, tf.linalg.global_norm([a - b for a, b in zip(moved_grads, grads)])
 
-    return call
+    def __call__(self, weights: Sequence[tf.Tensor], x, y) -> tuple[tf.Tensor, Tensors]:
+        """(L_B(weights), grad L_B(weights))."""
+        return self._loss_and_grads(list(weights), self._non_trainable(), x, y)
+
+    def along(
+        self, weights: Sequence[tf.Tensor], grads: Sequence[tf.Tensor], eta: float, x, y
+    ) -> tuple[float, float]:
+        """(L_B(W - eta g), ||grad L_B(W - eta g) - g||) for W = weights, g = grads."""
+        loss, diff = self._along(
+            list(weights), list(grads), tf.constant(eta, tf.float32), self._non_trainable(), x, y
+        )
+        return float(loss), float(diff)
+
+
+def stateless_loss(model: keras.Model, loss_fn: keras.losses.Loss) -> StatelessLoss:
+    """L_B and its gradient at any weights for `model`; see StatelessLoss."""
+    return StatelessLoss(model, loss_fn)
 
 
 def current_weights(model: keras.Model) -> Tensors:
@@ -108,7 +133,7 @@ class Landscape:
 
 
 def measure_landscape(
-    loss_and_grads: LossAndGrads,
+    loss_and_grads: StatelessLoss,
     weights: Tensors,
     x: tf.Tensor,
     y: tf.Tensor,
@@ -125,14 +150,11 @@ def measure_landscape(
         at_weights: (L_B(W), grad L_B(W)) when already computed.
     """
     loss, grads = at_weights or loss_and_grads(weights, x, y)
-    g = flat(grads)
-    g_norm = float(np.linalg.norm(g))
+    g_norm = float(np.linalg.norm(flat(grads)))
     losses, diffs, ratios = [], [], []
-    for eta in map(float, etas):  # a numpy scalar would turn the weights into float64 arrays
-        moved = [w - eta * dw for w, dw in zip(weights, grads)]
-        moved_loss, moved_grads = loss_and_grads(moved, x, y)
-        diff = float(np.linalg.norm(flat(moved_grads) - g))
-        losses.append(float(moved_loss))
+    for eta in map(float, etas):
+        moved_loss, diff = loss_and_grads.along(weights, grads, eta, x, y)
+        losses.append(moved_loss)
         diffs.append(diff)
         ratios.append(diff / (eta * g_norm) if g_norm else float("nan"))
     return Landscape(
@@ -177,7 +199,7 @@ class Shift:
 
 
 def internal_covariate_shift(
-    loss_and_grads: LossAndGrads,
+    loss_and_grads: StatelessLoss,
     weights: Tensors,
     grads: Tensors,
     update: Tensors,

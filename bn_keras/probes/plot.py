@@ -167,11 +167,13 @@ def ics_figure(pair: tuple[Run, Run]) -> Figure:
 
 
 def probe_pairs(results_dir: Path) -> dict[str, tuple[Run, Run]]:
-    """{network: (run without BN, run with BN)}, lowest seed, runs holding every probe file."""
+    """{network: (run without BN, run with BN)}, lowest seed, finished runs with every probe
+    file."""
+    files = (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE)
     runs = [
         run
         for run in summary_lib.load_runs(results_dir)
-        if all((run.run_dir / f).is_file() for f in (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE))
+        if run.result is not None and all((run.run_dir / f).is_file() for f in files)
     ]
     by_experiment = summary_lib.group_by_experiment(runs)
     return {

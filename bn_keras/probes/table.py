@@ -43,8 +43,8 @@ class Measure:
         return int(np.sum(better)), n
 
 
-def _rows(run: Run, name: str) -> list[dict]:
-    return [r for r in read_metrics(run.run_dir / name) if r["step"] > 0]
+def _rows(run: Run, name: str, after: float) -> list[dict]:
+    return [r for r in read_metrics(run.run_dir / name) if r["step"] > after]
 
 
 def _column(rows: list[dict], fn) -> np.ndarray:
@@ -84,11 +84,11 @@ MEASURES = {
 }
 
 
-def measures(pair: tuple[Run, Run]) -> list[Measure]:
-    """Every measure of MEASURES for one network."""
+def measures(pair: tuple[Run, Run], after: float = 0) -> list[Measure]:
+    """Every measure of MEASURES for one network, over the probe steps after `after`."""
     out = []
     for name, (file, fn) in MEASURES.items():
-        without, with_bn = (fn(_rows(run, file)) for run in pair)
+        without, with_bn = (fn(_rows(run, file, after)) for run in pair)
         out.append(Measure(name, without, with_bn))
     return out
 
@@ -105,13 +105,19 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+CLEAR = 0.65  # the share of probe steps on one side needed to call a difference
+
+
 def _answer(measure: Measure) -> str:
+    """yes / no, the opposite / unclear, by the share of steps where BN is better."""
     better, n = measure.bn_better
-    reduced = measure.ratio > 1 if measure.higher_is_better else measure.ratio < 1
-    return (
-        f"{'yes' if reduced else 'no'} (x{measure.ratio:.2f}; better with BN at {better} of "
-        f"{n} steps)"
-    )
+    if better >= CLEAR * n:
+        verdict = "**yes**"
+    elif better <= (1 - CLEAR) * n:
+        verdict = "**no, BN raises it**" if not measure.higher_is_better else "**no, more shift**"
+    else:
+        verdict = "unclear"
+    return f"{verdict} (x{measure.ratio:.2f}; better with BN at {better} of {n} steps)"
 
 
 def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str | None) -> str:
@@ -127,21 +133,26 @@ def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str |
         f"- Commit(s): {', '.join(commits)}; one seed per run; "
         f"{config.get('train_steps')} iterations, probes every {config.get('probe_every')} "
         f"(activations) and {config.get('landscape_every')} (landscape, ICS) iterations",
-        "- Values: median over the probe steps after step 0. 'Does BN reduce it?': yes when the "
-        "median with BN is lower (for the cosine: higher, less shift); xR is the median with BN "
-        "over the median without; 'better with BN at k of n steps' counts the probe steps where "
-        "the network with BN has the lower value (the higher cosine).",
+        "- Values: median over the probe steps after step 0. 'Better with BN at k of n steps' "
+        "counts the probe steps where the network with BN has the lower value (for the cosine: "
+        f"the higher, less shift); 'does BN reduce it?' is yes when k >= {CLEAR:.0%} of n, the "
+        f"opposite when k <= {1 - CLEAR:.0%} of n, unclear otherwise; xR is the median with BN "
+        "over the median without. The last columns take only "
+        "the second half of training, after the early phase (the plateau of sigmoid LeNet "
+        "without BN).",
         "",
-        "| network | measure | without BN | with BN | does BN reduce it? |",
-        "| --- | --- | --- | --- | --- |",
+        "| network | measure | without BN | with BN | does BN reduce it? | 2nd half: without BN "
+        "| with BN | does BN reduce it? |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    half = config.get("train_steps", 0) / 2
     for base, pair in pairs.items():
-        for m in measures(pair):
-            answer = "" if m.name.startswith("eta_eff") else _answer(m)
-            lines.append(
-                f"| `{base}` | {m.name} | {_fmt(np.median(m.without))} | "
-                f"{_fmt(np.median(m.with_bn))} | {answer} |"
-            )
+        for m, late in zip(measures(pair), measures(pair, after=half)):
+            cells = [f"`{base}`", m.name]
+            for x in (m, late):
+                answer = "" if x.name.startswith("eta_eff") else _answer(x)
+                cells += [_fmt(np.median(x.without)), _fmt(np.median(x.with_bn)), answer]
+            lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Runs and probe cost", ""]
     lines += [
         "| run | final test accuracy | wall time (s) | inside probes (s) | probe cost "

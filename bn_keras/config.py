@@ -184,9 +184,7 @@ class Config:
         _require(
             self.landscape_steps > 0, f"--landscape_steps={self.landscape_steps} must be positive"
         )
-        _require(
-            self.landscape_span >= 1, f"--landscape_span={self.landscape_span} must be >= 1"
-        )
+        _require(self.landscape_span >= 1, f"--landscape_span={self.landscape_span} must be >= 1")
 
     @property
     def resolved_checkpoint_every(self) -> int:
@@ -202,9 +200,7 @@ class Config:
         if self.steps_per_execution:
             return self.steps_per_execution
         # Probe intervals (0 when off) count too: callbacks see only every compiled call's end.
-        common = math.gcd(
-            self.eval_every, self.train_steps, self.probe_every, self.landscape_every
-        )
+        common = math.gcd(self.eval_every, self.train_steps, self.probe_every, self.landscape_every)
         return max(d for d in range(1, MAX_STEPS_PER_EXECUTION + 1) if common % d == 0)
 
 

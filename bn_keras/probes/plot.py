@@ -134,8 +134,10 @@ def landscape_figure(pair: tuple[Run, Run]) -> Figure:
         ax.set_xlabel("training iterations")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
+    span = pair[0].record.get("config", {}).get("landscape_span", "span")
     fig.suptitle(
-        f"{_title(pair[0])}: eta from eta_eff/4 to 4 eta_eff, eta_eff = |Adadelta step| / |g|",
+        f"{_title(pair[0])}: eta from eta_eff/{span:g} to {span:g} eta_eff, "
+        "eta_eff = |Adadelta step| / |g|",
         fontsize=10,
     )
     return fig

@@ -58,9 +58,10 @@ class Config:
         data_dir: TFDS data directory; None is TFDS's default.
         mnist_source: "auto", "tfds" or "offline" (see input_pipeline.ensure_mnist).
         strategy: tf.distribute strategy name, one of STRATEGIES.
-        steps_per_execution: training steps per compiled call; must divide eval_every and
-            train_steps. 0 (auto) picks the largest divisor of both up to MAX_STEPS_PER_EXECUTION:
-            fewer round trips from Python per step, and the same results.
+        steps_per_execution: training steps per compiled call; must divide eval_every,
+            train_steps and the probe intervals in use. 0 (auto) picks the largest common divisor
+            up to MAX_STEPS_PER_EXECUTION: fewer round trips from Python per step, and the same
+            results.
         jit_compile: "auto", "true" or "false" (XLA for the train step).
         export: write the SavedModel and model.keras at the end.
         test_batch_size: evaluation batch size (global).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -66,6 +67,7 @@ class LandscapeProbe:
 
     @property
     def landscape_fields(self) -> list[str]:
+        """Columns of landscape.csv."""
         return [
             "step",
             "learning_rate",
@@ -86,6 +88,7 @@ class LandscapeProbe:
 
     @property
     def ics_fields(self) -> list[str]:
+        """Columns of ics.csv: `<layer>:ics_l2`, `:ics_cos` and `:grad_norm` per layer."""
         per_layer = [
             f"{name}:{what}" for name in self.groups for what in ("ics_l2", "ics_cos", "grad_norm")
         ]
@@ -114,7 +117,7 @@ class LandscapeProbe:
             "update_cosine": float(-(g @ u) / (g_norm * u_norm)) if g_norm * u_norm else np.nan,
             "eta_min": float(etas.min()),
             "eta_max": float(etas.max()),
-            **{k: v for k, v in vars(measured).items()},
+            **dataclasses.asdict(measured),
         }
         landscape_row["probe_s"] = time.monotonic() - start
         start = time.monotonic()
@@ -166,8 +169,7 @@ class ProbeCallback(keras.callbacks.Callback):
                 self._run_dir / LANDSCAPE_FILE, self._landscape.landscape_fields
             )
             self._writers["ics"] = open_rows(self._run_dir / ICS_FILE, self._landscape.ics_fields)
-        step = int(self._step())
-        if step == 0:
+        if self._step() == 0:
             self._probe(0)
 
     def _step(self) -> int:

@@ -10,6 +10,12 @@ from pathlib import Path
 from bn_keras.errors import ConfigError
 
 MODELS = ("mlp", "lenet", "lenetr")
+# The hidden layers of each network (bn_keras.models; a test checks they agree), for --probe_layers.
+HIDDEN_LAYERS = {
+    "mlp": ("fc1", "fc2", "fc3"),
+    "lenet": ("conv1", "conv2", "fc1", "fc2"),
+    "lenetr": ("conv1", "conv2", "fc1", "fc2"),
+}
 LR_SCHEDULES = ("epoch", "steps", "constant")
 STRATEGIES = ("auto", "default", "one_device", "mirrored")
 INITS = ("pytorch", "glorot")
@@ -182,6 +188,13 @@ class Config:
                 "(callbacks run once per compiled call): change one, or use 0 (auto)",
             )
         _require(self.probe_units > 0, f"--probe_units={self.probe_units} must be positive")
+        hidden = HIDDEN_LAYERS.get(self.model, ())
+        unknown = [n.strip() for n in self.probe_layers.split(",") if n.strip() not in hidden]
+        _require(
+            not [n for n in unknown if n],
+            f"--probe_layers={self.probe_layers!r} names layers {self.model} does not have: use "
+            f"some of {','.join(hidden)}, or leave it empty for all",
+        )
         _require(
             self.landscape_steps > 0, f"--landscape_steps={self.landscape_steps} must be positive"
         )

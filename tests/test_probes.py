@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from bn_keras import input_pipeline, train
-from bn_keras.config import RESULT_NEUTRAL, Config
+from bn_keras.config import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
 from bn_keras.errors import ConfigError
 from bn_keras.metrics_file import read_metrics
 from bn_keras.probes import activations, landscape
@@ -42,8 +42,10 @@ def test_percentiles_of_a_fixed_tensor():
 
 
 def test_layer_and_unit_choice():
+    for name, layers in HIDDEN_LAYERS.items():  # config's list, for validation, is the models'
+        model = train.build_compiled_model(Config(model=name, bn=True), steps_per_epoch=7)
+        assert activations.hidden_layers(model) == list(layers)
     lenet = train.build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=7)
-    assert activations.hidden_layers(lenet) == ["conv1", "conv2", "fc1", "fc2"]
     assert activations.choose_layers(lenet, "fc2, conv1") == ["conv1", "fc2"]
     with pytest.raises(ConfigError, match="fc3"):
         activations.choose_layers(lenet, "fc3")
@@ -199,6 +201,9 @@ def test_probe_settings_are_validated_and_result_neutral():
         Config(eval_every=10, train_steps=20, steps_per_execution=10, probe_every=5).validate()
     with pytest.raises(ConfigError, match="--landscape_span"):
         Config(landscape_span=0.5).validate()
+    Config(model="lenet", probe_layers="fc2, conv1").validate()
+    with pytest.raises(ConfigError, match="--probe_layers='fc3'"):
+        Config(model="lenet", probe_layers="fc3").validate()
 
 
 def _rows(run_dir, name):

@@ -54,7 +54,8 @@ def _bn_runs(pair: tuple[Run, Run]):
 
 
 def _title(run: Run) -> str:
-    return NETWORKS.get(run.record.get("config", {}).get("model"), run.experiment)
+    network = NETWORKS.get(run.record.get("config", {}).get("model"), run.experiment)
+    return f"{network}, seed {run.seed}"
 
 
 def activations_figure(pair: tuple[Run, Run]) -> Figure:
@@ -168,9 +169,9 @@ def ics_figure(pair: tuple[Run, Run]) -> Figure:
     return fig
 
 
-def probe_pairs(results_dir: Path) -> dict[str, tuple[Run, Run]]:
-    """{network: (run without BN, run with BN)}, lowest seed, finished runs with every probe
-    file."""
+def probe_pairs(results_dir: Path) -> dict[str, list[tuple[Run, Run]]]:
+    """{network: [(run without BN, run with BN) per seed both have]}, by seed; finished runs
+    holding every probe file."""
     files = (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE)
     runs = [
         run
@@ -178,11 +179,13 @@ def probe_pairs(results_dir: Path) -> dict[str, tuple[Run, Run]]:
         if run.result is not None and all((run.run_dir / f).is_file() for f in files)
     ]
     by_experiment = summary_lib.group_by_experiment(runs)
-    return {
-        base: (by_experiment[base][0], by_experiment[base + summary_lib.BN_SUFFIX][0])
-        for base in NETWORKS
-        if by_experiment.get(base) and by_experiment.get(base + summary_lib.BN_SUFFIX)
-    }
+    pairs = {}
+    for base in NETWORKS:
+        with_bn = {r.seed: r for r in by_experiment.get(base + summary_lib.BN_SUFFIX, [])}
+        matched = [(r, with_bn[r.seed]) for r in by_experiment.get(base, []) if r.seed in with_bn]
+        if matched:
+            pairs[base] = matched
+    return pairs
 
 
 def rebuild(
@@ -198,7 +201,8 @@ def rebuild(
     if not pairs:
         raise FileNotFoundError(f"no pair of probed runs (without and with BN) in {results_dir}")
     paths = []
-    for base, pair in pairs.items():
+    for base, seeds in pairs.items():
+        pair = seeds[0]  # the figures show the lowest seed; the table takes them all
         paths += save_figure(activations_figure(pair), results_dir, f"activations_{base}")
         paths += save_figure(activations_grid(pair), results_dir, f"activations_grid_{base}")
         paths += save_figure(landscape_figure(pair), results_dir, f"landscape_{base}")

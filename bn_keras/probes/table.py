@@ -84,12 +84,18 @@ MEASURES = {
 }
 
 
-def measures(pair: tuple[Run, Run], after: float = 0) -> list[Measure]:
-    """Every measure of MEASURES for one network, over the probe steps after `after`."""
+def measures(pairs: list[tuple[Run, Run]], after: float = 0) -> list[Measure]:
+    """Every measure of MEASURES for one network, over the probe steps after `after` of every
+    seed (pairs of runs without and with BN of one seed, compared step by step)."""
     out = []
     for name, (file, fn) in MEASURES.items():
-        without, with_bn = (fn(_rows(run, file, after)) for run in pair)
-        out.append(Measure(name, without, with_bn))
+        without, with_bn = [], []
+        for base_run, bn_run in pairs:
+            a, b = fn(_rows(base_run, file, after)), fn(_rows(bn_run, file, after))
+            n = min(len(a), len(b))
+            without.append(a[:n])
+            with_bn.append(b[:n])
+        out.append(Measure(name, np.concatenate(without), np.concatenate(with_bn)))
     return out
 
 
@@ -120,21 +126,23 @@ def _answer(measure: Measure) -> str:
     return f"{verdict} (x{measure.ratio:.2f}; better with BN at {better} of {n} steps)"
 
 
-def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str | None) -> str:
+def markdown(pairs: dict[str, list[tuple[Run, Run]]], command: str | None, wall: str | None) -> str:
     """summary.md: provenance, the per-network table, cost, and the answers."""
-    first = next(iter(pairs.values()))[0].record
+    first = next(iter(pairs.values()))[0][0].record
+    seeds = sorted({run.seed for ps in pairs.values() for pair in ps for run in pair})
     lines = ["# Probes: how does BatchNorm help? (issue 6)", ""]
     lines += [f"- Command: `{command}`"] if command else []
     lines += [f"- Wall time of this command: {wall}"] if wall else []
-    commits = sorted({r.record.get("versions", {}).get("git_commit") or "?" for p in
-                      pairs.values() for r in p})  # fmt: skip
+    runs = [run for ps in pairs.values() for pair in ps for run in pair]
+    commits = sorted({r.record.get("versions", {}).get("git_commit") or "?" for r in runs})
     config = first.get("config", {})
     lines += [
-        f"- Commit(s): {', '.join(commits)}; one seed per run; "
+        f"- Commit(s): {', '.join(commits)}; seed(s) {', '.join(map(str, seeds))}; "
         f"{config.get('train_steps')} iterations, probes every {config.get('probe_every')} "
         f"(activations) and {config.get('landscape_every')} (landscape, ICS) iterations",
-        "- Values: median over the probe steps after step 0. 'Better with BN at k of n steps' "
-        "counts the probe steps where the network with BN has the lower value (for the cosine: "
+        "- Values: median over the probe steps after step 0 of every seed. 'Better with BN at k "
+        "of n steps' counts the probe steps (of every seed, each compared with the same step of "
+        "the same seed without BN) where the network with BN has the lower value (for the cosine: "
         f"the higher, less shift); 'does BN reduce it?' is yes when k >= {CLEAR:.0%} of n, the "
         f"opposite when k <= {1 - CLEAR:.0%} of n, unclear otherwise; xR is the median with BN "
         "over the median without. The last columns take only "
@@ -146,8 +154,8 @@ def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str |
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     half = config.get("train_steps", 0) / 2
-    for base, pair in pairs.items():
-        for m, late in zip(measures(pair), measures(pair, after=half)):
+    for base, network_pairs in pairs.items():
+        for m, late in zip(measures(network_pairs), measures(network_pairs, after=half)):
             cells = [f"`{base}`", m.name]
             for x in (m, late):
                 answer = "" if x.name.startswith("eta_eff") else _answer(x)
@@ -159,8 +167,8 @@ def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str |
         "(share of the time without probes) |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for pair in pairs.values():
-        for run in pair:
+    for network_pairs in pairs.values():
+        for run in (run for pair in network_pairs for run in pair):
             wall_s = run.rows[-1]["elapsed_s"]
             probes_s = probe_seconds(run)
             lines.append(
@@ -171,7 +179,10 @@ def markdown(pairs: dict[str, tuple[Run, Run]], command: str | None, wall: str |
 
 
 def write_summary(
-    pairs: dict[str, tuple[Run, Run]], results_dir: Path, command: str | None, wall: str | None
+    pairs: dict[str, list[tuple[Run, Run]]],
+    results_dir: Path,
+    command: str | None,
+    wall: str | None,
 ) -> Path:
     """Writes summary.md into `results_dir` atomically; returns its path."""
     path = Path(results_dir) / SUMMARY_FILE

@@ -2,17 +2,23 @@
 # The main job: set up (.venv, install, offline MNIST when needed), run every experiment over seeds,
 # then draw the figures and write the summary. Options go to the sweep:
 #   --seeds=N  -j N  --quick  --force  --experiments=a,b  --data_dir=DIR
+# --probes runs the probe experiments of flags/probes/ (issue 6) into results/probes/ instead.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_env.sh
 start=$(date +%s)
 python -m bn_keras.sweep "$@"
 results=results
+chosen=""
+plot=bn_keras.plot
 for arg in "$@"; do
   case "$arg" in
     --quick) results=results_quick ;;
-    --results_dir=*) results="${arg#*=}" ;;
+    --results_dir=*) chosen="${arg#*=}" ;;
+    --probes) plot=bn_keras.probes.plot ;;
   esac
 done
-python -m bn_keras.plot "$results" --command="./run_all.sh $*" \
+if [ "$plot" = bn_keras.probes.plot ]; then results="$results/probes"; fi
+results="${chosen:-$results}"
+python -m "$plot" "$results" --command="./run_all.sh $*" \
   --total_wall_time="$(( $(date +%s) - start )) s"

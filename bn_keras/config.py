@@ -10,13 +10,31 @@ from pathlib import Path
 from bn_keras.errors import ConfigError
 
 MODELS = ("mlp", "lenet", "lenetr")
+# The hidden layers of each network (bn_keras.models; a test checks they agree), for --probe_layers.
+HIDDEN_LAYERS = {
+    "mlp": ("fc1", "fc2", "fc3"),
+    "lenet": ("conv1", "conv2", "fc1", "fc2"),
+    "lenetr": ("conv1", "conv2", "fc1", "fc2"),
+}
 LR_SCHEDULES = ("epoch", "steps", "constant")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 SYNC_BN = ("auto", "true", "false")
 INITS = ("pytorch", "glorot")
 MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
-RESULT_NEUTRAL = ("steps_per_execution", "export", "checkpoint_every")
+RESULT_NEUTRAL = (
+    "steps_per_execution",
+    "export",
+    "checkpoint_every",
+    # The probes read the model and write their own files; a test checks that training is
+    # bitwise the same with and without them.
+    "probe_every",
+    "probe_layers",
+    "probe_units",
+    "landscape_every",
+    "landscape_steps",
+    "landscape_span",
+)
 CHECKPOINT_SHARE = 0.02  # auto checkpoints: a resume redoes at most about 2% of a run
 
 
@@ -54,14 +72,24 @@ class Config:
         sync_bn: "auto" (synchronized BatchNorm when there are several replicas), "true" or
             "false" (each replica normalizes with its own part of the batch).
         scale_lr: multiply learning_rate by the number of replicas (linear scaling rule).
-        steps_per_execution: training steps per compiled call; must divide eval_every and
-            train_steps. 0 (auto) picks the largest divisor of both up to MAX_STEPS_PER_EXECUTION:
-            fewer round trips from Python per step, and the same results.
+        steps_per_execution: training steps per compiled call; must divide eval_every,
+            train_steps and the probe intervals in use. 0 (auto) picks the largest common divisor
+            up to MAX_STEPS_PER_EXECUTION: fewer round trips from Python per step, and the same
+            results.
         jit_compile: "auto", "true" or "false" (XLA for the train step).
         export: write the SavedModel and model.keras at the end.
         test_batch_size: evaluation batch size (global).
         checkpoint_every: checkpoint interval for exact resume, a multiple of eval_every; 0 (auto)
             is the smallest multiple of eval_every that is at least 2% of train_steps.
+        probe_every: record activation percentiles (bn_keras.probes) every this many
+            iterations; 0 turns the probe off.
+        probe_layers: comma-separated hidden layers to probe (e.g. "fc1,fc3"); "" is all.
+        probe_units: units (channels of conv layers) probed per layer, evenly spaced.
+        landscape_every: record the loss landscape, gradient predictiveness, effective
+            beta-smoothness and internal covariate shift every this many iterations; 0: off.
+        landscape_steps: step sizes eta of the landscape, geometrically spaced.
+        landscape_span: eta ranges from eta_eff / span to eta_eff * span, eta_eff being
+            the norm of Adadelta's update over the norm of the gradient at that step.
     """
 
     model: str = "lenetr"
@@ -91,6 +119,12 @@ class Config:
     export: bool = True
     test_batch_size: int = 1000
     checkpoint_every: int = 0
+    probe_every: int = 0
+    probe_layers: str = ""
+    probe_units: int = 3
+    landscape_every: int = 0
+    landscape_steps: int = 5
+    landscape_span: float = 4.0
 
     @property
     def default_run_name(self) -> str:
@@ -173,6 +207,30 @@ class Config:
             f"--steps_per_execution={spe} must divide --eval_every={self.eval_every} and "
             f"--train_steps={self.train_steps}: use a divisor of both, or 0 (auto)",
         )
+        self._validate_probes()
+
+    def _validate_probes(self) -> None:
+        spe = self.steps_per_execution
+        for name in ("probe_every", "landscape_every"):
+            value = getattr(self, name)
+            _require(value >= 0, f"--{name}={value} must be 0 (off) or positive")
+            _require(
+                spe == 0 or value % spe == 0,
+                f"--{name}={value} must be a multiple of --steps_per_execution={spe} "
+                "(callbacks run once per compiled call): change one, or use 0 (auto)",
+            )
+        _require(self.probe_units > 0, f"--probe_units={self.probe_units} must be positive")
+        hidden = HIDDEN_LAYERS.get(self.model, ())
+        unknown = [n.strip() for n in self.probe_layers.split(",") if n.strip() not in hidden]
+        _require(
+            not [n for n in unknown if n],
+            f"--probe_layers={self.probe_layers!r} names layers {self.model} does not have: use "
+            f"some of {','.join(hidden)}, or leave it empty for all",
+        )
+        _require(
+            self.landscape_steps > 0, f"--landscape_steps={self.landscape_steps} must be positive"
+        )
+        _require(self.landscape_span >= 1, f"--landscape_span={self.landscape_span} must be >= 1")
 
     @property
     def device_list(self) -> list[str]:
@@ -192,7 +250,8 @@ class Config:
         """steps_per_execution with auto (0) resolved; see the attribute's description."""
         if self.steps_per_execution:
             return self.steps_per_execution
-        common = math.gcd(self.eval_every, self.train_steps)
+        # Probe intervals (0 when off) count too: callbacks see only every compiled call's end.
+        common = math.gcd(self.eval_every, self.train_steps, self.probe_every, self.landscape_every)
         return max(d for d in range(1, MAX_STEPS_PER_EXECUTION + 1) if common % d == 0)
 
 

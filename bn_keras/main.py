@@ -110,6 +110,29 @@ flags.DEFINE_integer(
     _DEFAULTS.checkpoint_every,
     "Checkpoint interval for exact resume, a multiple of --eval_every; 0: about 2% of the run.",
 )
+flags.DEFINE_integer(
+    "probe_every",
+    _DEFAULTS.probe_every,
+    "Activation percentiles (Ioffe & Szegedy Fig. 1) every N iterations; 0: off.",
+)
+flags.DEFINE_string(
+    "probe_layers", _DEFAULTS.probe_layers, "Hidden layers to probe, e.g. fc1,fc3; empty: all."
+)
+flags.DEFINE_integer("probe_units", _DEFAULTS.probe_units, "Units (conv: channels) per layer.")
+flags.DEFINE_integer(
+    "landscape_every",
+    _DEFAULTS.landscape_every,
+    "Santurkar et al.'s landscape, gradient predictiveness, beta-smoothness and ICS every N "
+    "iterations; 0: off.",
+)
+flags.DEFINE_integer(
+    "landscape_steps", _DEFAULTS.landscape_steps, "Step sizes eta per landscape measurement."
+)
+flags.DEFINE_float(
+    "landscape_span",
+    _DEFAULTS.landscape_span,
+    "eta from eta_eff/span to eta_eff*span (eta_eff: |Adadelta update| / |gradient|).",
+)
 flags.DEFINE_bool("print_config", False, "Print the resolved configuration as JSON and exit.")
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from bn_keras.atomic import write_text_atomic
@@ -35,15 +35,16 @@ class MetricsWriter:
     skip it and the next writer cuts it off before appending.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, fields: Sequence[str] = FIELDS):
         self.path = Path(path)
+        self.fields = tuple(fields)
         _drop_partial_last_line(self.path)
         if not self.path.exists() or self.path.stat().st_size == 0:
-            self._write(",".join(FIELDS) + "\n")
+            self._write(",".join(self.fields) + "\n")
 
     def append(self, row: dict[str, float | int]) -> None:
-        """Writes one row; `row` holds a value for every name in FIELDS (NaN is written empty)."""
-        self._write(",".join(_format(row[name]) for name in FIELDS) + "\n")
+        """Writes one row; `row` holds a value for every field (NaN is written empty)."""
+        self._write(",".join(_format(row[name]) for name in self.fields) + "\n")
 
     def _write(self, line: str) -> None:
         """Appends `line` whole; a failed write (full disk...) cuts the file back and raises.

@@ -4,7 +4,9 @@
     python -m bn_keras.sweep --seeds=3 --jobs=2 [--quick] [--force] [--experiments=mlp,mlp_bn]
 
 The six paper experiments run with --seeds seeds; the longer extra experiments of flags/ (Ioffe &
-Szegedy's setting, the 100K-iteration LeNets) with --extra_seeds.
+Szegedy's setting, the 100K-iteration LeNets) with --extra_seeds. `--probes` runs the probe
+experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
+results/probes/.
 """
 
 import os
@@ -44,6 +46,9 @@ flags.DEFINE_integer(
     short_name="j",
 )
 flags.DEFINE_bool("quick", False, "Short runs of the same pipeline, into results_quick/.")
+flags.DEFINE_bool(
+    "probes", False, "The probe experiments of flags/probes/, into results/probes/ (issue 6)."
+)
 flags.DEFINE_bool("force", False, "Rerun finished runs too.")
 flags.DEFINE_string("results_dir", None, "Where run directories go (results/ or results_quick/).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (TFDS's default when unset).")
@@ -88,27 +93,32 @@ def resolve_config(args: list[str]) -> dict:
     return json.loads(proc.stdout)
 
 
-def all_experiments() -> list[str]:
-    """Every experiment flagfile in flags/: the paper's six first, then the others by name."""
-    names = sorted(p.stem for p in (REPO / "flags").glob("*.flags"))
+def all_experiments(flag_dir: str = "flags") -> list[str]:
+    """Every experiment flagfile in `flag_dir`: the paper's six first, then the others by name."""
+    names = sorted(p.stem for p in (REPO / flag_dir).glob("*.flags"))
     others = [n for n in names if n not in PAPER_EXPERIMENTS and n not in NOT_EXPERIMENTS]
-    return [*PAPER_EXPERIMENTS, *others]
+    return [e for e in PAPER_EXPERIMENTS if e in names] + others
 
 
 def plan_jobs(
-    experiments: list[str], seeds: int, extra_seeds: int, results_dir: Path, extra: list[str]
+    experiments: list[str],
+    seeds: int,
+    extra_seeds: int,
+    results_dir: Path,
+    extra: list[str],
+    flag_dir: str = "flags",
 ) -> list[Job]:
-    """One job per (experiment, seed), in a fixed order."""
+    """One job per (experiment, seed), in a fixed order; flagfiles from `flag_dir`."""
     jobs = []
     for experiment in experiments:
-        flagfile = REPO / "flags" / f"{experiment}.flags"
+        flagfile = REPO / flag_dir / f"{experiment}.flags"
         if not flagfile.is_file():
             raise SystemExit(
                 f"bn_keras: error: no flagfile {flagfile} for experiment {experiment!r}"
             )
         for seed in range(seeds if experiment in PAPER_EXPERIMENTS else extra_seeds):
             run_name = f"{experiment}_seed{seed}"
-            args = [f"--flagfile=flags/{experiment}.flags", f"--seed={seed}", *extra]
+            args = [f"--flagfile={flag_dir}/{experiment}.flags", f"--seed={seed}", *extra]
             args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
             jobs.append(Job(experiment, seed, args, results_dir / run_name, resolve_config(args)))
     return jobs
@@ -197,11 +207,15 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise SystemExit(f"bn_keras: error: unexpected arguments {argv[1:]}")
     results_dir = Path(FLAGS.results_dir or ("results_quick" if FLAGS.quick else "results"))
+    flag_dir, seeds = "flags", FLAGS.seeds
+    if FLAGS.probes:
+        flag_dir, results_dir = "flags/probes", Path(FLAGS.results_dir or results_dir / "probes")
+        seeds = FLAGS.seeds if FLAGS["seeds"].present else 1
     extra = list(QUICK_FLAGS) if FLAGS.quick else []
     if FLAGS.data_dir:
         extra.append(f"--data_dir={FLAGS.data_dir}")
-    experiments = FLAGS.experiments or all_experiments()
-    jobs = plan_jobs(experiments, FLAGS.seeds, FLAGS.extra_seeds, results_dir, extra)
+    experiments = FLAGS.experiments or all_experiments(flag_dir)
+    jobs = plan_jobs(experiments, seeds, FLAGS.extra_seeds, results_dir, extra, flag_dir)
     states = {job.name: run_state(job) for job in jobs}
     todo = [j for j in jobs if FLAGS.force or states[j.name] != FINISHED]
     for job in todo:

@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import distribute, input_pipeline, models, recipe, workarounds
+from bn_keras import distribute, input_pipeline, models, probes, recipe, workarounds
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
@@ -241,6 +241,8 @@ def train_and_evaluate(
         None if sync_bn else distribute.moving_statistics_averager(model, strategy)
     )
     distribution = distribution_record(config_used, strategy, sync_bn)
+    # Probes (none unless asked) run on the chief only, outside the replicas.
+    probe_callbacks = probes.make_callbacks(config, model, mnist, run_dir) if chief else []
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = RunCheckpoint(run_dir / CHECKPOINT_DIR, model)
     resume = checkpoint.restore()
@@ -256,6 +258,8 @@ def train_and_evaluate(
         start_step = 0
         metrics_path.unlink(missing_ok=True)  # rows of an attempt that died before a checkpoint
         write_json_atomic(run_dir / CONFIG_FILE, run_record(config, distribution, data_source))
+    if chief:
+        probes.reset_files(run_dir, start_step if resume else None)
     logging.info(
         "Strategy %s: %d replica(s) on %d worker(s), global batch %d, per-replica batch %g, "
         "BN %s, learning rate %g",
@@ -319,7 +323,7 @@ def train_and_evaluate(
             train_ds,
             epochs=1,
             steps_per_epoch=config.train_steps - start_step,
-            callbacks=[accuracy_callback, checkpoint_callback],
+            callbacks=[accuracy_callback, *probe_callbacks, checkpoint_callback],
             shuffle=False,  # the pipeline shuffles, per epoch and by seed
             verbose=0,
         )

@@ -1,0 +1,289 @@
+"""The probes of issue 6 on problems with known answers, and their leaving training untouched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bn_keras import input_pipeline, train
+from bn_keras.config import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
+from bn_keras.errors import ConfigError
+from bn_keras.metrics_file import read_metrics
+from bn_keras.probes import activations, landscape
+from bn_keras.probes import plot as probe_plot
+from bn_keras.probes.callback import LandscapeProbe, TrainBatches
+from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
+
+# 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 images.
+SMALL = dict(batch_size=32, eval_every=10, train_steps=20, test_batch_size=40, export=False)
+PROBES = dict(probe_every=10, landscape_every=10, probe_units=2)
+
+
+def test_percentiles_of_a_fixed_tensor():
+    rng = np.random.default_rng(0)
+    # Dense layout [N, units]: unit j holds 0..100 + 1000 j in a random order.
+    dense = np.stack([rng.permutation(101) + 1000.0 * j for j in range(4)], axis=1)
+    np.testing.assert_allclose(
+        activations.unit_percentiles(dense, [1, 3]), [[1015, 1050, 1085], [3015, 3050, 3085]]
+    )
+    # Conv layout [N, H, W, C]: a channel's values are taken over examples and positions.
+    conv = rng.normal(size=(7, 5, 3, 2))
+    expected = np.percentile(conv[..., 1].ravel(), [15, 50, 85])
+    np.testing.assert_allclose(activations.unit_percentiles(conv, [1])[0], expected)
+
+
+def test_layer_and_unit_choice():
+    for name, layers in HIDDEN_LAYERS.items():  # config's list, for validation, is the models'
+        model = train.build_compiled_model(Config(model=name, bn=True), steps_per_epoch=7)
+        assert activations.hidden_layers(model) == list(layers)
+    lenet = train.build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=7)
+    assert activations.choose_layers(lenet, "fc2, conv1") == ["conv1", "fc2"]
+    with pytest.raises(ConfigError, match="fc3"):
+        activations.choose_layers(lenet, "fc3")
+    assert activations.choose_units(100, 3) == [0, 50, 99]
+    assert activations.choose_units(6, 10) == [0, 1, 2, 3, 4, 5]
+
+
+def test_activation_probe_reads_the_pre_activations(tiny_mnist):
+    model = train.build_compiled_model(Config(model="mlp"), steps_per_epoch=7)
+    images = input_pipeline.normalize(tiny_mnist.test_images)
+    probe = activations.ActivationProbe(model, ["fc1", "fc2"], 3, images)
+    row = probe.measure()
+    x = np.asarray(images).reshape(len(images), -1)
+    w1, b1, w2, b2 = (
+        np.asarray(v) for v in model.get_layer("fc1").weights + model.get_layer("fc2").weights
+    )
+    z1 = x @ w1 + b1
+    z2 = (1 / (1 + np.exp(-z1))) @ w2 + b2
+    for layer, z in (("fc1", z1), ("fc2", z2)):
+        for unit in (0, 50, 99):
+            expected = np.percentile(z[:, unit], [15, 50, 85])
+            got = [row[f"{layer}:{unit}:p{q}"] for q in (15, 50, 85)]
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def _least_squares(n=40, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = rng.normal(size=(n, 1)).astype(np.float32)
+    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(1, use_bias=False)])
+    model.layers[0].kernel.assign(rng.normal(size=(d, 1)).astype(np.float32))
+    return model, x, y
+
+
+def test_landscape_of_linear_least_squares_is_the_exact_quadratic():
+    """L(w) = mean((Xw - y)^2): g = H w - 2 X^T y / n with H = 2 X^T X / n, so along -g
+    L(w - eta g) = L(w) - eta |g|^2 + eta^2 g^T H g / 2 exactly, grad(w - eta g) - g = -eta H g,
+    and the effective smoothness is |H g| / |g| at every eta."""
+    model, x, y = _least_squares()
+    loss = landscape.stateless_loss(model, keras.losses.MeanSquaredError())
+    etas = [0.01, 0.05, 0.2, 0.5]
+    got = landscape.measure_landscape(loss, landscape.current_weights(model), x, y, etas)
+
+    X, Y, w = x.astype(np.float64), y.astype(np.float64), np.asarray(model.weights[0], np.float64)
+    n = len(X)
+    hessian = 2 * X.T @ X / n
+    g = hessian @ w - 2 * X.T @ Y / n
+    loss0 = float(np.mean((X @ w - Y) ** 2))
+    along = [loss0 - e * (g.T @ g).item() + e**2 * (g.T @ hessian @ g).item() / 2 for e in etas]
+    diffs = [e * np.linalg.norm(hessian @ g) for e in etas]
+    assert got.loss == pytest.approx(loss0, rel=1e-5)
+    assert got.grad_norm == pytest.approx(np.linalg.norm(g), rel=1e-5)
+    assert got.loss_min == pytest.approx(min(along), rel=1e-4)
+    assert got.loss_max == pytest.approx(max(along), rel=1e-4)
+    assert got.grad_diff_min == pytest.approx(min(diffs), rel=1e-4)
+    assert got.grad_diff_max == pytest.approx(max(diffs), rel=1e-4)
+    assert got.beta_smoothness == pytest.approx(
+        np.linalg.norm(hessian @ g) / np.linalg.norm(g), rel=1e-4
+    )
+
+
+def test_internal_covariate_shift_of_a_two_layer_linear_network():
+    """f(x) = x A b: the first layer's ICS is exactly 0; the second layer's G' is its gradient
+    after A alone moved, 2 (XA')^T (XA'b - y) / n, computed here in numpy."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 5)).astype(np.float32)
+    y = rng.normal(size=(30, 1)).astype(np.float32)
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(3, use_bias=False, name="first"),
+            keras.layers.Dense(1, use_bias=False, name="second"),
+        ]
+    )
+    loss = landscape.stateless_loss(model, keras.losses.MeanSquaredError())
+    weights = landscape.current_weights(model)
+    _, grads = loss(weights, x, y)
+    update = [tf.constant(rng.normal(size=w.shape), tf.float32) * 0.1 for w in weights]
+    groups = landscape.layer_groups(model)
+    assert groups == {"first": [0], "second": [1]}
+    shifts = landscape.internal_covariate_shift(loss, weights, grads, update, groups, x, y)
+    assert shifts["first"].l2 == 0.0 and shifts["first"].cosine == pytest.approx(1.0)
+
+    X, Y = x.astype(np.float64), y.astype(np.float64)
+    a, b = (np.asarray(w, np.float64) for w in weights)
+    moved = X @ (a + np.asarray(update[0], np.float64))
+    g_before = 2 * (X @ a).T @ (X @ a @ b - Y) / len(X)
+    g_after = 2 * moved.T @ (moved @ b - Y) / len(X)
+    assert shifts["second"].l2 == pytest.approx(np.linalg.norm(g_before - g_after), rel=1e-4)
+    cosine = float(g_before.ravel() @ g_after.ravel())
+    cosine /= np.linalg.norm(g_before) * np.linalg.norm(g_after)
+    assert shifts["second"].cosine == pytest.approx(cosine, rel=1e-5)
+
+
+@pytest.fixture()
+def trained_lenet_bn(tiny_mnist):
+    """A LeNet-5 with BN after three real training steps: nonzero Adadelta state, moved BN stats."""
+    keras.utils.set_random_seed(0)
+    model = train.build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=7)
+    batches = TrainBatches(tiny_mnist.train_images, tiny_mnist.train_labels, 32, seed=0)
+    for k in range(3):
+        model.train_on_batch(*batches(k))
+    return model, batches
+
+
+def test_adadelta_update_is_the_step_training_takes(trained_lenet_bn):
+    model, batches = trained_lenet_bn
+    x, y = batches(3)
+    loss = landscape.stateless_loss(model, train.recipe.make_loss())
+    weights = landscape.current_weights(model)
+    _, grads = loss(weights, x, y)
+    update = landscape.adadelta_update(model.optimizer, grads, model.trainable_variables)
+    model.train_on_batch(x, y)
+    taken = [np.asarray(v) - np.asarray(w) for v, w in zip(model.trainable_variables, weights)]
+    for predicted, actual in zip(update, taken):
+        np.testing.assert_allclose(predicted, actual, rtol=2e-3, atol=1e-6)
+
+
+def test_probes_change_nothing(trained_lenet_bn, tiny_mnist):
+    model, batches = trained_lenet_bn
+    state = [*model.variables, *model.optimizer.variables]
+    before = [np.array(v) for v in state]
+    images = input_pipeline.normalize(tiny_mnist.test_images)
+    activations.ActivationProbe(model, ["conv1", "fc2"], 2, images).measure()
+    landscape_row, ics_row = LandscapeProbe(
+        model, train.recipe.make_loss(), batches, 3, 4.0
+    ).measure(3)
+    for variable, old in zip(state, before):
+        np.testing.assert_array_equal(np.array(variable), old, err_msg=variable.path)
+    assert landscape_row["eta_min"] == pytest.approx(landscape_row["eta_eff"] / 4)
+    assert landscape_row["loss_min"] <= landscape_row["loss_max"]
+    assert ics_row["conv1:ics_l2"] == 0.0 and ics_row["conv1:ics_cos"] == pytest.approx(1.0)
+
+
+def test_train_batches_are_the_pipelines(tiny_mnist):
+    batches = TrainBatches(tiny_mnist.train_images, tiny_mnist.train_labels, 32, seed=3)
+    stream = list(
+        input_pipeline.train_dataset(
+            tiny_mnist.train_images, tiny_mnist.train_labels, 32, seed=3
+        ).take(16)
+    )
+    for k in (0, 6, 7, 13, 15):  # first, partial last of epoch 0, first of epoch 1, ...
+        x, y = batches(k)
+        np.testing.assert_array_equal(x, stream[k][0])
+        np.testing.assert_array_equal(y, stream[k][1])
+
+
+def test_probe_settings_are_validated_and_result_neutral():
+    for name in PROBES:
+        assert name in RESULT_NEUTRAL
+    assert Config(eval_every=10, train_steps=20, probe_every=5).resolved_steps_per_execution == 5
+    with pytest.raises(ConfigError, match="--probe_every=5 must be a multiple"):
+        Config(eval_every=10, train_steps=20, steps_per_execution=10, probe_every=5).validate()
+    with pytest.raises(ConfigError, match="--landscape_span"):
+        Config(landscape_span=0.5).validate()
+    Config(model="lenet", probe_layers="fc2, conv1").validate()
+    with pytest.raises(ConfigError, match="--probe_layers='fc3'"):
+        Config(model="lenet", probe_layers="fc3").validate()
+
+
+def _rows(run_dir, name):
+    return read_metrics(run_dir / name)
+
+
+def _lenet_bn_run(mnist, run_dir, **probes):
+    config = Config(model="lenet", bn=True, deterministic=True, **SMALL, **probes)
+    return train.train_and_evaluate(config, run_dir, mnist=mnist)
+
+
+@pytest.fixture(scope="module")
+def probed_run(tiny_mnist, tmp_path_factory):
+    return _lenet_bn_run(tiny_mnist, tmp_path_factory.mktemp("probed") / "run", **PROBES)
+
+
+def test_training_with_probes_is_bitwise_training_without(tiny_mnist, tmp_path, probed_run):
+    plain, probed = _lenet_bn_run(tiny_mnist, tmp_path / "plain"), probed_run
+    assert Config(**SMALL, **PROBES).resolved_steps_per_execution == 10  # same compiled calls
+    assert [(r["step"], r["train_loss"], r["test_loss"]) for r in plain.rows] == [
+        (r["step"], r["train_loss"], r["test_loss"]) for r in probed.rows
+    ]
+    # Weights, BN statistics and Adadelta's state at the end, through the last checkpoints.
+    readers = [
+        tf.train.load_checkpoint(str(tf.train.latest_checkpoint(r.run_dir / "checkpoints")))
+        for r in (plain, probed)
+    ]
+    names = [
+        n
+        for n in readers[0].get_variable_to_shape_map()
+        if n.endswith("VARIABLE_VALUE") and "save_counter" not in n
+    ]
+    assert len(names) > 30
+    for name in names:
+        np.testing.assert_array_equal(readers[0].get_tensor(name), readers[1].get_tensor(name))
+    for name in (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE):
+        assert not (plain.run_dir / name).exists()
+        assert [r["step"] for r in _rows(probed.run_dir, name)] == [0, 10, 20]
+    assert len(_rows(probed.run_dir, ACTIVATIONS_FILE)[0]) == 1 + 4 * 2 * 3 + 1
+
+
+def test_resume_continues_probe_files_without_duplicates(tiny_mnist, tmp_path):
+    config = Config(
+        model="mlp", bn=True, **dict(SMALL, eval_every=5), **dict(PROBES, probe_every=5)
+    )
+    stop = threading.Event()
+    stop.set()  # stops at the first callback: iteration 5, checkpointed
+    first = train.train_and_evaluate(config, tmp_path / "run", mnist=tiny_mnist, stop_request=stop)
+    assert first.interrupted_at == 5
+    with open(tmp_path / "run" / ACTIVATIONS_FILE, "a") as f:  # as if written after the checkpoint
+        f.write("7" + ",0" * (len(_rows(tmp_path / "run", ACTIVATIONS_FILE)[0]) - 1) + "\n")
+    train.train_and_evaluate(config, tmp_path / "run", mnist=tiny_mnist)
+    steps = [r["step"] for r in _rows(tmp_path / "run", ACTIVATIONS_FILE)]
+    assert steps == [0, 5, 10, 15, 20]
+    assert [r["step"] for r in _rows(tmp_path / "run", LANDSCAPE_FILE)] == [0, 10, 20]
+
+
+def test_figures_and_table_from_probed_runs(probed_run, tmp_path):
+    for name in ("lenet_seed0", "lenet_bn_seed0"):  # the same run twice: enough to draw
+        shutil.copytree(
+            probed_run.run_dir, tmp_path / name, ignore=shutil.ignore_patterns("check*")
+        )
+    assert probe_plot.main([str(tmp_path), "--command=./run_all.sh --probes"]) == 0
+    for stem in ("activations_lenet", "activations_grid_lenet", "landscape_lenet", "ics_lenet"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
+        assert (tmp_path / f"{stem}.svg").is_file()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Command: `./run_all.sh --probes`" in summary
+    assert summary.count("| `lenet` |") == 7 and "| `lenet_bn_seed0` |" in summary
+    assert probe_plot.main([str(tmp_path / "lenet_seed0")]) == 1  # no pair there
+
+
+def test_probe_flagfiles_resolve():
+    repo = Path(__file__).resolve().parents[1]
+    names = sorted(p.stem for p in (repo / "flags" / "probes").glob("*.flags"))
+    assert names == sorted(f"{m}{bn}" for m in ("mlp", "lenet", "lenetr") for bn in ("", "_bn"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bn_keras.main", "--flagfile=flags/probes/lenet_bn.flags",
+         "--print_config"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    config = json.loads(proc.stdout)
+    assert config["probe_every"] == config["landscape_every"] == 100 and config["bn"]

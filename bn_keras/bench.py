@@ -49,6 +49,9 @@ TF_WORKERS = {
     "tf_inter_1": ({}, {"inter": 1}),
 }
 TORCH_WORKERS = {"torch": 0, "torch_threads_1": 1}  # thread count, 0: --threads
+# PyTorch's timings stop after TORCH_CAP x --seconds: with more threads than free cores its
+# OpenMP threads can slow to a few steps/s, and the benchmark should still end in minutes.
+TORCH_CAP = 4
 BASELINE, DEFAULT = "plain", "default"
 OPTIONS = {
     BASELINE: Option("tf", "plain", "model.fit, 1 step per call, no XLA (Keras's defaults)"),
@@ -77,7 +80,9 @@ flags.DEFINE_list(
 flags.DEFINE_integer(
     "steps", 0, "Steps per timing, rounded up to --eval_every; 0: --seconds' worth."
 )
-flags.DEFINE_float("seconds", 1.5, "With --steps=0: about this long per timing (from the warm-up).")
+flags.DEFINE_float(
+    "seconds", 1.5, "With --steps=0: about this long per timing; PyTorch's stop after 4x this."
+)
 flags.DEFINE_integer("reps", 3, "Repetitions; each figure is their median.")
 flags.DEFINE_integer("eval_every", 100, "Evaluation interval (the paper flagfiles' --eval_every).")
 flags.DEFINE_string("output", "results/bench.csv", "CSV file to write.")
@@ -104,12 +109,15 @@ class BenchSettings:
 
 def torch_available(python: str) -> str | None:
     """PyTorch's version under `python`, or None when it cannot be imported there."""
-    probe = subprocess.run(
-        [python, "-c", "import torch; print(torch.__version__)"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        probe = subprocess.run(
+            [python, "-c", "import torch; print(torch.__version__)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
@@ -174,6 +182,7 @@ def _time_network(network: str, names, workers: dict[str, Worker], settings) -> 
             network=network,
             variants=sorted(set(variants)),
             eval_every=settings.eval_every,
+            max_seconds=TORCH_CAP * settings.seconds,
         )
         warm[worker_name] = reply["warm_steps_per_s"]
         logging.info(
@@ -193,7 +202,11 @@ def _time_network(network: str, names, workers: dict[str, Worker], settings) -> 
         for name in names[shift:] + names[:shift]:  # rotating order: ABC, BCA, CAB
             option = OPTIONS[name]
             reply = workers[option.worker].call(
-                "time", network=network, variant=option.variant, steps=steps
+                "time",
+                network=network,
+                variant=option.variant,
+                steps=steps,
+                max_seconds=TORCH_CAP * settings.seconds,
             )
             timings[name].append(reply)
     for worker in workers.values():

@@ -43,6 +43,9 @@ def serve(handle: Callable[[dict], dict], ready: dict) -> None:
         except Exception as err:  # reported to the parent, which stops the benchmark
             traceback.print_exc()
             send({"error": f"{type(err).__name__}: {err}"})
+    # A worker keeps nothing: exit at once (TensorFlow's teardown can hang with live iterators).
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class Worker:

@@ -50,11 +50,13 @@ def summarize(
         network: e.g. "lenetr_bn".
         name: the option's name; `option` its worker, variant and description.
         steps: training steps per timing.
-        timings: option name -> the workers' replies, one per repetition ({"seconds": ...}).
+        timings: option name -> the workers' replies, one per repetition: {"seconds": ...}, and
+            "steps" where a worker stopped early (PyTorch's timings are capped in time).
         baseline, default: the option names that ratios refer to.
     """
     rates = {
-        key: [steps / reply["seconds"] for reply in replies] for key, replies in timings.items()
+        key: [reply.get("steps", steps) / reply["seconds"] for reply in replies]
+        for key, replies in timings.items()
     }
     replies = timings[name]
     shares = [r["callback_seconds"] / r["seconds"] for r in replies if "callback_seconds" in r]

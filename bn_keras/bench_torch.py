@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -69,10 +70,16 @@ class TorchWorker:
         if cmd == "load_data":
             return self._load(Path(command["dir"]))
         if cmd == "prepare":
-            return self._prepare(command["network"], command["variants"], command["eval_every"])
+            return self._prepare(
+                command["network"],
+                command["variants"],
+                command["eval_every"],
+                command.get("max_seconds") or math.inf,
+            )
         if cmd == "time":
             start = time.perf_counter()
-            extra = self._runners[command["variant"]](command["steps"])
+            run = self._runners[command["variant"]]
+            extra = run(command["steps"], command.get("max_seconds") or math.inf)
             return {"seconds": time.perf_counter() - start, **extra}
         if cmd == "release":
             self._runners.clear()
@@ -99,16 +106,18 @@ class TorchWorker:
         loader = torch.utils.data.DataLoader(dataset, batch_size=64, shuffle=True)
         return itertools.chain.from_iterable(itertools.repeat(loader))
 
-    def _prepare(self, network: str, variants: list[str], eval_every: int) -> dict:
+    def _prepare(
+        self, network: str, variants: list[str], eval_every: int, max_seconds: float
+    ) -> dict:
         self._runners.clear()
         rates = {}
         for variant in variants:
             torch.manual_seed(0)
             runner = _runner(build(network), self._batches(variant))
-            runner(eval_every)
+            runner(eval_every, max_seconds)
             start = time.perf_counter()
-            runner(eval_every)
-            rates[variant] = eval_every / (time.perf_counter() - start)
+            steps = runner(eval_every, max_seconds)["steps"]
+            rates[variant] = steps / (time.perf_counter() - start)
             self._runners[variant] = runner
         return {"warm_steps_per_s": rates}
 
@@ -118,13 +127,19 @@ def _runner(model: nn.Module, batches: Iterator) -> Callable[[int], dict]:
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.9, eps=1e-6)
     loss_fn = nn.CrossEntropyLoss()
 
-    def run(steps: int) -> dict:
+    def run(steps: int, max_seconds: float = math.inf) -> dict:
+        """Trains `steps` steps, or fewer once `max_seconds` have passed; returns how many."""
+        deadline = time.perf_counter() + max_seconds
+        done = 0
         for images, labels in itertools.islice(batches, steps):
             optimizer.zero_grad()
             loss = loss_fn(model(images), labels)
             loss.backward()
             optimizer.step()
-        return {"loss": loss.item()}
+            done += 1
+            if time.perf_counter() > deadline:
+                break
+        return {"steps": done, "loss": loss.item()}
 
     return run
 

@@ -47,6 +47,7 @@ TF_WORKERS = {
     "tf_onednn_off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, {}),
     "tf_threads_1": ({}, {"intra": 1, "inter": 1}),
     "tf_inter_1": ({}, {"inter": 1}),
+    "tf_inter_auto": ({"TF_NUM_INTEROP_THREADS": "0"}, {}),
 }
 TORCH_WORKERS = {"torch": 0, "torch_threads_1": 1}  # thread count, 0: --threads
 # PyTorch's timings stop after TORCH_CAP x --seconds: with more threads than free cores its
@@ -64,6 +65,7 @@ OPTIONS = {
     "onednn_off": Option("tf_onednn_off", "default", "defaults, TF_ENABLE_ONEDNN_OPTS=0"),
     "threads_1": Option("tf_threads_1", "default", "defaults, intra- and inter-op threads 1"),
     "inter_op_1": Option("tf_inter_1", "default", "defaults, inter-op threads 1"),
+    "inter_op_auto": Option("tf_inter_auto", "default", "defaults, TensorFlow's inter-op threads"),
     "torch_memory": Option("torch", "torch_memory", "PyTorch eager, the synthetic batches"),
     "torch_loader": Option("torch", "torch_loader", "PyTorch eager, in-memory DataLoader"),
     "torch_threads_1": Option(

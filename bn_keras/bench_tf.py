@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bn_keras import input_pipeline, recipe, train
+from bn_keras import cpu_threads, input_pipeline, recipe, train
 from bn_keras.bench_protocol import serve
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.config import Config
@@ -218,6 +218,7 @@ def main() -> None:
         tf.config.threading.set_intra_op_parallelism_threads(settings["intra"])
     if settings.get("inter"):
         tf.config.threading.set_inter_op_parallelism_threads(settings["inter"])
+    cpu_threads.apply_cpu_defaults()  # as train_and_evaluate does, unless set just above
     worker = TfWorker(settings.get("data_dir"), settings.get("mnist_source", "auto"))
     ready = {
         "tensorflow": tf.__version__,

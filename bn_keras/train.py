@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import distribute, input_pipeline, models, recipe
+from bn_keras import cpu_threads, distribute, input_pipeline, models, recipe
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
@@ -161,6 +161,7 @@ def train_and_evaluate(
         TrainingDiverged: the loss became NaN or infinite; metrics so far are kept.
     """
     run_dir = Path(run_dir)
+    cpu_threads.apply_cpu_defaults()  # before anything starts TensorFlow's runtime
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()

@@ -187,10 +187,9 @@ def _loop_runner(model, train_loss, data: tf.data.Dataset, config: Config):
     """A hand-written training loop: the same model, optimizer, loss and metric as `fit`."""
     optimizer, loss_fn = model.optimizer, recipe.make_loss()
     chunk = config.resolved_steps_per_execution
-    iterator = iter(data)
 
     @tf.function
-    def train_chunk():
+    def train_chunk(iterator):
         loss = tf.constant(0.0)
         for _ in tf.range(chunk):
             images, labels = next(iterator)
@@ -203,8 +202,11 @@ def _loop_runner(model, train_loss, data: tf.data.Dataset, config: Config):
         return loss
 
     def run(steps: int) -> dict:
+        # A fresh iterator per timing, as fit makes: a live one between timings would keep
+        # tf.data's threads busy while other variants are timed.
+        iterator = iter(data)
         for _ in range(steps // chunk):
-            loss = train_chunk()
+            loss = train_chunk(iterator)
         loss.numpy()  # waits for the last step
         return {}
 

@@ -25,6 +25,10 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "ruff>=0.6"],
+        # The PyTorch reference of `python -m bn_keras.bench`. PyPI's Linux wheel pulls the CUDA
+        # libraries (GBs): for CPU only, first pip install torch --index-url
+        # https://download.pytorch.org/whl/cpu (README, "Speed").
+        "bench": ["torch>=2.2"],
     },
     entry_points={"console_scripts": ["bn-keras=bn_keras.main:run"]},
 )

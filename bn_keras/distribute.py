@@ -61,6 +61,15 @@ def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strate
     raise ConfigError(f"--strategy={name!r} is unknown: use one of {STRATEGIES}")
 
 
+def single_replica_requested(name: str) -> bool:
+    """Whether strategy `name` trains on one replica on a machine without GPUs (so without
+    looking at devices, which would start TensorFlow's runtime)."""
+    if name in ("mirrored", "multi_worker", "tpu"):
+        return False
+    task = cluster.current_task(os.environ)
+    return not (name == "auto" and task is not None and task.num_tasks > 1)
+
+
 def num_workers(strategy: tf.distribute.Strategy) -> int:
     """The number of worker processes training together (1 unless multi-worker)."""
     resolver = getattr(strategy, "cluster_resolver", None)

@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import distribute, input_pipeline, models, probes, recipe, workarounds
+from bn_keras import cpu_threads, distribute, input_pipeline, models, probes, recipe, workarounds
 from bn_keras.atomic import write_json_atomic
 from bn_keras.callbacks import TestAccuracyCallback
 from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
@@ -204,6 +204,10 @@ def train_and_evaluate(
         CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
     """
     run_dir = Path(run_dir)
+    if strategy is None and distribute.single_replica_requested(config.strategy):
+        # Before anything starts TensorFlow's runtime. Not with several replicas: their
+        # collectives wait for each other, which one inter-op thread could deadlock.
+        cpu_threads.apply_cpu_defaults()
     strategy = strategy or distribute.get_strategy(config.strategy, config.device_list)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:

@@ -1,0 +1,158 @@
+"""The PyTorch reference of `python -m bn_keras.bench`: the six networks and the recipe, eager.
+
+The original code's framework, timed the way the TensorFlow worker times bn_keras: PyTorch's
+default init, Adadelta (lr 1.0, rho 0.9, eps 1e-6), cross-entropy, batch 64, BN momentum 0.1,
+epsilon 1e-5. Imports only torch and the standard library, so it can run under an interpreter
+without TensorFlow (`--torch_python`). Variants:
+    torch_memory: the TensorFlow worker's synthetic batches (the first 50 training batches,
+        normalized once), cycled from a list.
+    torch_loader: a `DataLoader` shuffling the normalized training set held in memory, batch 64,
+        the last batch of each epoch partial (the original reads MNIST through a DataLoader too,
+        and also decodes and normalizes each image on the fly, which this leaves out).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bn_keras.bench_protocol import serve
+
+VARIANTS = ("torch_memory", "torch_loader")
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+SYNTHETIC_BATCHES = 50
+
+
+def _hidden(affine: nn.Module, width: int, bn: bool, activation: type, batch_norm: type) -> list:
+    return [affine, *([batch_norm(width)] if bn else []), activation()]
+
+
+def build(network: str) -> nn.Module:
+    """The network as in bn_keras.models: affine (no bias with BN) -> BN -> activation."""
+    name, _, suffix = network.partition("_")
+    bn = suffix == "bn"
+    if name == "mlp":
+        layers = [nn.Flatten()]
+        for fan_in in (784, 100, 100):
+            layers += _hidden(
+                nn.Linear(fan_in, 100, bias=not bn), 100, bn, nn.Sigmoid, nn.BatchNorm1d
+            )
+        return nn.Sequential(*layers, nn.Linear(100, 10))
+    act = {"lenet": nn.Sigmoid, "lenetr": nn.ReLU}[name]
+    return nn.Sequential(
+        *_hidden(nn.Conv2d(1, 6, 5, padding=2, bias=not bn), 6, bn, act, nn.BatchNorm2d),
+        nn.MaxPool2d(2),
+        *_hidden(nn.Conv2d(6, 16, 5, bias=not bn), 16, bn, act, nn.BatchNorm2d),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        *_hidden(nn.Linear(400, 120, bias=not bn), 120, bn, act, nn.BatchNorm1d),
+        *_hidden(nn.Linear(120, 84, bias=not bn), 84, bn, act, nn.BatchNorm1d),
+        nn.Linear(84, 10),
+    )
+
+
+class TorchWorker:
+    """Holds the normalized training set and the prepared variants of the current network."""
+
+    def __init__(self):
+        self._runners: dict[str, Callable[[int], dict]] = {}
+
+    def handle(self, command: dict) -> dict:
+        cmd = command["cmd"]
+        if cmd == "load_data":
+            return self._load(Path(command["dir"]))
+        if cmd == "prepare":
+            return self._prepare(
+                command["network"],
+                command["variants"],
+                command["eval_every"],
+                command.get("max_seconds") or math.inf,
+            )
+        if cmd == "time":
+            start = time.perf_counter()
+            run = self._runners[command["variant"]]
+            extra = run(command["steps"], command.get("max_seconds") or math.inf)
+            return {"seconds": time.perf_counter() - start, **extra}
+        if cmd == "release":
+            self._runners.clear()
+            return {}
+        raise ValueError(f"unknown command {cmd!r}")
+
+    def _load(self, directory: Path) -> dict:
+        pixels = torch.frombuffer(
+            bytearray((directory / "images.u8").read_bytes()), dtype=torch.uint8
+        )
+        images = (pixels.float().reshape(-1, 1, 28, 28) / 255.0 - MNIST_MEAN) / MNIST_STD
+        labels = torch.frombuffer(
+            bytearray((directory / "labels.u8").read_bytes()), dtype=torch.uint8
+        )
+        self.images, self.labels = images, labels.long()
+        return {"examples": len(self.labels)}
+
+    def _batches(self, variant: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if variant == "torch_memory":
+            n = min(len(self.labels) // 64, SYNTHETIC_BATCHES) * 64
+            batches = list(zip(self.images[:n].split(64), self.labels[:n].split(64)))
+            return itertools.cycle(batches)
+        dataset = torch.utils.data.TensorDataset(self.images, self.labels)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=64, shuffle=True)
+        return itertools.chain.from_iterable(itertools.repeat(loader))
+
+    def _prepare(
+        self, network: str, variants: list[str], eval_every: int, max_seconds: float
+    ) -> dict:
+        self._runners.clear()
+        rates = {}
+        for variant in variants:
+            torch.manual_seed(0)
+            runner = _runner(build(network), self._batches(variant))
+            runner(eval_every, max_seconds)
+            start = time.perf_counter()
+            steps = runner(eval_every, max_seconds)["steps"]
+            rates[variant] = steps / (time.perf_counter() - start)
+            self._runners[variant] = runner
+        return {"warm_steps_per_s": rates}
+
+
+def _runner(model: nn.Module, batches: Iterator) -> Callable[[int], dict]:
+    model.train()
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.9, eps=1e-6)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def run(steps: int, max_seconds: float = math.inf) -> dict:
+        """Trains `steps` steps, or fewer once `max_seconds` have passed; returns how many."""
+        deadline = time.perf_counter() + max_seconds
+        done = 0
+        for images, labels in itertools.islice(batches, steps):
+            optimizer.zero_grad()
+            loss = loss_fn(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            done += 1
+            if time.perf_counter() > deadline:
+                break
+        return {"steps": done, "loss": loss.item()}
+
+    return run
+
+
+def main() -> None:
+    """`python -m bn_keras.bench_torch '{"threads": 2}'`."""
+    settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
+        torch.set_num_interop_threads(settings["threads"])
+    ready = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    serve(TorchWorker().handle, ready)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The benchmark's command line on tiny data: what it measures and writes, not how fast."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bn_keras import bench_report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path):
+    output = tmp_path / "bench.csv"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bn_keras.bench",
+            "--networks=mlp_bn",
+            "--options=synthetic,callback,threads_1,torch_memory",
+            "--steps=2",
+            "--eval_every=2",
+            "--reps=1",
+            f"--data_dir={tiny_tfds_dir}",
+            f"--output={output}",
+            "--torch_python=/nonexistent/python",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "skipping the PyTorch reference" in proc.stdout
+    rows = {row["option"]: row for row in bench_report.read_csv(output)}
+    assert list(rows) == ["plain", "default", "synthetic", "callback", "threads_1"]
+    assert {row["network"] for row in rows.values()} == {"mlp_bn"}
+    assert rows["threads_1"]["worker"] == "tf_threads_1"
+    for row in rows.values():
+        assert row["steps"] == "2" and row["reps"] == "1"
+        assert float(row["steps_per_s"]) > 0
+        assert row["tensorflow"] and row["keras"] and not row["torch"]
+    assert float(rows["plain"]["ratio_to_plain"]) == 1.0
+    assert float(rows["default"]["ratio_to_default"]) == 1.0
+    assert 0 < float(rows["callback"]["callback_share"]) < 1
+    assert rows["plain"]["callback_share"] == ""
+    assert "| `mlp_bn` |" in proc.stdout  # the printed table
+
+
+def test_ratios_pair_repetitions():
+    # Each repetition's ratio is taken within its round, then the median of those.
+    assert bench_report.paired_ratio([10, 20, 30], [5, 40, 10]) == 2.0
+    timings = {
+        "plain": [{"seconds": 1.0}, {"seconds": 2.0}, {"seconds": 1.0}],
+        "default": [{"seconds": 0.5}, {"seconds": 1.0}, {"seconds": 0.25}],
+    }
+    option = type("Option", (), {"worker": "tf", "variant": "default", "description": ""})
+    record = bench_report.summarize("mlp", "default", option, 100, timings, "plain", "default")
+    assert record["steps_per_s_reps"] == [200, 100, 400]
+    assert record["steps_per_s"] == 200
+    assert record["ratio_to_plain"] == 2.0 and record["ratio_to_default"] == 1.0
+    assert math.isnan(record["callback_share"])
+
+
+@pytest.mark.parametrize("flag", ["--networks=resnet", "--options=turbo", "--reps=0"])
+def test_bad_flags_are_refused(flag):
+    proc = subprocess.run(
+        [sys.executable, "-m", "bn_keras.bench", flag],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1 and flag.split("=")[0] in proc.stderr

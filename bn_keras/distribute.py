@@ -62,8 +62,9 @@ def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strate
 
 
 def single_replica_requested(name: str) -> bool:
-    """Whether strategy `name` trains on one replica on a machine without GPUs (so without
-    looking at devices, which would start TensorFlow's runtime)."""
+    """Whether strategy `name` can run on one replica: never for mirrored, multi_worker or tpu,
+    nor for auto under a TF_CONFIG cluster (auto with several GPUs mirrors, but there the CPU
+    defaults do not apply). Decided without listing devices, which would start the runtime."""
     if name in ("mirrored", "multi_worker", "tpu"):
         return False
     task = cluster.current_task(os.environ)

@@ -171,7 +171,9 @@ class TfWorker:
         )
         schedule = recipe.learning_rate_schedule(config, self.per_epoch)
         return TestAccuracyCallback(
-            make_test_evaluator(model, test_ds, tf.distribute.get_strategy()),
+            make_test_evaluator(
+                model, test_ds, tf.distribute.get_strategy(), len(self.mnist.test_labels)
+            ),
             train_loss,
             every=config.eval_every,
             total_steps=config.train_steps,

@@ -3,6 +3,7 @@ are reported in one line naming the path."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import resource
 import signal
@@ -18,26 +19,32 @@ from bn_keras.metrics_file import FIELDS, MetricsWriter, read_metrics
 LIMIT = 4096
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def file_size_limit():
-    """Files of this process cannot grow past LIMIT bytes, as if the disk were full."""
+    """Files of this process cannot grow past LIMIT bytes, as if the disk were full.
+
+    Only around the writes under test: the limit holds for every file of the process, pytest's
+    own output (a log file in CI) included.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
     resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    signal.signal(signal.SIGXFSZ, previous)
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
 
 
 def _row(step: int) -> dict:
     return {name: step if name == "step" else 0.5 for name in FIELDS}
 
 
-def test_a_metrics_row_that_does_not_fit_is_not_written(tmp_path, file_size_limit):
+def test_a_metrics_row_that_does_not_fit_is_not_written(tmp_path):
     path = tmp_path / "metrics.csv"
     writer = MetricsWriter(path)
     step = 0
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(OSError) as raised, file_size_limit():
         while True:
             writer.append(_row(step))
             step += 1
@@ -47,10 +54,10 @@ def test_a_metrics_row_that_does_not_fit_is_not_written(tmp_path, file_size_limi
     assert [int(r["step"]) for r in read_metrics(path)] == list(range(step))
 
 
-def test_an_atomic_write_that_does_not_fit_keeps_the_old_version(tmp_path, file_size_limit):
+def test_an_atomic_write_that_does_not_fit_keeps_the_old_version(tmp_path):
     path = tmp_path / "config.json"
     write_text_atomic(path, "old\n")
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(OSError) as raised, file_size_limit():
         write_text_atomic(path, "x" * (2 * LIMIT))
     assert raised.value.errno == errno.EFBIG and raised.value.filename == str(path)
     assert path.read_text() == "old\n"

@@ -112,6 +112,16 @@ def current_task(environ: Mapping[str, str]) -> ClusterTask | None:
     return parse_tf_config(text) if text else None
 
 
+def names_several_tasks(environ: Mapping[str, str]) -> bool:
+    """Whether TF_CONFIG in `environ` describes a cluster of several training processes.
+
+    Raises:
+        ConfigError: TF_CONFIG is set but malformed.
+    """
+    task = current_task(environ)
+    return task is not None and task.num_tasks > 1
+
+
 def make_tf_config(addresses: Sequence[str], index: int) -> str:
     """TF_CONFIG for worker `index` of a cluster of workers at `addresses` (worker 0 is chief)."""
     return json.dumps(

@@ -30,9 +30,8 @@ def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strate
     """
     # MultiWorkerMirroredStrategy must come before anything initializes TensorFlow's runtime,
     # listing devices included.
-    task = cluster.current_task(os.environ)
     if name == "auto":
-        if task is not None and task.num_tasks > 1:
+        if cluster.names_several_tasks(os.environ):
             name = "multi_worker"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             return tf.distribute.MirroredStrategy()
@@ -47,7 +46,7 @@ def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strate
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=list(devices) or None)
     if name == "multi_worker":
-        if task is None:
+        if cluster.current_task(os.environ) is None:
             raise ConfigError(
                 "--strategy=multi_worker needs TF_CONFIG naming the cluster and this task: "
                 "set it on each host, or start local workers with python -m bn_keras.launch"
@@ -67,8 +66,7 @@ def single_replica_requested(name: str) -> bool:
     defaults do not apply). Decided without listing devices, which would start the runtime."""
     if name in ("mirrored", "multi_worker", "tpu"):
         return False
-    task = cluster.current_task(os.environ)
-    return not (name == "auto" and task is not None and task.num_tasks > 1)
+    return not (name == "auto" and cluster.names_several_tasks(os.environ))
 
 
 def num_workers(strategy: tf.distribute.Strategy) -> int:
@@ -80,14 +78,9 @@ def num_workers(strategy: tf.distribute.Strategy) -> int:
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the run's shared files (always, unless multi-worker)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if num_workers(strategy) == 1:
-        return True
-    jobs = resolver.cluster_spec().as_dict()
-    if "chief" in jobs:
-        return resolver.task_type == "chief"
-    return resolver.task_type == "worker" and resolver.task_id == 0
+    """Whether this process writes the run's shared files (always, unless multi-worker, where
+    the TF_CONFIG that configured the strategy names the chief)."""
+    return num_workers(strategy) == 1 or cluster.current_task(os.environ).is_chief
 
 
 def distribute_train_dataset(

@@ -64,8 +64,11 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def distribution_record(config: Config, strategy: tf.distribute.Strategy, sync_bn: bool) -> dict:
-    """How a run is distributed: strategy, replicas, workers, batch split, BN sync, lr."""
+def distribution_record(
+    config: Config, strategy: tf.distribute.Strategy, model: keras.Model, sync_bn: bool
+) -> dict:
+    """How a run is distributed: strategy, replicas, workers, batch split, BN synchronization,
+    and the learning rate and steps per call `model` trains with."""
     replicas = strategy.num_replicas_in_sync
     return {
         "strategy": type(strategy).__name__,
@@ -75,11 +78,7 @@ def distribution_record(config: Config, strategy: tf.distribute.Strategy, sync_b
         "per_replica_batch_size": config.batch_size / replicas,
         "sync_bn": sync_bn,
         "learning_rate": config.learning_rate,
-        "steps_per_execution": (
-            1
-            if workarounds.single_step_execution_needed(strategy)
-            else config.resolved_steps_per_execution
-        ),
+        "steps_per_execution": model.steps_per_execution,
         "data_split": (
             "whole batches on one replica"
             if replicas == 1
@@ -244,7 +243,7 @@ def train_and_evaluate(
     average_bn_statistics = (
         None if sync_bn else distribute.moving_statistics_averager(model, strategy)
     )
-    distribution = distribution_record(config_used, strategy, sync_bn)
+    distribution = distribution_record(config_used, strategy, model, sync_bn)
     # Probes (none unless asked) run on the chief only, outside the replicas.
     probe_callbacks = probes.make_callbacks(config, model, mnist, run_dir) if chief else []
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,8 @@ from pathlib import Path  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from bn_keras import bench_report  # noqa: E402
-from bn_keras.bench_protocol import Worker  # noqa: E402
+from bn_keras.benchmark import report as bench_report  # noqa: E402
+from bn_keras.benchmark.protocol import Worker  # noqa: E402
 
 NETWORKS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
 
@@ -133,14 +133,14 @@ def _start_workers(settings: BenchSettings, tmp: Path) -> dict[str, Worker]:
                 "data_dir": settings.data_dir,
                 "mnist_source": settings.mnist_source,
             }
-            argv = [sys.executable, "-m", "bn_keras.bench_tf", json.dumps(argument)]
+            argv = [sys.executable, "-m", "bn_keras.benchmark.tf_worker", json.dumps(argument)]
             workers[name] = Worker(name, argv, env, tmp / f"{name}.log")
     # The torch interpreter may lack bn_keras: it needs only this package's directory.
     package_root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     for name, threads in TORCH_WORKERS.items():
         if name in needed:
-            argv = [settings.torch_python, "-m", "bn_keras.bench_torch"]
+            argv = [settings.torch_python, "-m", "bn_keras.benchmark.torch_worker"]
             argument = {"threads": threads or settings.threads}
             env = {"PYTHONPATH": path}
             workers[name] = Worker(name, [*argv, json.dumps(argument)], env, tmp / f"{name}.log")

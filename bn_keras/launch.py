@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from absl import app, flags
 
-from bn_keras import cluster
+from bn_keras.distribution import cluster
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("workers", 2, "Number of worker processes.", lower_bound=1)

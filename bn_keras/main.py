@@ -14,16 +14,17 @@ from typing import NoReturn  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from bn_keras import cluster, run_dir  # noqa: E402
-from bn_keras import config as config_lib  # noqa: E402
-from bn_keras.errors import (  # noqa: E402
+from bn_keras.common.errors import (  # noqa: E402
     CheckpointError,
     ConfigError,
     DataError,
     TrainingDiverged,
     WriteError,
 )
-from bn_keras.storage import write_errors_reported  # noqa: E402
+from bn_keras.common.storage import write_errors_reported  # noqa: E402
+from bn_keras.config import settings as config_lib  # noqa: E402
+from bn_keras.distribution import cluster
+from bn_keras.runs import run_dir  # noqa: E402
 
 _DEFAULTS = config_lib.Config()
 FLAGS = flags.FLAGS
@@ -223,7 +224,7 @@ def main(argv: list[str]) -> None:
     except (ConfigError, WriteError) as err:
         _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
     stop, received = _install_stop_handlers()
-    from bn_keras.train import train_and_evaluate  # TensorFlow loads only for valid input
+    from bn_keras.training.train import train_and_evaluate  # TensorFlow loads only for valid input
 
     try:
         with write_errors_reported():

@@ -19,10 +19,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bn_keras import paper_checks, report
-from bn_keras import summary as summary_lib
-from bn_keras.atomic import write_bytes_atomic
-from bn_keras.summary import Run
+from bn_keras.common.atomic import write_bytes_atomic
+from bn_keras.reporting import paper_checks, report
+from bn_keras.reporting import summary as summary_lib
+from bn_keras.reporting.summary import Run
 
 PAPER_FIGURES = {"mlp": "fig2_mlp", "lenet": "fig3_lenet", "lenetr": "fig4_lenetr"}
 NETWORKS = {

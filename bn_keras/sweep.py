@@ -25,8 +25,8 @@ from pathlib import Path  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
-from bn_keras import run_dir  # noqa: E402
-from bn_keras.config import Config  # noqa: E402
+from bn_keras.config.settings import Config  # noqa: E402
+from bn_keras.runs import run_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_EXPERIMENTS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
@@ -228,8 +228,8 @@ def main(argv: list[str]) -> None:
         flush=True,
     )
     if todo:
-        from bn_keras import input_pipeline  # prepare MNIST once, before parallel runs start
-        from bn_keras.errors import DataError
+        from bn_keras.common.errors import DataError
+        from bn_keras.data import input_pipeline  # prepare MNIST once, before parallel runs start
 
         try:
             input_pipeline.ensure_mnist(FLAGS.data_dir)

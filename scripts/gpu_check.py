@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from bn_keras.metrics_file import read_metrics
+from bn_keras.runs.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")

@@ -15,8 +15,9 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-from bn_keras import cpu_threads, input_pipeline, recipe, train
-from bn_keras.bench_tf import network_config
+from bn_keras.benchmark.tf_worker import network_config
+from bn_keras.data import input_pipeline
+from bn_keras.training import cpu_threads, recipe, train
 
 
 def op_times(trace_dir: Path) -> collections.Counter:

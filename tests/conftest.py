@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bn_keras import input_pipeline, mnist_offline
+from bn_keras.data import input_pipeline, mnist_offline
 
 TINY_TRAIN = 200
 TINY_TEST = 100

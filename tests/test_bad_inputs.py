@@ -28,8 +28,9 @@ from pathlib import Path
 import pytest
 import tensorflow_datasets as tfds
 
-from bn_keras import cluster, run_dir
-from bn_keras import config as config_lib
+from bn_keras.config import settings as config_lib
+from bn_keras.distribution import cluster
+from bn_keras.runs import run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "bn_keras: error: "
@@ -259,8 +260,8 @@ DISK_FULL = Row(
 @pytest.fixture(scope="module")
 def template(tiny_tfds_dir, tmp_path_factory) -> Path:
     """RUN, finished, trained in this process (faster than the command line) on the same data."""
-    from bn_keras.input_pipeline import load_mnist
-    from bn_keras.train import train_and_evaluate
+    from bn_keras.data.input_pipeline import load_mnist
+    from bn_keras.training.train import train_and_evaluate
 
     path = tmp_path_factory.mktemp("template") / RUN_NAME
     config = config_lib.Config(**RUN, data_dir=tiny_tfds_dir)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bn_keras import bench_report
+from bn_keras.benchmark import report as bench_report
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bn_keras.metrics_file import read_metrics
+from bn_keras.runs.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 

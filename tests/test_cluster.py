@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bn_keras import cluster
-from bn_keras.config import Config
-from bn_keras.errors import ConfigError
+from bn_keras.common.errors import ConfigError
+from bn_keras.config.settings import Config
+from bn_keras.distribution import cluster
 
 REPO = Path(__file__).resolve().parents[1]
 TWO_WORKERS = {"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}}

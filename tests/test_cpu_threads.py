@@ -12,11 +12,11 @@ import numpy as np
 # Trains lenetr_bn for a few steps in a fresh process (TensorFlow reads thread settings once).
 _SCRIPT = """
 import json
-from bn_keras import cpu_threads
+from bn_keras.training import cpu_threads
 applied = cpu_threads.apply_cpu_defaults()
 import keras, numpy as np, tensorflow as tf
-from bn_keras import train
-from bn_keras.config import Config
+from bn_keras.training import train
+from bn_keras.config.settings import Config
 keras.utils.set_random_seed(0)
 model = train.build_compiled_model(Config(model="lenetr", bn=True, steps_per_execution=1), 7)
 rng = np.random.default_rng(0)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import tensorflow_datasets as tfds
 
-from bn_keras import dataset_integrity, input_pipeline, mnist_offline
-from bn_keras.errors import DataError
+from bn_keras.common.errors import DataError
+from bn_keras.data import dataset_integrity, input_pipeline, mnist_offline
 
 
 def _hashes(root: Path) -> dict[str, str]:

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bn_keras import distribute, input_pipeline, train
-from bn_keras.config import Config
-from bn_keras.evaluation import make_test_evaluator
+from bn_keras.config.settings import Config
+from bn_keras.data import input_pipeline
+from bn_keras.distribution import strategies as distribute
+from bn_keras.training import train
+from bn_keras.training.evaluation import make_test_evaluator
 
 # 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 (4 per replica),
 # so 9 iterations cross an epoch boundary, a partial batch and a learning-rate decay.
@@ -50,7 +52,9 @@ def test_without_sync_bn_replicas_drift_apart_and_are_averaged(mirrored, tiny_mn
     strategy = mirrored
     with strategy.scope():
         model = train.build_compiled_model(Config(model="mlp", bn=True), 7, sync_bn=False)
-    assert model.steps_per_execution == 1  # keras-team/keras#19246, see bn_keras.workarounds
+    assert (
+        model.steps_per_execution == 1
+    )  # keras-team/keras#19246, see bn_keras.distribution.workarounds
     data = distribute.distribute_train_dataset(
         strategy,
         lambda part: input_pipeline.train_dataset(

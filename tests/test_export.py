@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bn_keras import export, input_pipeline, models
+from bn_keras.data import input_pipeline
+from bn_keras.models import networks as models
+from bn_keras.training import export
 
 
 @pytest.fixture(scope="module")

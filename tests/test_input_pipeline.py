@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bn_keras import input_pipeline
+from bn_keras.data import input_pipeline
 
 
 def test_normalize_uses_mnist_mean_and_std():

@@ -2,7 +2,7 @@
 
 import math
 
-from bn_keras.metrics_file import FIELDS, MetricsWriter, missing_rows, read_metrics
+from bn_keras.runs.metrics_file import FIELDS, MetricsWriter, missing_rows, read_metrics
 
 
 def _row(step, loss=0.5):

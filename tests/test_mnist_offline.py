@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from bn_keras import input_pipeline, mnist_offline
-from bn_keras.errors import DataError
+from bn_keras.common.errors import DataError
+from bn_keras.data import input_pipeline, mnist_offline
 
 
 def test_write_idx_matches_the_mnist_format(tmp_path):

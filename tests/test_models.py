@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from bn_keras import models
+from bn_keras.models import networks as models
 
 # (model, bn) -> (trainable, non-trainable), from the issue and the original PyTorch models.
 EXPECTED_COUNTS = {

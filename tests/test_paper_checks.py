@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bn_keras import paper_checks
-from bn_keras.summary import Run
+from bn_keras.reporting import paper_checks
+from bn_keras.reporting.summary import Run
 
 
 def _run(experiment: str, accuracies: dict[int, float], seed: int = 0, **config) -> Run:

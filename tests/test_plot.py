@@ -12,9 +12,10 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 
-from bn_keras import plot, summary
-from bn_keras.atomic import write_json_atomic
-from bn_keras.metrics_file import MetricsWriter
+from bn_keras import plot
+from bn_keras.common.atomic import write_json_atomic
+from bn_keras.reporting import summary
+from bn_keras.runs.metrics_file import MetricsWriter
 
 EVERY = 100
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bn_keras import input_pipeline, train
-from bn_keras.config import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
-from bn_keras.errors import ConfigError
-from bn_keras.metrics_file import read_metrics
+from bn_keras.common.errors import ConfigError
+from bn_keras.config.settings import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
+from bn_keras.data import input_pipeline
 from bn_keras.probes import activations, landscape
 from bn_keras.probes import plot as probe_plot
 from bn_keras.probes.callback import LandscapeProbe, TrainBatches
 from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
+from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.training import train
 
 # 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 images.
 SMALL = dict(batch_size=32, eval_every=10, train_steps=20, test_batch_size=40, export=False)

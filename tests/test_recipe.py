@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bn_keras import recipe
-from bn_keras.config import Config
+from bn_keras.config.settings import Config
+from bn_keras.training import recipe
 
 
 def _lr(config, step, per_epoch=938):

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bn_keras import run_dir
-from bn_keras.metrics_file import read_metrics
+from bn_keras.runs import run_dir
+from bn_keras.runs.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 300

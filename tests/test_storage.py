@@ -11,10 +11,10 @@ import signal
 import pytest
 import tensorflow as tf
 
-from bn_keras import storage
-from bn_keras.atomic import write_text_atomic
-from bn_keras.errors import WriteError
-from bn_keras.metrics_file import FIELDS, MetricsWriter, read_metrics
+from bn_keras.common import storage
+from bn_keras.common.atomic import write_text_atomic
+from bn_keras.common.errors import WriteError
+from bn_keras.runs.metrics_file import FIELDS, MetricsWriter, read_metrics
 
 LIMIT = 4096
 

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from bn_keras import report, summary
-from bn_keras.atomic import write_json_atomic
-from bn_keras.metrics_file import MetricsWriter
+from bn_keras.common.atomic import write_json_atomic
+from bn_keras.reporting import report, summary
+from bn_keras.runs.metrics_file import MetricsWriter
 
 EVERY = 100
 

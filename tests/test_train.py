@@ -11,10 +11,11 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
-from bn_keras import input_pipeline, train
-from bn_keras.config import Config
-from bn_keras.evaluation import make_test_evaluator
-from bn_keras.metrics_file import read_metrics
+from bn_keras.config.settings import Config
+from bn_keras.data import input_pipeline
+from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.training import train
+from bn_keras.training.evaluation import make_test_evaluator
 
 # 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 images.
 SMALL = dict(batch_size=32, eval_every=10, train_steps=25, test_batch_size=40)

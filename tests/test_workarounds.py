@@ -1,5 +1,6 @@
-"""Each workaround in bn_keras.workarounds is still needed: these tests reproduce the upstream bugs
-without the fixes. When one fails, upstream has fixed that bug: remove its workaround."""
+"""Each workaround in bn_keras.distribution.workarounds is still needed: these tests reproduce
+the upstream bugs without the fixes. When one fails, upstream has fixed that bug: remove its
+workaround."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import textwrap
 
 import pytest
 
-from bn_keras import cluster
+from bn_keras.distribution import cluster
 from bn_keras.launch import free_ports
 
 # Four fits in a row on the same two workers: without fixes, with fix 1, with both, and with
@@ -20,7 +21,7 @@ WORKER_SCRIPT = textwrap.dedent(
     """
     import json
     import keras, numpy as np, tensorflow as tf
-    from bn_keras import workarounds
+    from bn_keras.distribution import workarounds
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     data = tf.data.Dataset.from_tensor_slices(

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import keras
 
-from bn_keras import input_pipeline, recipe
-from bn_keras.config import Config
+from bn_keras.config.settings import Config
+from bn_keras.data import input_pipeline
 from bn_keras.probes.activations import ActivationProbe, choose_layers
 from bn_keras.probes.callback import LandscapeProbe, ProbeCallback, TrainBatches
 from bn_keras.probes.files import PROBE_FILES, reset_files
+from bn_keras.training import recipe
 
 __all__ = ["PROBE_FILES", "make_callbacks", "reset_files"]
 

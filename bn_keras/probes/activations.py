@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bn_keras.errors import ConfigError
+from bn_keras.common.errors import ConfigError
 
 PERCENTILES = (15, 50, 85)  # Ioffe & Szegedy (2015), Fig. 1(b, c)
 
@@ -68,7 +68,7 @@ class ActivationProbe:
 
     def __init__(self, model: keras.Model, layers: list[str], units: int, images: np.ndarray):
         """Args:
-        model: a network of bn_keras.models.
+        model: a network of bn_keras.models.networks.
         layers: hidden layer names, from choose_layers.
         units: units per layer.
         images: the fixed probe batch, normalized.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from absl import logging
 
-from bn_keras.metrics_file import MetricsWriter, truncate_after
+from bn_keras.runs.metrics_file import MetricsWriter, truncate_after
 
 ACTIVATIONS_FILE = "activations.csv"
 LANDSCAPE_FILE = "landscape.csv"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from absl import logging
 
-from bn_keras.atomic import write_json_atomic
+from bn_keras.common.atomic import write_json_atomic
 
 MANIFEST_FILE = "bn_keras_sha256.json"
 _CHUNK = 1 << 20

@@ -27,12 +27,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bn_keras import cpu_threads, input_pipeline, recipe, train
-from bn_keras.bench_protocol import serve
-from bn_keras.callbacks import TestAccuracyCallback
-from bn_keras.config import Config
-from bn_keras.evaluation import make_test_evaluator
-from bn_keras.metrics_file import MetricsWriter
+from bn_keras.benchmark.protocol import serve
+from bn_keras.config.settings import Config
+from bn_keras.data import input_pipeline
+from bn_keras.runs.metrics_file import MetricsWriter
+from bn_keras.training import cpu_threads, recipe, train
+from bn_keras.training.callbacks import TestAccuracyCallback
+from bn_keras.training.evaluation import make_test_evaluator
 
 VARIANTS = ("plain", "default", "synthetic", "jit", "loop", "callback", "callback_b10000")
 PAPER_STEPS = 10_000  # the six paper flagfiles' --train_steps
@@ -216,7 +217,7 @@ def _loop_runner(model, train_loss, data: tf.data.Dataset, config: Config):
 
 
 def main() -> None:
-    """`python -m bn_keras.bench_tf '{"intra": 1, "inter": 1, "data_dir": null}'`."""
+    """`python -m bn_keras.benchmark.tf_worker '{"intra": 1, "inter": 1, "data_dir": null}'`."""
     settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     if settings.get("intra"):
         tf.config.threading.set_intra_op_parallelism_threads(settings["intra"])

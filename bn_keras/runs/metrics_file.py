@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from bn_keras.atomic import write_text_atomic
+from bn_keras.common.atomic import write_text_atomic
 
 FIELDS = (
     "step",

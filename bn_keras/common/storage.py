@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Iterator
 
-from bn_keras.errors import WriteError
+from bn_keras.common.errors import WriteError
 
 # What to do about each kind of failed write.
 _ADVICE = {

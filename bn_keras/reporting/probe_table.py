@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bn_keras.atomic import write_text_atomic
-from bn_keras.metrics_file import read_metrics
+from bn_keras.common.atomic import write_text_atomic
 from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
-from bn_keras.summary import Run
+from bn_keras.reporting.summary import Run
+from bn_keras.runs.metrics_file import read_metrics
 
 SUMMARY_FILE = "summary.md"
 

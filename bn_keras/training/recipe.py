@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from bn_keras.config import Config
+from bn_keras.config.settings import Config
 
 
 def learning_rate_schedule(

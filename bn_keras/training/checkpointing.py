@@ -15,10 +15,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from bn_keras.atomic import write_json_atomic
-from bn_keras.callbacks import TestAccuracyCallback
-from bn_keras.errors import CheckpointError
-from bn_keras.storage import write_errors_reported
+from bn_keras.common.atomic import write_json_atomic
+from bn_keras.common.errors import CheckpointError
+from bn_keras.common.storage import write_errors_reported
+from bn_keras.training.callbacks import TestAccuracyCallback
 
 STATE_FILE = "state.json"
 

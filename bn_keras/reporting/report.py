@@ -9,9 +9,9 @@ from pathlib import Path
 
 from absl import logging
 
-from bn_keras import paper_checks
-from bn_keras.atomic import write_text_atomic
-from bn_keras.summary import THRESHOLDS, Summary, format_speedup, group_by_experiment
+from bn_keras.common.atomic import write_text_atomic
+from bn_keras.reporting import paper_checks
+from bn_keras.reporting.summary import THRESHOLDS, Summary, format_speedup, group_by_experiment
 
 
 def _distinct(values) -> str:

@@ -9,7 +9,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 
-from bn_keras.errors import ConfigError
+from bn_keras.common.errors import ConfigError
 
 TASK_TYPES = ("chief", "worker")
 

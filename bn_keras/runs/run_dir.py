@@ -11,8 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
-from bn_keras.config import RESULT_NEUTRAL, Config
-from bn_keras.errors import ConfigError
+from bn_keras.common.errors import ConfigError
+from bn_keras.config.settings import RESULT_NEUTRAL, Config
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"

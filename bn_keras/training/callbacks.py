@@ -12,8 +12,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from bn_keras.metrics_file import MetricsWriter
-from bn_keras.storage import write_errors_reported
+from bn_keras.common.storage import write_errors_reported
+from bn_keras.runs.metrics_file import MetricsWriter
 
 
 class TestAccuracyCallback(keras.callbacks.Callback):

@@ -16,16 +16,16 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import cpu_threads, distribute, input_pipeline, models, probes, recipe, workarounds
-from bn_keras.atomic import write_json_atomic
-from bn_keras.callbacks import TestAccuracyCallback
-from bn_keras.checkpointing import CheckpointCallback, RunCheckpoint
-from bn_keras.config import Config
-from bn_keras.errors import CheckpointError, TrainingDiverged
-from bn_keras.evaluation import make_test_evaluator
-from bn_keras.export import export_saved_model, save_keras_model
-from bn_keras.metrics_file import MetricsWriter, missing_rows, read_metrics, truncate_after
-from bn_keras.run_dir import (
+from bn_keras import probes
+from bn_keras.common.atomic import write_json_atomic
+from bn_keras.common.errors import CheckpointError, TrainingDiverged
+from bn_keras.config.settings import Config
+from bn_keras.data import input_pipeline
+from bn_keras.distribution import strategies as distribute
+from bn_keras.distribution import workarounds
+from bn_keras.models import networks as models
+from bn_keras.runs.metrics_file import MetricsWriter, missing_rows, read_metrics, truncate_after
+from bn_keras.runs.run_dir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     KERAS_MODEL_FILE,
@@ -34,6 +34,11 @@ from bn_keras.run_dir import (
     SAVED_MODEL_DIR,
     TENSORBOARD_DIR,
 )
+from bn_keras.training import cpu_threads, recipe
+from bn_keras.training.callbacks import TestAccuracyCallback
+from bn_keras.training.checkpointing import CheckpointCallback, RunCheckpoint
+from bn_keras.training.evaluation import make_test_evaluator
+from bn_keras.training.export import export_saved_model, save_keras_model
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bn_keras.bench_protocol import serve
+from bn_keras.benchmark.protocol import serve
 
 VARIANTS = ("torch_memory", "torch_loader")
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -36,7 +36,7 @@ def _hidden(affine: nn.Module, width: int, bn: bool, activation: type, batch_nor
 
 
 def build(network: str) -> nn.Module:
-    """The network as in bn_keras.models: affine (no bias with BN) -> BN -> activation."""
+    """The network as in bn_keras.models.networks: affine (no bias with BN) -> BN -> activation."""
     name, _, suffix = network.partition("_")
     bn = suffix == "bn"
     if name == "mlp":
@@ -145,7 +145,7 @@ def _runner(model: nn.Module, batches: Iterator) -> Callable[[int], dict]:
 
 
 def main() -> None:
-    """`python -m bn_keras.bench_torch '{"threads": 2}'`."""
+    """`python -m bn_keras.benchmark.torch_worker '{"threads": 2}'`."""
     settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     if settings.get("threads"):
         torch.set_num_threads(settings["threads"])

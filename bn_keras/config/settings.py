@@ -7,10 +7,11 @@ import math
 import os
 from pathlib import Path
 
-from bn_keras.errors import ConfigError
+from bn_keras.common.errors import ConfigError
 
 MODELS = ("mlp", "lenet", "lenetr")
-# The hidden layers of each network (bn_keras.models; a test checks they agree), for --probe_layers.
+# The hidden layers of each network (bn_keras.models.networks; a test checks they agree), for
+# --probe_layers.
 HIDDEN_LAYERS = {
     "mlp": ("fc1", "fc2", "fc3"),
     "lenet": ("conv1", "conv2", "fc1", "fc2"),

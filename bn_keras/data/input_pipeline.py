@@ -14,8 +14,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import dataset_integrity, mnist_offline
-from bn_keras.errors import DataError
+from bn_keras.common.errors import DataError
+from bn_keras.data import dataset_integrity, mnist_offline
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from absl import logging
 
-from bn_keras.metrics_file import read_metrics
+from bn_keras.runs.metrics_file import read_metrics
 
 THRESHOLDS = (0.97, 0.98, 0.99)
 PAPER_BASES = ("mlp", "lenet", "lenetr")

@@ -8,7 +8,7 @@ import math
 import statistics
 from pathlib import Path
 
-from bn_keras.atomic import write_text_atomic
+from bn_keras.common.atomic import write_text_atomic
 
 CSV_FIELDS = (
     "network",

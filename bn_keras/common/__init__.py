@@ -1,0 +1,1 @@
+"""Low-level helpers every layer may use: errors shown to users, crash-safe and checked writes."""

@@ -1,0 +1,1 @@
+"""A run's settings: the frozen Config and its validation (no TensorFlow)."""

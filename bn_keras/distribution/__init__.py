@@ -1,0 +1,1 @@
+"""tf.distribute: strategies, the cluster definition, upstream workarounds."""

@@ -1,0 +1,1 @@
+"""The networks, built with the Keras functional API."""

@@ -1,0 +1,1 @@
+"""Summaries, verdicts, tables and figures, read from run directories only (no TensorFlow)."""

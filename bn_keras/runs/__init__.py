@@ -1,0 +1,1 @@
+"""Run directories: their files, lock, metrics rows (no TensorFlow)."""

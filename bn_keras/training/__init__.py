@@ -1,0 +1,1 @@
+"""The train loop and what it wires together: recipe, callbacks, evaluation, checkpoints, export."""

@@ -14,7 +14,7 @@ from matplotlib.colors import to_rgba
 
 from bn_keras import plot
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.reporting import summary
+from bn_keras.reporting import figures, summary
 from bn_keras.runs.metrics_file import MetricsWriter
 
 EVERY = 100
@@ -91,7 +91,7 @@ def _groups(results):
 
 
 def test_lenet_figure_has_the_papers_lines_and_bands(results):
-    fig = plot.pair_figure(_groups(results), "lenet")
+    fig = figures.pair_figure(_groups(results), "lenet")
     (ax,) = fig.axes
     lines = ax.get_lines()
     assert len(lines) == 2
@@ -113,7 +113,7 @@ def test_lenet_figure_has_the_papers_lines_and_bands(results):
 def test_zoom_shows_the_top_percent_over_the_second_half(results):
     """The top 1% below the best mean (0.992), reaching lower to keep the final accuracy
     without BN (0.977) in view."""
-    fig = plot.panels_figure(_groups(results), ["mlp", "lenet", "lenetr"], zoom=True)
+    fig = figures.panels_figure(_groups(results), ["mlp", "lenet", "lenetr"], zoom=True)
     assert len(fig.axes) == 3
     ax = fig.axes[1]
     low, high = ax.get_ylim()
@@ -128,7 +128,7 @@ def _run(seed, accuracy_by_step):
 
 
 def test_mean_curve_keeps_the_steps_every_seed_evaluated():
-    curve = plot.mean_curve(
+    curve = figures.mean_curve(
         [_run(0, {0: 0.1, 100: 0.5, 150: 0.7, 200: 0.9}), _run(1, {0: 0.1, 100: 0.7, 200: 0.95})]
     )
     np.testing.assert_array_equal(curve.steps, [0, 100, 200])
@@ -144,7 +144,7 @@ def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):
     record = json.loads(slow.read_text())
     record["config"] |= {"lr_schedule": "steps", "lr_decay_steps": 9380, "bn": False}
     write_json_atomic(slow, record)
-    fig = plot.schedules_figure(_groups(tmp_path))
+    fig = figures.schedules_figure(_groups(tmp_path))
     lines = fig.axes[0].get_lines()
     styles = [(line.get_color(), line.get_linestyle(), line.get_label()) for line in lines]
     assert styles == [
@@ -152,11 +152,11 @@ def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):
         ("red", "-", "with BN, x0.7/epoch"),
         ("black", ":", "without BN, x0.7/9380 it"),
     ]
-    assert plot.schedules_figure({}) is None
+    assert figures.schedules_figure({}) is None
 
 
 def test_rebuilding_gives_the_same_bytes(results):
-    plot.rebuild(results)
+    figures.rebuild(results)
     first = {p.name: p.read_bytes() for p in results.glob("*.svg")}
-    plot.rebuild(results)
+    figures.rebuild(results)
     assert first and first == {p.name: p.read_bytes() for p in results.glob("*.svg")}

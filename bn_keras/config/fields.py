@@ -1,0 +1,110 @@
+"""Settings said once: a dataclass field that carries its help, allowed values and bounds.
+
+bn_keras.config.flags turns such fields into absl flags and docs/flags.md; `check_field` refuses
+a value outside them. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from bn_keras.common.errors import ConfigError
+
+# The Python types a setting may have, as dataclass annotations spell them.
+TYPES = {"bool": bool, "int": int, "float": float, "str": str, "str | None": str}
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The values a number may take: `low` and `high` (None: unbounded), each open or closed."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self, zero: str | None = None) -> str:
+        """The bounds in words, e.g. "positive", "0 (auto) or positive", "in (0, 1]".
+
+        Args:
+            zero: what 0 means where it is the lowest value allowed, e.g. "auto".
+        """
+        if self.high is None and self.low == 0:
+            if self.low_open:
+                return "positive"
+            return f"0 ({zero}) or positive" if zero else "0 or positive"
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "2**32" if self.high == 2**32 else f"{self.high:g}"
+        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+POSITIVE = Bounds(low=0, low_open=True)
+NON_NEGATIVE = Bounds(low=0)
+
+
+def setting(
+    default: Any,
+    help: str,  # noqa: A002 (absl's and argparse's name for it)
+    *,
+    choices: tuple[str, ...] | None = None,
+    bounds: Bounds | None = None,
+    zero: str | None = None,
+    why: str = "",
+) -> Any:
+    """A dataclass field that carries everything said about one setting.
+
+    Args:
+        default: the default value.
+        help: one or two sentences for --help and docs/flags.md.
+        choices: the allowed values of a text setting.
+        bounds: the allowed range of a number.
+        zero: what 0 means, where 0 is the lowest value allowed (e.g. "auto", "off").
+        why: appended to the refusal of a value out of bounds.
+
+    Returns:
+        A dataclasses.field holding that metadata.
+    """
+    metadata = {"help": help, "choices": choices, "bounds": bounds, "zero": zero, "why": why}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def field_type(field: dataclasses.Field) -> type:
+    """The Python type of a setting (`str | None` is str).
+
+    Raises:
+        TypeError: a type a flag cannot hold.
+    """
+    annotation = field.type if isinstance(field.type, str) else field.type.__name__
+    if annotation not in TYPES:
+        raise TypeError(f"setting {field.name} has type {annotation}: use one of {list(TYPES)}")
+    return TYPES[annotation]
+
+
+def check_field(field: dataclasses.Field, value: Any) -> None:
+    """Raises ConfigError unless `value` has the field's type and lies in its choices or bounds."""
+    kind = field_type(field)
+    flag = f"--{field.name}={value!r}" if isinstance(value, str) else f"--{field.name}={value}"
+    if value is None and field.default is None:
+        return
+    # bool is an int to Python, but not to a setting; an int is a fine float.
+    matches = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        matches = True
+    if not matches:
+        raise ConfigError(f"{flag} must be a {kind.__name__}, not a {type(value).__name__}")
+    choices, bounds = field.metadata.get("choices"), field.metadata.get("bounds")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{flag} is unknown: use one of {choices}")
+    if bounds is not None and value not in bounds:
+        raise ConfigError(
+            f"{flag} must be {bounds.describe(field.metadata.get('zero'))}"
+            f"{field.metadata.get('why', '')}"
+        )

@@ -13,23 +13,16 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import datetime  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
-from bn_keras.benchmark import report as bench_report  # noqa: E402
-from bn_keras.benchmark.runner import (  # noqa: E402
-    CHOOSABLE,
-    NETWORKS,
-    OPTIONS,
-    TORCH_WORKERS,
-    BenchSettings,
-    run_benchmark,
-    torch_available,
-)
+from bn_keras.benchmark import runner  # noqa: E402
+from bn_keras.benchmark.runner import CHOOSABLE, NETWORKS  # noqa: E402
+from bn_keras.common import cli  # noqa: E402
+from bn_keras.common.errors import ConfigError  # noqa: E402
+from bn_keras.config.settings import MNIST_SOURCES  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("networks", list(NETWORKS), f"Networks to time, from {NETWORKS}.")
@@ -46,72 +39,32 @@ flags.DEFINE_integer("reps", 3, "Repetitions; each figure is their median.")
 flags.DEFINE_integer("eval_every", 100, "Evaluation interval (the paper flagfiles' --eval_every).")
 flags.DEFINE_string("output", "results/bench.csv", "CSV file to write.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (TFDS's default when unset).")
-flags.DEFINE_enum("mnist_source", "auto", ("auto", "tfds", "offline"), "How to prepare MNIST.")
+flags.DEFINE_enum("mnist_source", "auto", MNIST_SOURCES, "How to prepare MNIST.")
 flags.DEFINE_string("torch_python", sys.executable, "Python interpreter with PyTorch installed.")
 flags.DEFINE_integer("threads", 0, "PyTorch's thread count; 0: the CPU count (TensorFlow's).")
 flags.DEFINE_bool("quick", False, "Smoke check: mlp_bn and lenetr_bn, 1 repetition, 0.3 s each.")
 
 
-def settings_from_flags() -> BenchSettings:
-    networks, options, reps, seconds = FLAGS.networks, FLAGS.options, FLAGS.reps, FLAGS.seconds
-    if FLAGS.quick:
-        networks, reps, seconds = ["mlp_bn", "lenetr_bn"], 1, 0.3
-    for name in networks:
-        if name not in NETWORKS:
-            raise app.UsageError(f"--networks: {name!r} is unknown, use some of {NETWORKS}")
-    for name in options:
-        if name not in CHOOSABLE:
-            raise app.UsageError(f"--options: {name!r} is unknown, use some of {CHOOSABLE}")
-    if FLAGS.reps < 1 or FLAGS.steps < 0 or FLAGS.eval_every < 1:
-        raise app.UsageError("--reps and --eval_every must be positive, --steps at least 0")
-    options = list(options)
-    if any(OPTIONS[name].worker in TORCH_WORKERS for name in options):
-        version = torch_available(FLAGS.torch_python)
-        if version is None:
-            print(
-                f"PyTorch is not importable by {FLAGS.torch_python}: skipping the PyTorch "
-                "reference (pip install '.[bench]', or --torch_python=/path/to/python)"
-            )
-            options = [name for name in options if OPTIONS[name].worker not in TORCH_WORKERS]
-    return BenchSettings(
-        networks=tuple(networks),
-        options=tuple(options),
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments {argv[1:]}: all settings are --flags")
+    settings = runner.make_settings(
+        networks=FLAGS.networks,
+        options=FLAGS.options,
         steps=FLAGS.steps,
-        seconds=seconds,
-        reps=reps,
+        seconds=FLAGS.seconds,
+        reps=FLAGS.reps,
         eval_every=FLAGS.eval_every,
         data_dir=FLAGS.data_dir,
         mnist_source=FLAGS.mnist_source,
         torch_python=FLAGS.torch_python,
-        threads=FLAGS.threads or os.cpu_count() or 1,
+        threads=FLAGS.threads,
+        quick=FLAGS.quick,
     )
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    settings = settings_from_flags()
-    if settings.reps < 3:
-        logging.warning("--reps=%d: medians need at least 3 repetitions", settings.reps)
-    started = datetime.datetime.now(datetime.timezone.utc)
-    records, info = run_benchmark(settings)
-    context = {
-        "date": started.isoformat(timespec="seconds"),
-        "wall_s": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()),
-        "command": " ".join(["python -m bn_keras.bench", *sys.argv[1:]]),
-        "machine": f"{platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs",
-        "tensorflow": info["tf"]["tensorflow"],
-        "keras": info["tf"]["keras"],
-        "torch": info.get("torch", {}).get("torch", ""),
-        "torch_threads": info.get("torch", {}).get("threads", ""),
-        "reps": settings.reps,
-    }
-    output = Path(FLAGS.output)
-    bench_report.write_csv(output, records, context)
-    print(bench_report.tables(records, context))
-    print(f"\nwrote {output}")
+    command = " ".join(["python -m bn_keras.bench", *sys.argv[1:]])
+    print(runner.benchmark(settings, Path(FLAGS.output), command))
+    print(f"\nwrote {FLAGS.output}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -18,8 +18,9 @@ import threading
 import time
 from typing import NoReturn
 
-from absl import app, flags
+from absl import flags
 
+from bn_keras.common import cli
 from bn_keras.distribution import cluster
 
 FLAGS = flags.FLAGS
@@ -27,7 +28,7 @@ flags.DEFINE_integer("workers", 2, "Number of worker processes.", lower_bound=1)
 flags.DEFINE_string("host", "127.0.0.1", "Address the workers listen on.")
 flags.DEFINE_float("grace_s", 20.0, "Seconds a stopped worker gets before it is killed.")
 
-ERROR_PREFIX = "bn_keras: error: "
+ERROR_PREFIX = cli.ERROR_PREFIX
 
 
 def free_ports(host: str, count: int) -> list[int]:
@@ -162,4 +163,4 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    cli.run(main, flags_parser=parse_flags)

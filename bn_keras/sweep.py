@@ -23,8 +23,9 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
+from bn_keras.common import cli  # noqa: E402
 from bn_keras.config.settings import Config  # noqa: E402
 from bn_keras.runs import run_dir  # noqa: E402
 
@@ -114,7 +115,7 @@ def plan_jobs(
         flagfile = REPO / flag_dir / f"{experiment}.flags"
         if not flagfile.is_file():
             raise SystemExit(
-                f"bn_keras: error: no flagfile {flagfile} for experiment {experiment!r}"
+                cli.error_line(f"no flagfile {flagfile} for experiment {experiment!r}")
             )
         for seed in range(seeds if experiment in PAPER_EXPERIMENTS else extra_seeds):
             run_name = f"{experiment}_seed{seed}"
@@ -148,7 +149,7 @@ def _watch(job: Job, proc: subprocess.Popen, log_path: Path) -> None:
                 job.step = int(match[1])
                 job.steps_per_second = float(match[3]) if match[3] != "nan" else 0.0
                 job.test_accuracy = float(match[4])
-            elif line.startswith("bn_keras: error:"):
+            elif line.startswith(cli.ERROR_PREFIX):
                 job.last_error = line.strip()
     job.returncode = proc.wait()
 
@@ -205,7 +206,7 @@ def run_jobs(jobs: list[Job], parallel: int, log_dir: Path, report_every_s: floa
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
-        raise SystemExit(f"bn_keras: error: unexpected arguments {argv[1:]}")
+        raise SystemExit(cli.error_line(f"unexpected arguments {argv[1:]}"))
     results_dir = Path(FLAGS.results_dir or ("results_quick" if FLAGS.quick else "results"))
     flag_dir, seeds = "flags", FLAGS.seeds
     if FLAGS.probes:
@@ -247,4 +248,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,7 +14,6 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 
-from bn_keras import plot
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.reporting import figures, summary
 from bn_keras.runs.metrics_file import MetricsWriter
@@ -64,8 +65,20 @@ def results(tmp_path):
     return tmp_path
 
 
-def test_cli_rebuilds_every_figure_and_the_summary(results, capsys):
-    assert plot.main([str(results), "--command=./run_all.sh", "--total_wall_time=2h"]) == 0
+def _plot(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bn_keras.plot", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_rebuilds_every_figure_and_the_summary(results):
+    # As the README and run_all.sh write it: the results directory first, then the flags.
+    proc = _plot(str(results), "--command=./run_all.sh", "--total_wall_time=2h")
+    assert proc.returncode == 0, proc.stderr
     stems = ["fig2_mlp", "fig3_lenet", "fig4_lenetr", "fig_ioffe_mlp", "overview", "zoom"]
     for stem in stems:
         assert (results / f"{stem}.png").read_bytes().startswith(PNG_SIGNATURE)
@@ -73,15 +86,19 @@ def test_cli_rebuilds_every_figure_and_the_summary(results, capsys):
     assert "Command: `./run_all.sh`" in (results / "summary.md").read_text()
     assert (results / "summary.csv").is_file()
     assert not list(results.glob(".*.tmp"))
-    out = capsys.readouterr().out
-    assert "lenet: BN raises final accuracy: REPRODUCED" in out
-    assert "unfinished, left out: lenet_bn_seed2" in out
+    assert "lenet: BN raises final accuracy: REPRODUCED" in proc.stdout
+    assert "unfinished, left out: lenet_bn_seed2" in proc.stdout
 
 
-def test_cli_refuses_a_tree_without_runs(tmp_path, capsys):
-    assert plot.main([str(tmp_path)]) == 1
-    assert "no <experiment>_seed<N> run directories" in capsys.readouterr().err
-    assert plot.main([str(tmp_path / "missing")]) == 1
+def test_cli_refuses_a_tree_without_runs(tmp_path):
+    proc = _plot(str(tmp_path))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"bn_keras: error: no <experiment>_seed<N> run directories in {tmp_path}"
+    ]
+    missing = _plot(str(tmp_path / "missing"))
+    assert missing.returncode == 1 and missing.stderr.startswith("bn_keras: error: ")
+    assert "Traceback" not in missing.stderr
 
 
 def _groups(results):

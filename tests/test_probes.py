@@ -18,7 +18,6 @@ from bn_keras.common.errors import ConfigError
 from bn_keras.config.settings import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
 from bn_keras.data import input_pipeline
 from bn_keras.probes import activations, landscape
-from bn_keras.probes import plot as probe_plot
 from bn_keras.probes.callback import LandscapeProbe, TrainBatches
 from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.runs.metrics_file import read_metrics
@@ -267,14 +266,26 @@ def test_figures_and_table_from_probed_runs(probed_run, tmp_path):
         shutil.copytree(
             probed_run.run_dir, tmp_path / name, ignore=shutil.ignore_patterns("check*")
         )
-    assert probe_plot.main([str(tmp_path), "--command=./run_all.sh --probes"]) == 0
+    proc = _probe_plot(str(tmp_path), "--command=./run_all.sh --probes")
+    assert proc.returncode == 0, proc.stderr
     for stem in ("activations_lenet", "activations_grid_lenet", "landscape_lenet", "ics_lenet"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
         assert (tmp_path / f"{stem}.svg").is_file()
     summary = (tmp_path / "summary.md").read_text()
     assert "Command: `./run_all.sh --probes`" in summary
     assert summary.count("| `lenet` |") == 7 and "| `lenet_bn_seed0` |" in summary
-    assert probe_plot.main([str(tmp_path / "lenet_seed0")]) == 1  # no pair there
+    proc = _probe_plot(str(tmp_path / "lenet_seed0"))  # no pair there
+    assert proc.returncode == 1 and proc.stderr.startswith("bn_keras: error: no pair")
+
+
+def _probe_plot(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bn_keras.probes.plot", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_probe_flagfiles_resolve():

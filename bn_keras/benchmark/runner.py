@@ -4,9 +4,11 @@ The command is `python -m bn_keras.bench` (bn_keras/bench.py); what it measures 
 """
 
 import dataclasses
+import datetime
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,7 @@ from absl import logging
 
 from bn_keras.benchmark import report as bench_report
 from bn_keras.benchmark.protocol import Worker
+from bn_keras.common.errors import ConfigError
 
 NETWORKS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
 
@@ -76,6 +79,61 @@ class BenchSettings:
     mnist_source: str
     torch_python: str
     threads: int
+
+
+def make_settings(
+    networks: list[str],
+    options: list[str],
+    steps: int,
+    seconds: float,
+    reps: int,
+    eval_every: int,
+    data_dir: str | None,
+    mnist_source: str,
+    torch_python: str,
+    threads: int,
+    quick: bool = False,
+) -> BenchSettings:
+    """Checks the benchmark's settings and resolves --quick, the thread count and PyTorch.
+
+    Options timed by PyTorch are dropped, with a warning, when `torch_python` cannot import it.
+
+    Raises:
+        ConfigError: an unknown network or option, or a count out of range.
+    """
+    if quick:
+        networks, reps, seconds = ["mlp_bn", "lenetr_bn"], 1, 0.3
+    for name in networks:
+        if name not in NETWORKS:
+            raise ConfigError(f"--networks: {name!r} is unknown, use some of {NETWORKS}")
+    for name in options:
+        if name not in CHOOSABLE:
+            raise ConfigError(f"--options: {name!r} is unknown, use some of {CHOOSABLE}")
+    if reps < 1 or steps < 0 or eval_every < 1:
+        raise ConfigError("--reps and --eval_every must be positive, --steps at least 0")
+    options = list(options)
+    wants_torch = any(OPTIONS[name].worker in TORCH_WORKERS for name in options)
+    if wants_torch and torch_available(torch_python) is None:
+        logging.warning(
+            "PyTorch is not importable by %s: skipping the PyTorch reference "
+            "(pip install '.[bench]', or --torch_python=/path/to/python)",
+            torch_python,
+        )
+        options = [name for name in options if OPTIONS[name].worker not in TORCH_WORKERS]
+    if reps < 3:
+        logging.warning("--reps=%d: medians need at least 3 repetitions", reps)
+    return BenchSettings(
+        networks=tuple(networks),
+        options=tuple(options),
+        steps=steps,
+        seconds=seconds,
+        reps=reps,
+        eval_every=eval_every,
+        data_dir=data_dir,
+        mnist_source=mnist_source,
+        torch_python=torch_python,
+        threads=threads or os.cpu_count() or 1,
+    )
 
 
 def torch_available(python: str) -> str | None:
@@ -186,3 +244,29 @@ def _time_network(network: str, names, workers: dict[str, Worker], settings) -> 
         bench_report.summarize(network, name, OPTIONS[name], steps, timings, BASELINE, DEFAULT)
         for name in names
     ]
+
+
+def benchmark(settings: BenchSettings, output: Path, command: str) -> str:
+    """Runs the benchmark, writes its CSV to `output` and returns its tables as text.
+
+    Args:
+        settings: what to time (make_settings).
+        output: the CSV file to write.
+        command: the command line, for the CSV's provenance.
+    """
+    started = datetime.datetime.now(datetime.timezone.utc)
+    records, info = run_benchmark(settings)
+    context = {
+        "date": started.isoformat(timespec="seconds"),
+        "wall_s": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()),
+        "command": command,
+        "machine": f"{platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs",
+        "tensorflow": info["tf"]["tensorflow"],
+        "keras": info["tf"]["keras"],
+        "torch": info.get("torch", {}).get("torch", ""),
+        "torch_threads": info.get("torch", {}).get("threads", ""),
+        "reps": settings.reps,
+    }
+    bench_report.write_csv(output, records, context)
+    return bench_report.tables(records, context)

@@ -19,3 +19,11 @@ class CheckpointError(RuntimeError):
 
 class WriteError(RuntimeError):
     """A file could not be written (full disk, quota, size limit, no permission, read-only)."""
+
+
+class Interrupted(RuntimeError):
+    """A signal stopped a run after a checkpoint; the same command resumes it."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum

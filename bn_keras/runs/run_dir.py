@@ -14,6 +14,7 @@ from pathlib import Path
 from bn_keras.common.errors import ConfigError
 from bn_keras.config.settings import RESULT_NEUTRAL, Config
 
+WORKERS_DIR = "workers"  # the own directories of a cluster's other workers
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 RESULT_FILE = "result.json"  # written last: its presence marks a finished run
@@ -22,7 +23,9 @@ SAVED_MODEL_DIR = "saved_model"
 KERAS_MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
 LOCK_FILE = ".lock"
-WORKERS_DIR = "workers"  # the own directories of a cluster's other workers
+ERROR_LOG_FILE = "errors.log"  # tracebacks of unexpected errors (bn_keras.common.cli)
+# Files a command may leave in a directory before (or without) a run's record.
+NOT_A_RECORD = (LOCK_FILE, WORKERS_DIR, ERROR_LOG_FILE)
 
 
 def settings_that_differ(recorded: dict, config: Config) -> list[str]:
@@ -44,7 +47,7 @@ def check_run_dir(run_dir: Path, config: Config, overwrite: bool) -> None:
     """
     if overwrite or not run_dir.exists():
         return
-    if not any(entry.name not in (LOCK_FILE, WORKERS_DIR) for entry in run_dir.iterdir()):
+    if not any(entry.name not in NOT_A_RECORD for entry in run_dir.iterdir()):
         return
     if (run_dir / RESULT_FILE).exists():
         raise ConfigError(

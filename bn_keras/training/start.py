@@ -1,0 +1,124 @@
+"""What `python -m bn_keras.main` does once its flags are parsed: check, then train.
+
+Everything that can refuse bad input runs before TensorFlow loads; this module imports it only
+once the input is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+from absl import logging
+
+from bn_keras.common import cli
+from bn_keras.common.errors import ConfigError, Interrupted
+from bn_keras.common.storage import write_errors_reported
+from bn_keras.config import settings
+from bn_keras.distribution import cluster
+from bn_keras.runs import run_dir
+
+
+def run_dir_for(
+    config: settings.Config, options: settings.CommandOptions, task: cluster.ClusterTask | None
+) -> Path:
+    """Checks the results directory and returns this process's run directory, creating nothing.
+
+    The chief (or the only process) uses `<results_dir>/<run_name>`; another worker of a cluster
+    uses its own `<results_dir>/<run_name>/workers/<task>` for its checkpoints and records.
+
+    Raises:
+        ConfigError: unwritable results dir, or a run directory this command may not use.
+    """
+    results_dir = Path(options.results_dir)
+    settings.check_writable_dir(results_dir, "--results_dir")
+    name = options.run_name
+    if name is not None and (name in (".", "..") or "/" in name):
+        raise ConfigError(
+            f"--run_name={name!r} is not a directory name: the run directory goes "
+            "into --results_dir, so choose a name without '/' (or change --results_dir)"
+        )
+    path = results_dir / (name or config.default_run_name)
+    if task is not None and task.num_tasks > 1 and not task.is_chief:
+        path = path / run_dir.WORKERS_DIR / task.name
+    run_dir.check_run_dir(path, config, options.overwrite)
+    return path
+
+
+def cluster_task(config: settings.Config) -> cluster.ClusterTask | None:
+    """This process's task when the strategy may use TF_CONFIG, checked before TensorFlow loads.
+
+    Raises:
+        ConfigError: malformed TF_CONFIG, or multi_worker without it.
+    """
+    if config.strategy not in ("auto", "multi_worker"):
+        return None
+    task = cluster.current_task(os.environ)
+    if task is None and config.strategy == "multi_worker":
+        raise ConfigError(
+            "--strategy=multi_worker needs TF_CONFIG naming the cluster and this task: set it "
+            "on each host, or start local workers with python -m bn_keras.launch"
+        )
+    return task
+
+
+def _install_stop_handlers() -> tuple[threading.Event, list[int]]:
+    stop, received = threading.Event(), []
+
+    def request_stop(signum, frame):
+        del frame
+        received.append(signum)
+        stop.set()
+        logging.warning("Signal %d: checkpointing and stopping after this iteration", signum)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    # Past a file-size limit (ulimit -f) writes fail with EFBIG, reported as a failed write,
+    # instead of the kernel killing the run.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    return stop, received
+
+
+def start(config: settings.Config, options: settings.CommandOptions) -> None:
+    """Validates, prepares the run directory and trains (or resumes) the run.
+
+    With options.print_config, prints the configuration as JSON instead and returns.
+
+    Raises:
+        ConfigError: a setting, the results directory or the run directory is refused.
+        WriteError: a file could not be written.
+        DataError, TrainingDiverged, CheckpointError: training could not finish.
+        Interrupted: SIGINT or SIGTERM stopped the run after a checkpoint.
+    """
+    config.validate()
+    if options.print_config:
+        print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
+        return
+    path = run_dir_for(config, options, cluster_task(config))
+    with write_errors_reported():
+        run_dir.lock(path)  # held until this process exits, however it exits
+        if options.overwrite:
+            run_dir.clear(path)
+    cli.keep_tracebacks_in(path / run_dir.ERROR_LOG_FILE)
+    stop, received = _install_stop_handlers()
+    from bn_keras.training.train import train_and_evaluate  # TensorFlow loads only for valid input
+
+    with write_errors_reported():
+        result = train_and_evaluate(config, path, stop_request=stop)
+    if result.interrupted_at is not None:
+        raise Interrupted(
+            f"interrupted at iteration {result.interrupted_at}, checkpoint saved in {path}: "
+            "run the same command again to resume",
+            received[0],
+        )
+    logging.info(
+        "Done: %s, %d iterations in %.1f s (%.0f steps/s), final test accuracy %.4f",
+        result.run_dir,
+        result.steps,
+        result.train_seconds,
+        result.steps_per_second,
+        result.final_test_accuracy,
+    )

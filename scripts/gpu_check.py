@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.run_dir import METRICS_FILE, RESULT_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
@@ -30,7 +31,7 @@ def cpu_accuracies(network: str, step: int) -> list[float]:
     """Test accuracy at `step` of each committed CPU seed of `network`."""
     values = []
     for run in sorted((REPO / "results").glob(f"{network}_seed*")):
-        rows = {int(r["step"]): r["test_accuracy"] for r in read_metrics(run / "metrics.csv")}
+        rows = {int(r["step"]): r["test_accuracy"] for r in read_metrics(run / METRICS_FILE)}
         if step in rows:
             values.append(rows[step])
     return values
@@ -53,7 +54,7 @@ def main() -> int:
         start = time.monotonic()
         subprocess.run(command, cwd=REPO, check=True)
         wall = time.monotonic() - start
-        result = json.loads((Path(args.out) / network / "result.json").read_text())
+        result = json.loads((Path(args.out) / network / RESULT_FILE).read_text())
         cpu = cpu_accuracies(network, result["steps"])
         if len(cpu) < 2:
             verdict, tolerance = "no CPU reference at this step", float("nan")

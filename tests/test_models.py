@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from bn_keras.config import settings as config_settings
 from bn_keras.models import networks as models
 
 # (model, bn) -> (trainable, non-trainable), from the issue and the original PyTorch models.
@@ -86,3 +87,15 @@ def test_bn_options_reach_layers():
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="unknown model"):
         models.build_model("resnet", bn=False)
+
+
+def test_the_registry_builds_exactly_the_models_config_accepts():
+    # config.settings.MODELS is the one list (flags, validation); the registry must match it.
+    assert tuple(models._BUILDERS) == config_settings.MODELS == models.MODEL_NAMES
+    for name in config_settings.MODELS:
+        hidden = [
+            layer.name
+            for layer in models.build_model(name, bn=False).layers
+            if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)
+        ][:-1]
+        assert tuple(hidden) == config_settings.HIDDEN_LAYERS[name]

@@ -19,8 +19,8 @@ from bn_keras.config.settings import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
 from bn_keras.data import input_pipeline
 from bn_keras.probes import activations, landscape
 from bn_keras.probes.callback import LandscapeProbe, TrainBatches
-from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.training import train
 
 # 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 images.

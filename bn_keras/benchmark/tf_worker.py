@@ -31,6 +31,7 @@ from bn_keras.benchmark.protocol import serve
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.runs.metrics_file import MetricsWriter
+from bn_keras.runs.run_dir import METRICS_FILE, TENSORBOARD_DIR
 from bn_keras.training import cpu_threads, recipe, train
 from bn_keras.training.callbacks import TestAccuracyCallback
 from bn_keras.training.evaluation import make_test_evaluator
@@ -180,8 +181,8 @@ class TfWorker:
             total_steps=config.train_steps,
             steps_per_epoch=self.per_epoch,
             learning_rate=lambda step: float(schedule(step)),
-            writer=MetricsWriter(run_dir / "metrics.csv"),
-            tensorboard_dir=run_dir / "tensorboard",
+            writer=MetricsWriter(run_dir / METRICS_FILE),
+            tensorboard_dir=run_dir / TENSORBOARD_DIR,
             label=label,
         )
 

@@ -16,10 +16,8 @@ from absl import logging
 
 from bn_keras.common.errors import DataError
 from bn_keras.data import dataset_integrity, mnist_offline
+from bn_keras.data.normalization import normalize
 
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
-MNIST_SOURCES = ("auto", "tfds", "offline")
 _TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 
 
@@ -148,11 +146,6 @@ def load_mnist(data_dir: str | None) -> Mnist:
         )
     )
     return Mnist(train[0], train[1], test[0], test[1])
-
-
-def normalize(images: tf.Tensor) -> tf.Tensor:
-    """Maps uint8 pixels to [0, 1], then standardizes with MNIST's mean and std."""
-    return (tf.cast(images, tf.float32) / 255.0 - MNIST_MEAN) / MNIST_STD
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -14,8 +14,9 @@ from absl import logging
 from bn_keras.data import input_pipeline
 from bn_keras.probes import landscape as landscape_lib
 from bn_keras.probes.activations import ActivationProbe
-from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE, open_rows
+from bn_keras.probes.files import open_rows
 from bn_keras.runs.metrics_file import MetricsWriter
+from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
 
 class TrainBatches:

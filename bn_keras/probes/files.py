@@ -7,11 +7,7 @@ from pathlib import Path
 from absl import logging
 
 from bn_keras.runs.metrics_file import MetricsWriter, truncate_after
-
-ACTIVATIONS_FILE = "activations.csv"
-LANDSCAPE_FILE = "landscape.csv"
-ICS_FILE = "ics.csv"
-PROBE_FILES = (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE)
+from bn_keras.runs.run_dir import PROBE_FILES
 
 
 def reset_files(run_dir: Path, resume_step: int | None) -> None:

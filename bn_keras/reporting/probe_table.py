@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from bn_keras.common.atomic import write_text_atomic
-from bn_keras.probes.files import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.reporting.summary import Run
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
 SUMMARY_FILE = "summary.md"
 

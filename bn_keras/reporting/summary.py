@@ -12,6 +12,7 @@ from pathlib import Path
 from absl import logging
 
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 
 THRESHOLDS = (0.97, 0.98, 0.99)
 PAPER_BASES = ("mlp", "lenet", "lenetr")
@@ -67,17 +68,17 @@ def load_runs(results_dir: Path) -> list[Run]:
     runs = []
     for run_dir in sorted(Path(results_dir).iterdir()):
         match = _RUN_NAME.match(run_dir.name)
-        has_files = (run_dir / "config.json").is_file() and (run_dir / "metrics.csv").is_file()
+        has_files = (run_dir / CONFIG_FILE).is_file() and (run_dir / METRICS_FILE).is_file()
         if not (match and has_files):
             continue
-        result_path = run_dir / "result.json"
+        result_path = run_dir / RESULT_FILE
         runs.append(
             Run(
                 experiment=match["experiment"],
                 seed=int(match["seed"]),
                 run_dir=run_dir,
-                record=json.loads((run_dir / "config.json").read_text()),
-                rows=read_metrics(run_dir / "metrics.csv"),
+                record=json.loads((run_dir / CONFIG_FILE).read_text()),
+                rows=read_metrics(run_dir / METRICS_FILE),
                 result=json.loads(result_path.read_text()) if result_path.is_file() else None,
             )
         )

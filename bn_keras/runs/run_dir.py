@@ -23,6 +23,11 @@ SAVED_MODEL_DIR = "saved_model"
 KERAS_MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
 LOCK_FILE = ".lock"
+# The probes' files (bn_keras.probes), in probed runs only.
+ACTIVATIONS_FILE = "activations.csv"
+LANDSCAPE_FILE = "landscape.csv"
+ICS_FILE = "ics.csv"
+PROBE_FILES = (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE)
 ERROR_LOG_FILE = "errors.log"  # tracebacks of unexpected errors (bn_keras.common.cli)
 # Files a command may leave in a directory before (or without) a run's record.
 NOT_A_RECORD = (LOCK_FILE, WORKERS_DIR, ERROR_LOG_FILE)

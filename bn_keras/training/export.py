@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from bn_keras.data.input_pipeline import normalize
+from bn_keras.data.normalization import normalize
 
 SERVING_INPUT = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="pixels")
 

@@ -16,7 +16,6 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from bn_keras import probes
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.common.errors import CheckpointError, TrainingDiverged
 from bn_keras.config.settings import Config
@@ -35,6 +34,7 @@ from bn_keras.runs.run_dir import (
     TENSORBOARD_DIR,
 )
 from bn_keras.training import cpu_threads, recipe
+from bn_keras.training import probe_callbacks as probes
 from bn_keras.training.callbacks import TestAccuracyCallback
 from bn_keras.training.checkpointing import CheckpointCallback, RunCheckpoint
 from bn_keras.training.evaluation import make_test_evaluator

@@ -8,6 +8,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
+from absl import flags  # noqa: E402
+
 from bn_keras.common import cli  # noqa: E402
 from bn_keras.common.errors import ConfigError  # noqa: E402
 from bn_keras.config import flags as config_flags  # noqa: E402
@@ -15,6 +17,7 @@ from bn_keras.config.settings import CommandOptions, Config  # noqa: E402
 from bn_keras.training import start  # noqa: E402
 
 config_flags.define_flags(Config, CommandOptions)
+flags.adopt_module_key_flags(config_flags)  # --helpshort lists them as main's own
 
 
 def main(argv: list[str]) -> None:

@@ -100,7 +100,10 @@ def reference_markdown(command: str, *settings: type) -> str:
         f"    {REGENERATE}",
         "",
         "Any flag also works inside a flagfile (`--flagfile=flags/NAME.flags`); "
-        "`--helpfull` shows the same text.",
+        "`--helpfull` shows the same text. Every command also takes `--verbose` (or "
+        "BN_KERAS_VERBOSE=1): an unexpected error's traceback on the console, not only in the "
+        "file its error line names. The other commands list their own flags with `--helpfull`: "
+        "`python -m bn_keras.sweep|launch|bench|plot --helpfull`.",
     ]
     for cls in settings:
         lines += ["", f"## {cls.__name__}", "", (cls.__doc__ or "").strip().splitlines()[0], ""]

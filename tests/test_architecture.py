@@ -108,3 +108,38 @@ def test_module_imports_without_tensorflow(module):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"importing {module} loads {proc.stdout.strip()}"
+
+
+# Run in-process by a fresh interpreter: the command, then whether TensorFlow was loaded.
+_RUN_MAIN = """
+import runpy, sys
+sys.argv = ["bn_keras.main", *sys.argv[1:]]
+try:
+    runpy.run_module("bn_keras.main", run_name="__main__", alter_sys=True)
+except SystemExit as exit:
+    code = exit.code
+print(code or 0, [m for m in {modules!r} if m in sys.modules])
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--model=resnet"], 2),
+        (["--train_steps=0"], 2),
+        (["--jit_compile=yes"], 2),
+        (["--flagfile=flags/smoke.flags", "--eval_every=30"], 2),
+        (["--flagfile=flags/smoke.flags", "--print_config"], 0),
+    ],
+    ids=lambda a: str(a),
+)
+def test_main_refuses_bad_input_before_tensorflow_loads(args, code):
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN_MAIN.format(modules=TF_MODULES), *args],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.stdout.strip().splitlines()[-1] == f"{code} []", proc.stdout + proc.stderr

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bn_keras.common.errors import ConfigError
+from bn_keras.config.settings import Config
+from bn_keras.runs import run_dir
+
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "bn_keras: error: "
 # A command whose main fails in a way nothing reports: as a bug would.
@@ -129,3 +133,14 @@ def test_reported_errors_keep_their_one_line(command):
 def test_print_config_still_prints_json():
     proc = _run(["-m", "bn_keras.main", "--flagfile=flags/smoke.flags", "--print_config"])
     assert proc.returncode == 0 and json.loads(proc.stdout)["train_steps"] == 20
+
+
+def test_a_traceback_log_alone_does_not_make_a_run_directory_foreign(tmp_path):
+    # A run that failed before writing its record leaves only its lock and errors.log: the same
+    # command must start there again, not refuse the directory as someone else's.
+    (tmp_path / run_dir.ERROR_LOG_FILE).write_text("Traceback ...\n")
+    (tmp_path / run_dir.LOCK_FILE).write_text("123")
+    run_dir.check_run_dir(tmp_path, Config(), overwrite=False)
+    (tmp_path / run_dir.METRICS_FILE).write_text("precious\n")
+    with pytest.raises(ConfigError, match="not a readable bn_keras run directory"):
+        run_dir.check_run_dir(tmp_path, Config(), overwrite=False)

@@ -27,7 +27,7 @@ setup(
         "test": ["pytest>=8", "ruff>=0.6"],
         # The PyTorch reference of `python -m bn_keras.bench`. PyPI's Linux wheel pulls the CUDA
         # libraries (GBs): for CPU only, first pip install torch --index-url
-        # https://download.pytorch.org/whl/cpu (README, "Speed").
+        # https://download.pytorch.org/whl/cpu (docs/speed.md).
         "bench": ["torch>=2.2"],
     },
     entry_points={"console_scripts": ["bn-keras=bn_keras.main:run"]},

@@ -99,7 +99,7 @@ def reference_markdown(command: str, *settings: type) -> str:
         "",
         f"    {REGENERATE}",
         "",
-        "Any flag also works inside a flagfile (`--flagfile=flags/NAME.flags`); "
+        "Any flag also works inside a flagfile (`--flagfile=flags/<name>.flags`); "
         "`--helpfull` shows the same text. Every command also takes `--verbose` (or "
         "BN_KERAS_VERBOSE=1): an unexpected error's traceback on the console, not only in the "
         "file its error line names. The other commands list their own flags with `--helpfull`: "

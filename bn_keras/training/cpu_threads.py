@@ -15,7 +15,7 @@ def apply_cpu_defaults() -> bool:
     """On a machine without GPUs, runs one op at a time (inter-op threads 1).
 
     The networks are small: their ops gain nothing from running side by side, and the inter-op
-    pool competes with the intra-op pool and the input pipeline for the cores (README, "Speed",
+    pool competes with the intra-op pool and the input pipeline for the cores (docs/speed.md,
     measured by `python -m bn_keras.bench --options=inter_op_1`). Ops are the same and each runs
     the same way, so results do not change (a test checks the per-step losses).
 

@@ -1,0 +1,74 @@
+"""A run's first phase: the distribution context, the seed and determinism, and the data."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from bn_keras.config.settings import Config
+from bn_keras.data import input_pipeline
+from bn_keras.distribution.context import DistributionContext
+from bn_keras.training import cpu_threads
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What every phase of a run reads.
+
+    Attributes:
+        config: the configuration as given (config.json records it).
+        config_used: the configuration trained with (the learning rate scaled under --scale_lr).
+        run_dir: the run directory.
+        context: how this process takes part in the run.
+        mnist: the dataset.
+        data_source: where the dataset came from.
+        steps_per_epoch: iterations per epoch.
+    """
+
+    config: Config
+    config_used: Config
+    run_dir: Path
+    context: DistributionContext
+    mnist: input_pipeline.Mnist
+    data_source: str
+    steps_per_epoch: int
+
+
+def set_up(
+    config: Config,
+    run_dir: Path,
+    strategy: tf.distribute.Strategy | None = None,
+    mnist: input_pipeline.Mnist | None = None,
+) -> Setup:
+    """Sets up the distribution context, the seed and determinism, then loads the data.
+
+    Args:
+        config: a validated configuration.
+        run_dir: the run directory (not touched here).
+        strategy: overrides the strategy named in the config.
+        mnist: overrides the dataset read with tfds.load.
+
+    Raises:
+        ConfigError: an unusable strategy, or batch sizes the replicas cannot share.
+        DataError: MNIST cannot be found, fetched or read.
+    """
+    context = DistributionContext.create(config, strategy, cpu_threads.apply_cpu_defaults)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    config_used = context.config_used(config)
+    if mnist is None:
+        data_source = input_pipeline.ensure_mnist(config.data_dir, config.mnist_source)
+        mnist = input_pipeline.load_mnist(config.data_dir)
+    else:
+        data_source = "arrays passed to train_and_evaluate"
+    logging.info(
+        "MNIST source: %s (%d train, %d test)", data_source, mnist.num_train, len(mnist.test_labels)
+    )
+    context.check_batches(config, mnist.num_train, len(mnist.test_labels))
+    per_epoch = input_pipeline.steps_per_epoch(mnist.num_train, config.batch_size)
+    return Setup(config, config_used, run_dir, context, mnist, data_source, per_epoch)

@@ -132,10 +132,15 @@ def run_cli(
 
 
 def start_cli(
-    module: str, *args: str, log: Path, env: Mapping[str, str | None] | None = None
+    module: str,
+    *args: str,
+    log: Path,
+    env: Mapping[str, str | None] | None = None,
+    nice: int = 0,
 ) -> subprocess.Popen:
     """Starts `python -m <module> args` as `run_cli` does, its stdout and stderr written to the
-    file `log` (a file never fills up and blocks the child, as an undrained pipe does)."""
+    file `log` (a file never fills up and blocks the child, as an undrained pipe does), at
+    `nice` below this process's priority."""
     with open(log, "w") as out:
         return subprocess.Popen(
             [sys.executable, "-m", module, *args],
@@ -143,6 +148,7 @@ def start_cli(
             stdout=out,
             stderr=subprocess.STDOUT,
             env=command_env(env),
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
 
 

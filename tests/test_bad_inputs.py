@@ -20,8 +20,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +30,6 @@ from bn_keras.config import settings as config_lib
 from bn_keras.distribution import cluster
 from bn_keras.runs import run_dir
 
-REPO = Path(__file__).resolve().parents[1]
 PREFIX = "bn_keras: error: "
 # The run that rows about existing run directories find there (a finished run, or resumable
 # from its checkpoint at iteration 20 once result.json is gone).
@@ -287,7 +284,7 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
     return preexec
 
 
-def _refused(row: Row, e: Env) -> None:
+def _refused(row: Row, e: Env, cli) -> None:
     """Runs `row` in `e` and checks everything the module docstring promises."""
     held = row.setup(e) if row.setup else None
     args = row.flags(e)
@@ -295,14 +292,10 @@ def _refused(row: Row, e: Env) -> None:
         args.append(f"--results_dir={e.results}")
     before = _hashes(e.tmp, e.data_dir)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bn_keras.main", *args],
-            cwd=REPO,  # flagfiles name each other relative to the repository root
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(row.env(e) if row.env else {})},
+        proc = cli.run(
+            "bn_keras.main",
+            *args,
+            env=row.env(e) if row.env else None,
             preexec_fn=_limit_file_size(row.file_size_limit) if row.file_size_limit else None,
         )
     finally:
@@ -322,18 +315,18 @@ def _refused(row: Row, e: Env) -> None:
 
 @pytest.mark.parametrize("name", ROWS)
 def test_bad_input_is_refused_in_one_line_and_changes_nothing(
-    name, tiny_tfds_dir, template, tmp_path
+    name, tiny_tfds_dir, template, tmp_path, cli
 ):
-    _refused(ROWS[name], Env(tmp_path, tiny_tfds_dir, template))
+    _refused(ROWS[name], Env(tmp_path, tiny_tfds_dir, template), cli)
 
 
 def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
-    tiny_tfds_dir, template, tmp_path
+    tiny_tfds_dir, template, tmp_path, cli
 ):
     """A run that fills the disk (EFBIG at its first checkpoint) is refused like a bad input;
     what it wrote is whole, and the same command finishes it once there is room."""
     e = Env(tmp_path, tiny_tfds_dir, template)
-    _refused(DISK_FULL, e)
+    _refused(DISK_FULL, e, cli)
     fresh = e.results / "fresh"
     leftovers = [
         p for p in fresh.rglob("*") if ".tmp" in p.name or "_temp" in p.name or "partial" in p.name
@@ -342,9 +335,7 @@ def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
     assert (fresh / run_dir.METRICS_FILE).read_text().endswith("\n")
     json.loads((fresh / run_dir.CONFIG_FILE).read_text())
     assert list((fresh / run_dir.CHECKPOINT_DIR).iterdir()) == []
-    cmd = [sys.executable, "-m", "bn_keras.main", *DISK_FULL.flags(e)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    again = cli.run("bn_keras.main", *DISK_FULL.flags(e))
     assert again.returncode == 0, again.stderr[-3000:]
     expected = (template / run_dir.METRICS_FILE).read_text().splitlines()
     got = (fresh / run_dir.METRICS_FILE).read_text().splitlines()

@@ -22,8 +22,9 @@ from bn_keras.common.errors import (  # noqa: E402
     WriteError,
 )
 from bn_keras.common.storage import write_errors_reported  # noqa: E402
+from bn_keras.config import checks  # noqa: E402
 from bn_keras.config import settings as config_lib  # noqa: E402
-from bn_keras.distribution import cluster
+from bn_keras.distribution import cluster  # noqa: E402
 from bn_keras.runs import run_dir  # noqa: E402
 
 _DEFAULTS = config_lib.Config()
@@ -135,6 +136,12 @@ flags.DEFINE_float(
     "eta from eta_eff/span to eta_eff*span (eta_eff: |Adadelta update| / |gradient|).",
 )
 flags.DEFINE_bool("print_config", False, "Print the resolved configuration as JSON and exit.")
+flags.DEFINE_bool(
+    "dry_run",
+    False,
+    "Check the settings, paths and run directory as a run would before TensorFlow starts, print "
+    "the configuration as JSON and exit; writes nothing.",
+)
 
 
 def config_from_flags() -> config_lib.Config:
@@ -157,15 +164,15 @@ def run_dir_for(config: config_lib.Config, task: cluster.ClusterTask | None) -> 
     uses its own `<results_dir>/<run_name>/workers/<task>` for its checkpoints and records.
 
     Raises:
-        ConfigError: unwritable results dir, or a run directory this command may not use.
+        ConfigError: a results or data directory that cannot be one, a run name that cannot be
+            a directory's, or a run directory this command may not use.
     """
     results_dir = Path(FLAGS.results_dir)
-    config_lib.check_writable_dir(results_dir, "--results_dir")
-    if FLAGS.run_name is not None and (FLAGS.run_name in (".", "..") or "/" in FLAGS.run_name):
-        raise ConfigError(
-            f"--run_name={FLAGS.run_name!r} is not a directory name: the run directory goes "
-            "into --results_dir, so choose a name without '/' (or change --results_dir)"
-        )
+    checks.check_directory(FLAGS.results_dir, "--results_dir")
+    if FLAGS.run_name is not None:
+        checks.check_file_name(FLAGS.run_name, "--run_name")
+    if config.data_dir is not None:  # read, or written once when MNIST is prepared there
+        checks.check_directory(config.data_dir, "--data_dir", writable=False)
     path = results_dir / (FLAGS.run_name or config.default_run_name)
     if task is not None and task.num_tasks > 1 and not task.is_chief:
         path = path / run_dir.WORKERS_DIR / task.name
@@ -217,6 +224,9 @@ def main(argv: list[str]) -> None:
             print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
             return
         path = run_dir_for(config, cluster_task(config))
+        if FLAGS.dry_run:
+            print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
+            return
         with write_errors_reported():
             run_dir.lock(path)  # held until this process exits, however it exits
             if FLAGS.overwrite:
@@ -250,7 +260,10 @@ def main(argv: list[str]) -> None:
 def parse_flags(argv: list[str]) -> list[str]:
     """Parses flags; a bad flag or flagfile ends the program with one line on stderr."""
     try:
+        checks.check_flagfiles(argv)
         return FLAGS(argv)
+    except ConfigError as err:
+        _fail(str(err), 2)
     except flags.Error as err:
         _fail(str(err).splitlines()[0], 2)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from pathlib import Path
 
 from bn_keras.common.errors import ConfigError
 
@@ -259,19 +257,3 @@ class Config:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
-
-
-def check_writable_dir(path: Path, flag: str) -> None:
-    """Raises ConfigError unless `path` is, or can be created as, a writable directory.
-
-    Creates nothing: it inspects the nearest existing ancestor.
-    """
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{flag}={path} is a file, not a directory: choose another path")
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(f"{flag}={path} lies under the file {probe}: choose another path")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag}={path} is not writable (no write access to {probe})")

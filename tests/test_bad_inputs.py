@@ -139,6 +139,12 @@ def _no_wheel_and_no_index(e: Env) -> dict:
     return {"BN_KERAS_CACHE": str(e.tmp / "empty_cache"), "PIP_NO_INDEX": "1"}
 
 
+def _binary_file(e: Env) -> Path:
+    path = e.tmp / "binary.flags"
+    path.write_bytes(b"\xff\xfe--model=mlp\n")
+    return path
+
+
 def _unwritable_dir(e: Env) -> Path:
     """A directory this process cannot write into (root ignores permissions: use /proc/sys)."""
     if os.geteuid() != 0:
@@ -170,6 +176,21 @@ ROWS = {
     "unknown init": Row(lambda e: ["--init=xavier"], "--init"),
     "devices without a strategy that takes them": Row(lambda e: ["--devices=/gpu:0"], "--devices"),
     "unknown sync_bn": Row(lambda e: ["--sync_bn=sometimes"], "--sync_bn"),
+    "devices this machine lacks": Row(
+        lambda e: [*_run_flags(e, strategy="one_device", devices="/gpu:7"), "--run_name=fresh"],
+        "--devices names '/gpu:7', which this machine does not have: its devices are /cpu:0",
+        before_tf=False,
+    ),
+    "devices that are not device names": Row(
+        lambda e: [*_run_flags(e, strategy="mirrored", devices="banana"), "--run_name=fresh"],
+        "--devices names 'banana'",
+        before_tf=False,
+    ),
+    "tpu without a TPU": Row(
+        lambda e: [*_run_flags(e, strategy="tpu"), "--run_name=fresh"],
+        "--strategy=tpu needs a TPU",
+        before_tf=False,
+    ),
     "multi_worker without TF_CONFIG": Row(lambda e: ["--strategy=multi_worker"], "TF_CONFIG"),
     "TF_CONFIG not JSON": Row(
         lambda e: _run_flags(e), "TF_CONFIG is not valid JSON", env=lambda e: {"TF_CONFIG": "{"}
@@ -202,6 +223,24 @@ ROWS = {
     "bad value inside a flagfile": Row(
         lambda e: [f"--flagfile={e.file('bad.flags', '--model=resnet')}"], "--model"
     ),
+    "flagfile including itself": Row(
+        lambda e: [f"--flagfile={e.file('self.flags', f'--flagfile={e.tmp}/self.flags')}"],
+        "includes itself",
+    ),
+    "flagfile including itself under another name": Row(
+        lambda e: [f"--flagfile={e.file('again.flags', f'--flagfile={e.tmp}/./again.flags')}"],
+        "includes itself",
+    ),
+    "flagfiles including each other": Row(
+        lambda e: [
+            f"--flagfile={e.file('one.flags', f'--flagfile={e.tmp}/two.flags')}",
+            f"--flagfile={e.file('two.flags', f'--flagfile={e.tmp}/one.flags')}",
+        ],
+        "includes itself",
+    ),
+    "flagfile that is not text": Row(
+        lambda e: [f"--flagfile={_binary_file(e)}"], "is not UTF-8 text"
+    ),
     # Where results go.
     "results dir is a file": Row(lambda e: [f"--results_dir={e.file('a_file')}"], "is a file"),
     "results dir under a file": Row(
@@ -210,7 +249,18 @@ ROWS = {
     "results dir unwritable": Row(
         lambda e: [f"--results_dir={_unwritable_dir(e)}/results"], "not writable"
     ),
+    "results dir with a name too long": Row(
+        lambda e: [f"--results_dir={e.tmp / ('x' * 300)}"], "File name too long"
+    ),
+    "data dir is a file": Row(lambda e: [f"--data_dir={e.file('a_file')}"], "--data_dir"),
+    "data dir under a file": Row(
+        lambda e: [f"--data_dir={e.file('a_file')}/tfds"], "lies under the file"
+    ),
     "run name with a slash": Row(lambda e: ["--run_name=../elsewhere"], "--run_name"),
+    "run name of dots": Row(lambda e: ["--run_name=.."], "is not a name"),
+    "run name with a control character": Row(lambda e: ["--run_name=a\tb"], "not printable"),
+    "run name not valid text": Row(lambda e: ["--run_name=caf\udce9"], "not printable"),
+    "run name too long": Row(lambda e: ["--run_name=" + "r" * 201], "longer than 200 bytes"),
     # Existing run directories.
     "foreign files in the run dir": Row(
         lambda e: _run_flags(e), "not a readable bn_keras run directory", _foreign_dir

@@ -115,13 +115,15 @@ def run_cli(
     *args: str,
     timeout: float = 120,
     env: Mapping[str, str | None] | None = None,
+    cwd: Path = REPO,
     **kwargs,
 ) -> subprocess.CompletedProcess:
-    """`python -m <module> args` from the repository root (flagfiles name each other relative to
-    it, as in the README's commands), its output captured as text; killed after `timeout`."""
+    """`python -m <module> args`, by default from the repository root (flagfiles name each other
+    relative to it, as in the README's commands), its output captured as text; killed after
+    `timeout`."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 from absl import app, flags
@@ -94,16 +95,23 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def run_workers(main_flags: list[str], count: int, host: str, grace_s: float) -> int:
+def run_workers(
+    main_flags: list[str],
+    count: int,
+    host: str,
+    grace_s: float,
+    pick_ports: Callable[[str, int], list[int]] = free_ports,
+) -> int:
     """Runs `count` workers of `python -m bn_keras.main main_flags`; returns the exit code.
 
     0 when all succeed; otherwise the code of the first worker that failed, after its error
     line is printed and the other workers are stopped. A launch whose port was taken before a
-    worker could bind it starts again on other ports (PORT_TAKEN).
+    worker could bind it starts again on other ports (PORT_TAKEN), from `pick_ports`.
     """
     stopped: list[int] = []
     for attempt in range(1, PORT_ATTEMPTS + 1):
-        failed, workers = _run_once(main_flags, count, host, grace_s, stopped)
+        addresses = [f"{host}:{port}" for port in pick_ports(host, count)]
+        failed, workers = _run_once(main_flags, addresses, grace_s, stopped)
         port_taken = failed is not None and any(w.port_taken for w in workers)
         if not port_taken or stopped or attempt == PORT_ATTEMPTS:
             break
@@ -124,13 +132,14 @@ def run_workers(main_flags: list[str], count: int, host: str, grace_s: float) ->
 
 
 def _run_once(
-    main_flags: list[str], count: int, host: str, grace_s: float, stopped: list[int]
+    main_flags: list[str], addresses: list[str], grace_s: float, stopped: list[int]
 ) -> tuple[Worker | None, list[Worker]]:
-    """One launch: (the first worker that failed or None, every worker); signals received are
-    appended to `stopped`."""
-    addresses = [f"{host}:{port}" for port in free_ports(host, count)]
+    """One launch on `addresses`: (the first worker that failed or None, every worker); signals
+    received are appended to `stopped`."""
     command = [sys.executable, "-m", "bn_keras.main", *main_flags]
-    workers = [Worker(i, command, cluster.make_tf_config(addresses, i)) for i in range(count)]
+    workers = [
+        Worker(i, command, cluster.make_tf_config(addresses, i)) for i in range(len(addresses))
+    ]
 
     def forward(signum, frame):
         del frame

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -121,3 +123,39 @@ def test_sigterm_stops_all_workers_at_one_iteration_and_the_rerun_resumes_exactl
     final, reference = (read_checkpoint_weights(d) for d in (tmp_path / "run", uninterrupted))
     for name, value in reference.items():
         np.testing.assert_array_equal(final[name], value, err_msg=name)
+
+
+# Worker 0's port is held by another listener at the first attempt, as when a port picked free is
+# taken before the worker binds it.
+_TAKEN_PORT_SCRIPT = """
+import socket, sys
+from bn_keras import launch
+held = socket.socket()
+held.bind(("", 0))
+held.listen()
+calls = []
+
+def pick(host, count):
+    calls.append(host)
+    ports = launch.free_ports(host, count)
+    return [held.getsockname()[1], *ports[1:]] if len(calls) == 1 else ports
+
+code = launch.run_workers(sys.argv[1:], 2, "127.0.0.1", 5.0, pick_ports=pick)
+print("ATTEMPTS", len(calls))
+sys.exit(code)
+"""
+
+
+def test_a_port_taken_before_a_worker_binds_it_relaunches_on_other_ports(
+    tiny_tfds_dir, tmp_path, cli
+):
+    flags = ["--model=mlp", "--train_steps=3", "--eval_every=3", "--batch_size=32"]
+    flags += ["--test_batch_size=50", "--noexport", f"--results_dir={tmp_path}"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _TAKEN_PORT_SCRIPT, *flags, *_data(tiny_tfds_dir)],
+        cwd=cli.repo, env=cli.env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ATTEMPTS 2" in proc.stdout
+    assert "starting again on other ports" in proc.stderr
+    assert (tmp_path / "mlp_seed0" / "result.json").is_file()

@@ -35,9 +35,10 @@ def _rows_without_time(path: Path) -> list[tuple]:
 def _start_and_wait(cli, flags: list[str], path: Path, rows: int) -> subprocess.Popen:
     """Starts the run and returns it frozen (SIGSTOP) once its metrics file holds `rows` rows.
 
-    Race-free on a loaded machine: the run is niced below this process, so this loop gets the CPU
-    first, and it is frozen the moment the rows are seen, so it cannot run on and finish before
-    the test stops it. Its output goes to a file (a pipe nobody reads would block it)."""
+    The run cannot finish before the test stops it: it is niced below this process, so this loop
+    gets the CPU first on a loaded machine; it is frozen the moment the rows are seen; and it
+    still has at least 80 steps, 8 evaluations and 4 checkpoints to go at that point. Its output
+    goes to a file (a pipe nobody reads would block it)."""
     log = path.parent / f"{path.name}.log"
     proc = cli.start("bn_keras.main", *flags, log=log, nice=10)
     deadline = time.monotonic() + 300

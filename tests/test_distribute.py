@@ -30,7 +30,8 @@ def mirrored() -> tf.distribute.Strategy:
 
 @pytest.fixture()
 def float64():
-    """Keras's default float type float64 for one test.
+    """Keras's default float type and dtype policy float64 for one test (the policy too: Keras
+    fixes it from floatx when the process builds its first layer, and layers follow the policy).
 
     Why the comparison below trains in float64: one device and two replicas add the same numbers
     in different orders (each replica sums half the batch, then the halves are summed), so they
@@ -49,10 +50,12 @@ def float64():
     synchronized BN. The tolerance (atol 1e-10, rtol 1e-9) sits 1e4 times above that noise and
     1e8 times below the error this test exists to catch, whatever the thread count or the tests
     that ran before. The code under test is dtype-agnostic (layers, optimizer, all-reduce)."""
-    before = keras.config.floatx()
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     yield
-    keras.config.set_floatx(before)
+    keras.config.set_dtype_policy(policy)
+    keras.config.set_floatx(floatx)
 
 
 @pytest.mark.parametrize("model", ["mlp", "lenet"])

@@ -75,8 +75,8 @@ def check_directory(path: str, flag: str, writable: bool = True) -> None:
 
 def check_flagfiles(argv: Sequence[str]) -> None:
     """Refuses flagfiles that include themselves, directly or through others, or that cannot be
-    read as text, before absl reads them (absl skips a file that includes itself under the same
-    name, and recurses without end under another, e.g. `./a.flags` in `a.flags`).
+    read as text, before absl reads them (absl prints a warning and skips a file met again, so a
+    loop went unnoticed; a file that is not UTF-8 text ended in a UnicodeDecodeError traceback).
 
     Args:
         argv: the command line, program name first.

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs the test suite; sets up .venv first when no virtual environment is active.
+# Runs ruff (lint and format check), then the test suite; sets up .venv first when no virtual
+# environment is active. Arguments go to pytest (e.g. -p randomly, --reverse, -m "not network").
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_env.sh
+python -m ruff check .
+python -m ruff format --check .
 exec python -m pytest -q tests "$@"

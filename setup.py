@@ -1,17 +1,20 @@
 """Installs bn_keras: the BatchNorm ablation on MNIST in Keras 3 / TensorFlow."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="bn_keras",
     version="0.1.0",
     description="How does Batch Normalization help neural networks? An MNIST ablation in Keras 3.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["bn_keras", "bn_keras.*"]),
     install_requires=[
-        # CPU and GPU alike: on Linux with an NVIDIA GPU install "tensorflow[and-cuda]==2.21.*" first.
+        # CPU and GPU alike: with an NVIDIA GPU on Linux, first install
+        # "tensorflow[and-cuda]==2.21.*".
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<4",
         "tensorflow-datasets>=4.9.10,<4.10",
@@ -24,7 +27,8 @@ setup(
         "tensorboard>=2.20",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.6"],
+        # pytest-randomly: the random-order run (pytest.ini); hypothesis: the flag fuzzer.
+        "test": ["pytest>=8", "ruff>=0.6", "pytest-randomly>=3.15", "hypothesis>=6.100"],
         # The PyTorch reference of `python -m bn_keras.bench`. PyPI's Linux wheel pulls the CUDA
         # libraries (GBs): for CPU only, first pip install torch --index-url
         # https://download.pytorch.org/whl/cpu (docs/speed.md).

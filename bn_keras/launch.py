@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 from absl import flags
@@ -29,15 +30,22 @@ flags.DEFINE_string("host", "127.0.0.1", "Address the workers listen on.")
 flags.DEFINE_float("grace_s", 20.0, "Seconds a stopped worker gets before it is killed.")
 
 ERROR_PREFIX = cli.ERROR_PREFIX
+# The cluster's addresses must be known before its servers start, so ports are picked free and
+# released; another process may take one before a worker binds it. TensorFlow's gRPC server then
+# fails with this line, and the launch starts again on other ports, up to PORT_ATTEMPTS times.
+PORT_TAKEN = "Could not start gRPC server"
+PORT_ATTEMPTS = 3
 
 
 def free_ports(host: str, count: int) -> list[int]:
-    """`count` distinct ports that are free on `host` now."""
+    """`count` distinct ports that are free now on every interface, as TensorFlow's servers bind
+    them (0.0.0.0, whatever `host` the cluster names); they may be taken again before use."""
+    del host  # the workers' servers listen on all interfaces
     sockets = []
     try:
         for _ in range(count):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
+            s.bind(("", 0))
             sockets.append(s)
         return [s.getsockname()[1] for s in sockets]
     finally:
@@ -51,6 +59,7 @@ class Worker:
     def __init__(self, index: int, command: list[str], tf_config: str):
         self.index = index
         self.error_line: str | None = None
+        self.port_taken = False
         env = {**os.environ, "TF_CONFIG": tf_config}
         self.process = subprocess.Popen(
             command,
@@ -68,6 +77,7 @@ class Worker:
         for line in self.process.stdout:
             if line.startswith(ERROR_PREFIX):
                 self.error_line = line[len(ERROR_PREFIX) :].strip()
+            self.port_taken = self.port_taken or PORT_TAKEN in line
             sys.stderr.write(f"[worker {self.index}] {line}")
 
     def signal(self, signum: int) -> None:
@@ -86,18 +96,55 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def run_workers(main_flags: list[str], count: int, host: str, grace_s: float) -> int:
+def run_workers(
+    main_flags: list[str],
+    count: int,
+    host: str,
+    grace_s: float,
+    pick_ports: Callable[[str, int], list[int]] = free_ports,
+) -> int:
     """Runs `count` workers of `python -m bn_keras.main main_flags`; returns the exit code.
 
     0 when all succeed; otherwise the code of the first worker that failed, after its error
-    line is printed and the other workers are stopped.
+    line is printed and the other workers are stopped. A launch whose port was taken before a
+    worker could bind it starts again on other ports (PORT_TAKEN), from `pick_ports`.
     """
-    addresses = [f"{host}:{port}" for port in free_ports(host, count)]
+    stopped: list[int] = []
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        addresses = [f"{host}:{port}" for port in pick_ports(host, count)]
+        failed, workers = _run_once(main_flags, addresses, grace_s, stopped)
+        port_taken = failed is not None and any(w.port_taken for w in workers)
+        if not port_taken or stopped or attempt == PORT_ATTEMPTS:
+            break
+        print(
+            f"bn_keras.launch: a port was taken before worker {failed.index} could bind it; "
+            "starting again on other ports",
+            file=sys.stderr,
+        )
+    if failed is None:
+        return 0
+    code = failed.process.returncode
+    reason = failed.error_line or "no error line; see its output above"
+    print(
+        f"bn_keras.launch: error: worker {failed.index} exited with code {code}: {reason}",
+        file=sys.stderr,
+    )
+    return code if code > 0 else 128 - code  # killed by a signal: 128 + its number
+
+
+def _run_once(
+    main_flags: list[str], addresses: list[str], grace_s: float, stopped: list[int]
+) -> tuple[Worker | None, list[Worker]]:
+    """One launch on `addresses`: (the first worker that failed or None, every worker); signals
+    received are appended to `stopped`."""
     command = [sys.executable, "-m", "bn_keras.main", *main_flags]
-    workers = [Worker(i, command, cluster.make_tf_config(addresses, i)) for i in range(count)]
+    workers = [
+        Worker(i, command, cluster.make_tf_config(addresses, i)) for i in range(len(addresses))
+    ]
 
     def forward(signum, frame):
-        del signum, frame
+        del frame
+        stopped.append(signum)
         # As SIGINT: under MultiWorkerMirroredStrategy, TensorFlow's coordination service takes
         # SIGTERM (as a preemption notice) before bn_keras's handler can checkpoint.
         for worker in workers:
@@ -119,15 +166,7 @@ def run_workers(main_flags: list[str], count: int, host: str, grace_s: float) ->
         time.sleep(0.2)
     for worker in workers:
         worker.finish()
-    if failed is None:
-        return 0
-    code = failed.process.returncode
-    reason = failed.error_line or "no error line; see its output above"
-    print(
-        f"bn_keras.launch: error: worker {failed.index} exited with code {code}: {reason}",
-        file=sys.stderr,
-    )
-    return code if code > 0 else 128 - code  # killed by a signal: 128 + its number
+    return failed, workers
 
 
 def _stop(workers: list[Worker], grace_s: float) -> None:

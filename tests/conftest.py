@@ -1,9 +1,15 @@
 """Shared fixtures: a tiny MNIST-shaped dataset, in memory and as a prepared TFDS `mnist`; two
-logical CPU devices for the tests of distribution; reading weights from a run's checkpoint."""
+logical CPU devices for the tests of distribution; reading weights from a run's checkpoint; the
+one way tests run a command (`run_cli`, `start_cli`); `--reverse`."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import types
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +21,18 @@ from bn_keras.data import input_pipeline, mnist_offline
 TINY_TRAIN = 200
 TINY_TEST = 100
 LOGICAL_CPUS = 2
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--reverse", action="store_true", help="Run the collected tests in reverse order."
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--reverse"):
+        items.reverse()
 
 
 def pytest_configure(config):
@@ -77,3 +95,66 @@ def tiny_tfds_dir(tiny_arrays, tmp_path_factory) -> str:
     data_dir = tmp_path_factory.mktemp("tfds")
     mnist_offline.build_tfds_mnist(tiny_arrays, str(data_dir))
     return str(data_dir)
+
+
+def command_env(changes: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """This process's environment with TensorFlow's C++ log quiet and `changes` applied (a value
+    of None removes the variable)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("TF_CONFIG", None)  # a cluster, only where a test names one
+    for name, value in (changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def run_cli(
+    module: str,
+    *args: str,
+    timeout: float = 120,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path = REPO,
+    **kwargs,
+) -> subprocess.CompletedProcess:
+    """`python -m <module> args`, by default from the repository root (flagfiles name each other
+    relative to it, as in the README's commands), its output captured as text; killed after
+    `timeout`."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=command_env(env),
+        **kwargs,
+    )
+
+
+def start_cli(
+    module: str,
+    *args: str,
+    log: Path,
+    env: Mapping[str, str | None] | None = None,
+    nice: int = 0,
+) -> subprocess.Popen:
+    """Starts `python -m <module> args` as `run_cli` does, its stdout and stderr written to the
+    file `log` (a file never fills up and blocks the child, as an undrained pipe does), at
+    `nice` below this process's priority."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=command_env(env),
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
+        )
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """`run_cli` and `start_cli` for tests, as `cli.run(...)` and `cli.start(...)`."""
+    return types.SimpleNamespace(run=run_cli, start=start_cli, env=command_env, repo=REPO)

@@ -20,8 +20,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +30,6 @@ from bn_keras.config import settings as config_lib
 from bn_keras.distribution import cluster
 from bn_keras.runs import run_dir
 
-REPO = Path(__file__).resolve().parents[1]
 PREFIX = "bn_keras: error: "
 # The run that rows about existing run directories find there (a finished run, or resumable
 # from its checkpoint at iteration 20 once result.json is gone).
@@ -142,6 +139,12 @@ def _no_wheel_and_no_index(e: Env) -> dict:
     return {"BN_KERAS_CACHE": str(e.tmp / "empty_cache"), "PIP_NO_INDEX": "1"}
 
 
+def _binary_file(e: Env) -> Path:
+    path = e.tmp / "binary.flags"
+    path.write_bytes(b"\xff\xfe--model=mlp\n")
+    return path
+
+
 def _unwritable_dir(e: Env) -> Path:
     """A directory this process cannot write into (root ignores permissions: use /proc/sys)."""
     if os.geteuid() != 0:
@@ -173,6 +176,21 @@ ROWS = {
     "unknown init": Row(lambda e: ["--init=xavier"], "--init"),
     "devices without a strategy that takes them": Row(lambda e: ["--devices=/gpu:0"], "--devices"),
     "unknown sync_bn": Row(lambda e: ["--sync_bn=sometimes"], "--sync_bn"),
+    "devices this machine lacks": Row(
+        lambda e: [*_run_flags(e, strategy="one_device", devices="/gpu:7"), "--run_name=fresh"],
+        "--devices names '/gpu:7', which this machine does not have: its devices are /cpu:0",
+        before_tf=False,
+    ),
+    "devices that are not device names": Row(
+        lambda e: [*_run_flags(e, strategy="mirrored", devices="banana"), "--run_name=fresh"],
+        "--devices names 'banana'",
+        before_tf=False,
+    ),
+    "tpu without a TPU": Row(
+        lambda e: [*_run_flags(e, strategy="tpu"), "--run_name=fresh"],
+        "--strategy=tpu needs a TPU",
+        before_tf=False,
+    ),
     "multi_worker without TF_CONFIG": Row(lambda e: ["--strategy=multi_worker"], "TF_CONFIG"),
     "TF_CONFIG not JSON": Row(
         lambda e: _run_flags(e), "TF_CONFIG is not valid JSON", env=lambda e: {"TF_CONFIG": "{"}
@@ -205,6 +223,24 @@ ROWS = {
     "bad value inside a flagfile": Row(
         lambda e: [f"--flagfile={e.file('bad.flags', '--model=resnet')}"], "--model"
     ),
+    "flagfile including itself": Row(
+        lambda e: [f"--flagfile={e.file('self.flags', f'--flagfile={e.tmp}/self.flags')}"],
+        "includes itself",
+    ),
+    "flagfile including itself under another name": Row(
+        lambda e: [f"--flagfile={e.file('again.flags', f'--flagfile={e.tmp}/./again.flags')}"],
+        "includes itself",
+    ),
+    "flagfiles including each other": Row(
+        lambda e: [
+            f"--flagfile={e.file('one.flags', f'--flagfile={e.tmp}/two.flags')}",
+            f"--flagfile={e.file('two.flags', f'--flagfile={e.tmp}/one.flags')}",
+        ],
+        "includes itself",
+    ),
+    "flagfile that is not text": Row(
+        lambda e: [f"--flagfile={_binary_file(e)}"], "is not UTF-8 text"
+    ),
     # Where results go.
     "results dir is a file": Row(lambda e: [f"--results_dir={e.file('a_file')}"], "is a file"),
     "results dir under a file": Row(
@@ -213,7 +249,18 @@ ROWS = {
     "results dir unwritable": Row(
         lambda e: [f"--results_dir={_unwritable_dir(e)}/results"], "not writable"
     ),
+    "results dir with a name too long": Row(
+        lambda e: [f"--results_dir={e.tmp / ('x' * 300)}"], "File name too long"
+    ),
+    "data dir is a file": Row(lambda e: [f"--data_dir={e.file('a_file')}"], "--data_dir"),
+    "data dir under a file": Row(
+        lambda e: [f"--data_dir={e.file('a_file')}/tfds"], "lies under the file"
+    ),
     "run name with a slash": Row(lambda e: ["--run_name=../elsewhere"], "--run_name"),
+    "run name of dots": Row(lambda e: ["--run_name=.."], "is not a name"),
+    "run name with a control character": Row(lambda e: ["--run_name=a\tb"], "not printable"),
+    "run name not valid text": Row(lambda e: ["--run_name=caf\udce9"], "not printable"),
+    "run name too long": Row(lambda e: ["--run_name=" + "r" * 201], "longer than 200 bytes"),
     # Existing run directories.
     "foreign files in the run dir": Row(
         lambda e: _run_flags(e), "not a readable bn_keras run directory", _foreign_dir
@@ -287,7 +334,7 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
     return preexec
 
 
-def _refused(row: Row, e: Env) -> None:
+def _refused(row: Row, e: Env, cli) -> None:
     """Runs `row` in `e` and checks everything the module docstring promises."""
     held = row.setup(e) if row.setup else None
     args = row.flags(e)
@@ -295,14 +342,10 @@ def _refused(row: Row, e: Env) -> None:
         args.append(f"--results_dir={e.results}")
     before = _hashes(e.tmp, e.data_dir)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bn_keras.main", *args],
-            cwd=REPO,  # flagfiles name each other relative to the repository root
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(row.env(e) if row.env else {})},
+        proc = cli.run(
+            "bn_keras.main",
+            *args,
+            env=row.env(e) if row.env else None,
             preexec_fn=_limit_file_size(row.file_size_limit) if row.file_size_limit else None,
         )
     finally:
@@ -322,18 +365,18 @@ def _refused(row: Row, e: Env) -> None:
 
 @pytest.mark.parametrize("name", ROWS)
 def test_bad_input_is_refused_in_one_line_and_changes_nothing(
-    name, tiny_tfds_dir, template, tmp_path
+    name, tiny_tfds_dir, template, tmp_path, cli
 ):
-    _refused(ROWS[name], Env(tmp_path, tiny_tfds_dir, template))
+    _refused(ROWS[name], Env(tmp_path, tiny_tfds_dir, template), cli)
 
 
 def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
-    tiny_tfds_dir, template, tmp_path
+    tiny_tfds_dir, template, tmp_path, cli
 ):
     """A run that fills the disk (EFBIG at its first checkpoint) is refused like a bad input;
     what it wrote is whole, and the same command finishes it once there is room."""
     e = Env(tmp_path, tiny_tfds_dir, template)
-    _refused(DISK_FULL, e)
+    _refused(DISK_FULL, e, cli)
     fresh = e.results / "fresh"
     leftovers = [
         p for p in fresh.rglob("*") if ".tmp" in p.name or "_temp" in p.name or "partial" in p.name
@@ -342,9 +385,7 @@ def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
     assert (fresh / run_dir.METRICS_FILE).read_text().endswith("\n")
     json.loads((fresh / run_dir.CONFIG_FILE).read_text())
     assert list((fresh / run_dir.CHECKPOINT_DIR).iterdir()) == []
-    cmd = [sys.executable, "-m", "bn_keras.main", *DISK_FULL.flags(e)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    again = cli.run("bn_keras.main", *DISK_FULL.flags(e))
     assert again.returncode == 0, again.stderr[-3000:]
     expected = (template / run_dir.METRICS_FILE).read_text().splitlines()
     got = (fresh / run_dir.METRICS_FILE).read_text().splitlines()

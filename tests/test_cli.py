@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,22 +12,13 @@ from bn_keras.runs.metrics_file import read_metrics
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _main(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    # Flagfiles name each other relative to the repository root, as in the README's commands.
-    return subprocess.run(
-        [sys.executable, "-m", "bn_keras.main", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-
-
-def test_smoke_flagfile_runs_the_whole_path(tiny_tfds_dir, tmp_path):
-    proc = _main(
-        "--flagfile=flags/smoke.flags", f"--data_dir={tiny_tfds_dir}", f"--results_dir={tmp_path}"
+def test_smoke_flagfile_runs_the_whole_path(tiny_tfds_dir, tmp_path, cli):
+    proc = cli.run(
+        "bn_keras.main",
+        "--flagfile=flags/smoke.flags",
+        f"--data_dir={tiny_tfds_dir}",
+        f"--results_dir={tmp_path}",
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = tmp_path / "smoke"
@@ -46,13 +34,13 @@ def test_smoke_flagfile_runs_the_whole_path(tiny_tfds_dir, tmp_path):
 
 
 @pytest.mark.parametrize("flagfile", sorted(p.name for p in (REPO / "flags").glob("*.flags")))
-def test_every_flagfile_parses_and_describes_itself(flagfile):
+def test_every_flagfile_parses_and_describes_itself(flagfile, cli):
     text = (REPO / "flags" / flagfile).read_text()
     assert text.startswith("#")
     if flagfile != "recipe.flags":
         assert "# Command:" in text and "# Runtime:" in text and "# Result:" in text
         assert f"--flagfile=flags/{flagfile}" in text
-    proc = _main(f"--flagfile=flags/{flagfile}", "--print_config", timeout=60)
+    proc = cli.run("bn_keras.main", f"--flagfile=flags/{flagfile}", "--print_config", timeout=60)
     assert proc.returncode == 0, proc.stderr
     config = json.loads(proc.stdout)
     # Every experiment inherits the original recipe from recipe.flags.

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +10,6 @@ from bn_keras.common.errors import ConfigError
 from bn_keras.config.settings import Config
 from bn_keras.distribution import cluster
 
-REPO = Path(__file__).resolve().parents[1]
 TWO_WORKERS = {"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}}
 
 
@@ -83,18 +78,8 @@ def test_contradictory_distribution_settings_are_refused(settings, problem):
         Config(**settings).validate()
 
 
-def _main(*flags: str, tf_config: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    if tf_config is not None:
-        env["TF_CONFIG"] = tf_config
-    return subprocess.run(
-        [sys.executable, "-m", "bn_keras.main", *flags],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-
-
-def test_multi_worker_without_tf_config_is_refused_before_tensorflow_loads(tmp_path):
-    done = _main("--strategy=multi_worker", f"--results_dir={tmp_path}")
+def test_multi_worker_without_tf_config_is_refused_before_tensorflow_loads(tmp_path, cli):
+    done = cli.run("bn_keras.main", "--strategy=multi_worker", f"--results_dir={tmp_path}")
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "bn_keras: error: --strategy=multi_worker needs TF_CONFIG naming the cluster and this "
@@ -103,10 +88,7 @@ def test_multi_worker_without_tf_config_is_refused_before_tensorflow_loads(tmp_p
     assert not any(tmp_path.iterdir())
 
 
-def test_the_launcher_needs_the_workers_flags_after_a_double_dash():
-    done = subprocess.run(
-        [sys.executable, "-m", "bn_keras.launch", "--workers=2", "--model=mlp"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+def test_the_launcher_needs_the_workers_flags_after_a_double_dash(cli):
+    done = cli.run("bn_keras.launch", "--workers=2", "--model=mlp", timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("bn_keras.launch: error: separate the workers' flags")

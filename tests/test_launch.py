@@ -3,54 +3,41 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bn_keras.runs.metrics_file import read_metrics
 
-REPO = Path(__file__).resolve().parents[1]
 FLAGS = [
     "--model=mlp", "--bn", "--train_steps=60", "--eval_every=3", "--batch_size=32",
     "--test_batch_size=50", "--run_name=run",
 ]  # fmt: skip
 
 
-def _command(args: list[str], data_dir: str) -> list[str]:
-    return [sys.executable, "-m", *args, f"--data_dir={data_dir}", "--mnist_source=tfds"]
-
-
-def _env() -> dict:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("TF_CONFIG", None)
-    return env
-
-
-def _run(args: list[str], data_dir: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        _command(args, data_dir), cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=_env(),
-    )  # fmt: skip
+def _data(data_dir: str) -> list[str]:
+    return [f"--data_dir={data_dir}", "--mnist_source=tfds"]
 
 
 @pytest.fixture(scope="module")
-def two_workers(tiny_tfds_dir, tmp_path_factory):
+def two_workers(tiny_tfds_dir, tmp_path_factory, cli):
     results = tmp_path_factory.mktemp("launch")
     start = time.monotonic()
-    launched = _run(
-        ["bn_keras.launch", "--workers=2", "--", *FLAGS, f"--results_dir={results / 'two'}"],
-        tiny_tfds_dir,
-    )
+    launched = cli.run(
+        "bn_keras.launch", "--workers=2", "--", *FLAGS, f"--results_dir={results / 'two'}",
+        *_data(tiny_tfds_dir), timeout=300,
+    )  # fmt: skip
     two_s = time.monotonic() - start
     assert launched.returncode == 0, launched.stderr[-3000:]
     start = time.monotonic()
-    single = _run(["bn_keras.main", *FLAGS, f"--results_dir={results / 'one'}"], tiny_tfds_dir)
+    single = cli.run(
+        "bn_keras.main", *FLAGS, f"--results_dir={results / 'one'}", *_data(tiny_tfds_dir),
+        timeout=300,
+    )  # fmt: skip
     one_s = time.monotonic() - start
     assert single.returncode == 0, single.stderr[-3000:]
     print(f"two workers {two_s:.1f} s, one process {one_s:.1f} s")
@@ -86,23 +73,16 @@ def test_only_the_chief_writes_the_shared_files(two_workers):
     ]  # fmt: skip
 
 
-def test_a_failing_worker_fails_the_launch_with_its_message(tiny_tfds_dir, tmp_path):
+def test_a_failing_worker_fails_the_launch_with_its_message(tiny_tfds_dir, tmp_path, cli):
     # Worker 1 finds a record of other settings in its directory and refuses to start; the
     # chief, waiting for it, is stopped.
     worker_dir = tmp_path / "run" / "workers" / "worker_1"
     worker_dir.mkdir(parents=True)
     (worker_dir / "config.json").write_text(json.dumps({"config": {"model": "lenet"}}))
-    launched = _run(
-        [
-            "bn_keras.launch",
-            "--workers=2",
-            "--grace_s=5",
-            "--",
-            *FLAGS,
-            f"--results_dir={tmp_path}",
-        ],
-        tiny_tfds_dir,
-    )
+    launched = cli.run(
+        "bn_keras.launch", "--workers=2", "--grace_s=5", "--", *FLAGS,
+        f"--results_dir={tmp_path}", *_data(tiny_tfds_dir), timeout=300,
+    )  # fmt: skip
     assert launched.returncode == 2
     last = launched.stderr.strip().splitlines()[-1]
     assert last.startswith("bn_keras.launch: error: worker 1 exited with code 2: ")
@@ -110,30 +90,30 @@ def test_a_failing_worker_fails_the_launch_with_its_message(tiny_tfds_dir, tmp_p
 
 
 def test_sigterm_stops_all_workers_at_one_iteration_and_the_rerun_resumes_exactly(
-    two_workers, tiny_tfds_dir, tmp_path, read_checkpoint_weights
+    two_workers, tiny_tfds_dir, tmp_path, read_checkpoint_weights, cli
 ):
     uninterrupted, _ = two_workers
-    args = ["bn_keras.launch", "--workers=2", "--", *FLAGS, f"--results_dir={tmp_path}"]
-    launcher = subprocess.Popen(
-        _command(args, tiny_tfds_dir), cwd=REPO, env=_env(), text=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    args = ["--workers=2", "--", *FLAGS, f"--results_dir={tmp_path}", *_data(tiny_tfds_dir)]
+    log = tmp_path / "launch.log"  # a file: the workers' relayed output never blocks them
+    launcher = cli.start("bn_keras.launch", *args, log=log)
     metrics = tmp_path / "run" / "metrics.csv"
     deadline = time.monotonic() + 240
     while not (metrics.exists() and metrics.read_text().count("\n") > 3):
-        assert launcher.poll() is None and time.monotonic() < deadline, "no rows before the stop"
+        if launcher.poll() is not None or time.monotonic() > deadline:
+            launcher.kill()
+            pytest.fail(f"no rows before the stop: {log.read_text()[-3000:]}")
         time.sleep(0.05)
     launcher.send_signal(signal.SIGTERM)
-    _, stderr = launcher.communicate(timeout=240)
+    launcher.wait(timeout=240)
     assert launcher.returncode == 130  # the workers' SIGINT, see bn_keras.launch
-    assert "run the same command again to resume" in stderr.strip().splitlines()[-1]
+    assert "run the same command again to resume" in log.read_text().strip().splitlines()[-1]
     steps = [
         json.loads((d / "checkpoints" / "state.json").read_text())["step"]
         for d in (tmp_path / "run", tmp_path / "run" / "workers" / "worker_1")
     ]
     assert steps[0] == steps[1] < 60
 
-    resumed = _run(args, tiny_tfds_dir)
+    resumed = cli.run("bn_keras.launch", *args, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     def untimed(path):
@@ -143,3 +123,39 @@ def test_sigterm_stops_all_workers_at_one_iteration_and_the_rerun_resumes_exactl
     final, reference = (read_checkpoint_weights(d) for d in (tmp_path / "run", uninterrupted))
     for name, value in reference.items():
         np.testing.assert_array_equal(final[name], value, err_msg=name)
+
+
+# Worker 0's port is held by another listener at the first attempt, as when a port picked free is
+# taken before the worker binds it.
+_TAKEN_PORT_SCRIPT = """
+import socket, sys
+from bn_keras import launch
+held = socket.socket()
+held.bind(("", 0))
+held.listen()
+calls = []
+
+def pick(host, count):
+    calls.append(host)
+    ports = launch.free_ports(host, count)
+    return [held.getsockname()[1], *ports[1:]] if len(calls) == 1 else ports
+
+code = launch.run_workers(sys.argv[1:], 2, "127.0.0.1", 5.0, pick_ports=pick)
+print("ATTEMPTS", len(calls))
+sys.exit(code)
+"""
+
+
+def test_a_port_taken_before_a_worker_binds_it_relaunches_on_other_ports(
+    tiny_tfds_dir, tmp_path, cli
+):
+    flags = ["--model=mlp", "--train_steps=3", "--eval_every=3", "--batch_size=32"]
+    flags += ["--test_batch_size=50", "--noexport", f"--results_dir={tmp_path}"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _TAKEN_PORT_SCRIPT, *flags, *_data(tiny_tfds_dir)],
+        cwd=cli.repo, env=cli.env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ATTEMPTS 2" in proc.stdout
+    assert "starting again on other ports" in proc.stderr
+    assert (tmp_path / "mlp_seed0" / "result.json").is_file()

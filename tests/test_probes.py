@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
-from pathlib import Path
+from xml.etree import ElementTree
 
 import keras
+import matplotlib.image
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,6 +18,7 @@ from bn_keras.config.settings import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
 from bn_keras.data import input_pipeline
 from bn_keras.probes import activations, landscape
 from bn_keras.probes.callback import LandscapeProbe, TrainBatches
+from bn_keras.reporting import probe_figures, probe_table
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.training import train
@@ -242,7 +242,9 @@ def test_training_with_probes_is_bitwise_training_without(tiny_mnist, tmp_path, 
     for name in (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE):
         assert not (plain.run_dir / name).exists()
         assert [r["step"] for r in _rows(probed.run_dir, name)] == [0, 10, 20]
-    assert len(_rows(probed.run_dir, ACTIVATIONS_FILE)[0]) == 1 + 4 * 2 * 3 + 1
+    # step, 3 percentiles of each probed unit of every hidden layer, probe_s.
+    units = len(HIDDEN_LAYERS["lenet"]) * PROBES["probe_units"]
+    assert len(_rows(probed.run_dir, ACTIVATIONS_FILE)[0]) == 1 + 3 * units + 1
 
 
 def test_resume_continues_probe_files_without_duplicates(tiny_mnist, tmp_path):
@@ -261,41 +263,51 @@ def test_resume_continues_probe_files_without_duplicates(tiny_mnist, tmp_path):
     assert [r["step"] for r in _rows(tmp_path / "run", LANDSCAPE_FILE)] == [0, 10, 20]
 
 
-def test_figures_and_table_from_probed_runs(probed_run, tmp_path):
-    for name in ("lenet_seed0", "lenet_bn_seed0"):  # the same run twice: enough to draw
-        shutil.copytree(
-            probed_run.run_dir, tmp_path / name, ignore=shutil.ignore_patterns("check*")
-        )
-    proc = _probe_plot(str(tmp_path), "--command=./run_all.sh --probes")
+def test_figures_and_table_from_probed_runs(probed_run, tiny_mnist, tmp_path, cli):
+    shutil.copytree(
+        probed_run.run_dir, tmp_path / "lenet_bn_seed0", ignore=shutil.ignore_patterns("check*")
+    )
+    without = Config(model="lenet", bn=False, deterministic=True, **SMALL, **PROBES)
+    train.train_and_evaluate(without, tmp_path / "lenet_seed0", mnist=tiny_mnist)
+    proc = cli.run(
+        "bn_keras.probes.plot", str(tmp_path), "--command=./run_all.sh --probes", timeout=180
+    )
     assert proc.returncode == 0, proc.stderr
-    for stem in ("activations_lenet", "activations_grid_lenet", "landscape_lenet", "ics_lenet"):
-        assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
-        assert (tmp_path / f"{stem}.svg").is_file()
+
+    pair = probe_figures.probe_pairs(tmp_path)["lenet"][0]
+    figures = {
+        "activations_lenet": probe_figures.activations_figure,
+        "activations_grid_lenet": probe_figures.activations_grid,
+        "landscape_lenet": probe_figures.landscape_figure,
+        "ics_lenet": probe_figures.ics_figure,
+    }
+    for stem, draw in figures.items():
+        png = matplotlib.image.imread(tmp_path / f"{stem}.png")
+        width, height = draw(pair).get_size_inches() * 150  # save_figure's dpi
+        assert png.shape[:2] == (round(height), round(width)), stem
+        assert len(np.unique(png.reshape(-1, png.shape[-1]), axis=0)) > 10, stem  # not blank
+        assert ElementTree.parse(tmp_path / f"{stem}.svg").getroot().tag.endswith("svg")
     summary = (tmp_path / "summary.md").read_text()
     assert "Command: `./run_all.sh --probes`" in summary
-    assert summary.count("| `lenet` |") == 7 and "| `lenet_bn_seed0` |" in summary
-    proc = _probe_plot(str(tmp_path / "lenet_seed0"))  # no pair there
+    table_rows = [line for line in summary.splitlines() if line.startswith("| `lenet` |")]
+    assert len(table_rows) == len(probe_table.MEASURES)
+    # The eta_eff row: the median over the probe steps after step 0 of each run's own file.
+    medians = [
+        f"{np.median([r['eta_eff'] for r in _rows(tmp_path / name, LANDSCAPE_FILE)[1:]]):.3g}"
+        for name in ("lenet_seed0", "lenet_bn_seed0")
+    ]
+    assert medians[0] != medians[1]  # two different runs
+    eta_row = next(line for line in table_rows if "eta_eff" in line)
+    assert eta_row.split(" | ")[2:4] == medians
+    assert "| `lenet_seed0` |" in summary and "| `lenet_bn_seed0` |" in summary
+    proc = cli.run("bn_keras.probes.plot", str(tmp_path / "lenet_seed0"), timeout=120)
     assert proc.returncode == 1 and proc.stderr.startswith("bn_keras: error: no pair")
 
 
-def _probe_plot(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bn_keras.probes.plot", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_probe_flagfiles_resolve():
-    repo = Path(__file__).resolve().parents[1]
-    names = sorted(p.stem for p in (repo / "flags" / "probes").glob("*.flags"))
+def test_probe_flagfiles_resolve(cli):
+    names = sorted(p.stem for p in (cli.repo / "flags" / "probes").glob("*.flags"))
     assert names == sorted(f"{m}{bn}" for m in ("mlp", "lenet", "lenetr") for bn in ("", "_bn"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "bn_keras.main", "--flagfile=flags/probes/lenet_bn.flags",
-         "--print_config"],
-        cwd=repo, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    proc = cli.run("bn_keras.main", "--flagfile=flags/probes/lenet_bn.flags", "--print_config")
+    assert proc.returncode == 0, proc.stderr
     config = json.loads(proc.stdout)
     assert config["probe_every"] == config["landscape_every"] == 100 and config["bn"]

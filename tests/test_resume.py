@@ -5,115 +5,107 @@ test_bad_inputs)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from bn_keras.runs import run_dir
 from bn_keras.runs.metrics_file import read_metrics
 
-REPO = Path(__file__).resolve().parents[1]
-STEPS = 300
+STEPS = 300  # 31 metrics rows: every kill point below leaves at least 8 rows (80 steps) to go
 
 
-def _command(data_dir: str, results: Path, name: str, *extra: str) -> list[str]:
+def _flags(data_dir: str, results: Path, name: str, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "bn_keras.main", "--model=lenetr", "--bn", "--deterministic",
+        "--model=lenetr", "--bn", "--deterministic",
         f"--train_steps={STEPS}", "--eval_every=10", "--checkpoint_every=20", "--batch_size=32",
         "--test_batch_size=50", "--noexport", f"--data_dir={data_dir}",
         f"--results_dir={results}", f"--run_name={name}", *extra,
     ]  # fmt: skip
 
 
-def _env() -> dict:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def _run(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=_env())
-
-
 def _rows_without_time(path: Path) -> list[tuple]:
     return [tuple(v for k, v in r.items() if k != "elapsed_s") for r in read_metrics(path)]
 
 
-def _final_weights(path: Path) -> dict[str, np.ndarray]:
-    state = json.loads((path / run_dir.CHECKPOINT_DIR / "state.json").read_text())
-    reader = tf.train.load_checkpoint(state["path"])
-    names = [n for n in reader.get_variable_to_shape_map() if n.startswith("model/")]
-    assert names, "no model variables in the checkpoint"
-    return {n: reader.get_tensor(n) for n in names}
+def _start_and_wait(cli, flags: list[str], path: Path, rows: int) -> subprocess.Popen:
+    """Starts the run and returns it frozen (SIGSTOP) once its metrics file holds `rows` rows.
 
-
-def _start_and_wait(cmd: list[str], path: Path, rows: int) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env=_env())  # fmt: skip
-    deadline = time.monotonic() + 120
+    The run cannot finish before the test stops it: it is niced below this process, so this loop
+    gets the CPU first on a loaded machine; it is frozen the moment the rows are seen; and it
+    still has at least 80 steps, 8 evaluations and 4 checkpoints to go at that point. Its output
+    goes to a file (a pipe nobody reads would block it)."""
+    log = path.parent / f"{path.name}.log"
+    proc = cli.start("bn_keras.main", *flags, log=log, nice=10)
+    deadline = time.monotonic() + 300
     metrics = path / run_dir.METRICS_FILE
     while time.monotonic() < deadline and proc.poll() is None:
         if metrics.exists() and metrics.read_text().count("\n") > rows:  # header + rows
+            proc.send_signal(signal.SIGSTOP)
             return proc
-        time.sleep(0.02)
-    pytest.fail(f"run ended or stalled before {rows} rows: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.01)
+    proc.kill()
+    pytest.fail(f"run ended or stalled before {rows} rows: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")
-def baseline(tiny_tfds_dir, tmp_path_factory):
+def baseline(tiny_tfds_dir, tmp_path_factory, cli):
     results = tmp_path_factory.mktemp("baseline")
-    proc = _run(_command(tiny_tfds_dir, results, "base"))
+    proc = cli.run("bn_keras.main", *_flags(tiny_tfds_dir, results, "base"), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return results / "base"
 
 
+def _resume(cli, flags: list[str]) -> subprocess.CompletedProcess:
+    return cli.run("bn_keras.main", *flags, timeout=300)
+
+
 @pytest.mark.parametrize("rows", [1, 7, 23])
 def test_sigkill_at_any_point_then_rerun_equals_an_uninterrupted_run(
-    rows, baseline, tiny_tfds_dir, tmp_path
+    rows, baseline, tiny_tfds_dir, tmp_path, cli, read_checkpoint_weights
 ):
-    cmd = _command(tiny_tfds_dir, tmp_path, "killed")
-    proc = _start_and_wait(cmd, tmp_path / "killed", rows)
+    flags = _flags(tiny_tfds_dir, tmp_path, "killed")
+    proc = _start_and_wait(cli, flags, tmp_path / "killed", rows)
     proc.kill()
-    proc.wait()
+    proc.wait(timeout=60)
     assert not (tmp_path / "killed" / run_dir.RESULT_FILE).exists()
-    resumed = _run(cmd)
+    resumed = _resume(cli, flags)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _rows_without_time(tmp_path / "killed" / "metrics.csv") == _rows_without_time(
         baseline / "metrics.csv"
     )
-    expected = _final_weights(baseline)
-    got = _final_weights(tmp_path / "killed")
+    expected = read_checkpoint_weights(baseline)
+    got = read_checkpoint_weights(tmp_path / "killed")
     assert got.keys() == expected.keys()
     for name, value in expected.items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)  # bitwise
 
 
-def test_sigterm_checkpoints_and_says_how_to_resume(baseline, tiny_tfds_dir, tmp_path):
-    cmd = _command(tiny_tfds_dir, tmp_path, "stopped")
-    proc = _start_and_wait(cmd, tmp_path / "stopped", 6)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
+def test_sigterm_checkpoints_and_says_how_to_resume(baseline, tiny_tfds_dir, tmp_path, cli):
+    flags = _flags(tiny_tfds_dir, tmp_path, "stopped")
+    proc = _start_and_wait(cli, flags, tmp_path / "stopped", 6)
+    proc.send_signal(signal.SIGTERM)  # delivered once the run goes on
+    proc.send_signal(signal.SIGCONT)
+    proc.wait(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
-    last = stderr.strip().splitlines()[-1]
+    last = (tmp_path / "stopped.log").read_text().strip().splitlines()[-1]
     assert "interrupted at iteration" in last and "run the same command again" in last
     step = int(last.split("interrupted at iteration ")[1].split(",")[0])
     state = json.loads((tmp_path / "stopped" / "checkpoints" / "state.json").read_text())
     assert state["step"] == step and 0 < step < STEPS
     assert max(r["step"] for r in read_metrics(tmp_path / "stopped" / "metrics.csv")) <= step
-    assert _run(cmd).returncode == 0
+    assert _resume(cli, flags).returncode == 0
     assert _rows_without_time(tmp_path / "stopped" / "metrics.csv") == _rows_without_time(
         baseline / "metrics.csv"
     )
 
 
-def test_diverging_run_stops_keeps_metrics_and_exports_nothing(tiny_tfds_dir, tmp_path):
-    cmd = _command(tiny_tfds_dir, tmp_path, "nan", "--learning_rate=1e38", "--export")
-    proc = _run(cmd)
+def test_diverging_run_stops_keeps_metrics_and_exports_nothing(tiny_tfds_dir, tmp_path, cli):
+    proc = _resume(cli, _flags(tiny_tfds_dir, tmp_path, "nan", "--learning_rate=1e38", "--export"))
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert "diverged (loss not finite) at iteration" in lines[-1] and "Traceback" not in proc.stderr
@@ -122,16 +114,18 @@ def test_diverging_run_stops_keeps_metrics_and_exports_nothing(tiny_tfds_dir, tm
     assert not (tmp_path / "nan" / run_dir.SAVED_MODEL_DIR).exists()
 
 
-def test_metrics_cut_mid_row_after_the_checkpoint_is_repaired_on_resume(tiny_tfds_dir, tmp_path):
+def test_metrics_cut_mid_row_after_the_checkpoint_is_repaired_on_resume(
+    tiny_tfds_dir, tmp_path, cli
+):
     """A kill in the middle of a row leaves a torn last line; the rerun drops it and finishes.
     (Damage that cannot be repaired, such as a corrupt checkpoint, is in test_bad_inputs.)"""
-    cmd = _command(tiny_tfds_dir, tmp_path, "run")
-    proc = _start_and_wait(cmd, tmp_path / "run", 5)
+    flags = _flags(tiny_tfds_dir, tmp_path, "run")
+    proc = _start_and_wait(cli, flags, tmp_path / "run", 5)
     proc.kill()
-    proc.wait()
+    proc.wait(timeout=60)
     with open(tmp_path / "run" / run_dir.METRICS_FILE, "a") as f:
         f.write("999,1.5,0.7,0.2")  # a row cut short by the kill
-    again = _run(cmd)
+    again = _resume(cli, flags)
     assert again.returncode == 0, again.stderr[-2000:]
     steps = [int(r["step"]) for r in read_metrics(tmp_path / "run" / run_dir.METRICS_FILE)]
     assert steps == list(range(0, STEPS + 1, 10))

@@ -21,7 +21,7 @@ def _run(cmd: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
 
 def _sweep(results: Path, data_dir: str, *extra: str) -> str:
     cmd = [sys.executable, "-m", "bn_keras.sweep", "--experiments=smoke", f"--data_dir={data_dir}"]
-    return _run([*cmd, f"--results_dir={results}", *extra]).stdout
+    return _run([*cmd, f"--results_dir={results}", *extra]).stdout  # as run_all.sh calls it
 
 
 def test_run_all_sweeps_skips_finished_and_resumes(tiny_tfds_dir, tmp_path):

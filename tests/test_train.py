@@ -30,19 +30,44 @@ def lenet_bn_run(tiny_mnist, tmp_path_factory):
     return config, result
 
 
-def test_rows_before_training_every_n_and_at_the_end(lenet_bn_run):
+def test_rows_before_training_every_n_and_at_the_end(lenet_bn_run, tiny_mnist):
     _, result = lenet_bn_run
     rows = read_metrics(result.run_dir / train.METRICS_FILE)
     assert [int(r["step"]) for r in rows] == [0, 10, 20, 25]
     assert [r["epoch"] for r in rows] == pytest.approx([0, 10 / 7, 20 / 7, 25 / 7], rel=1e-5)
     # lr x0.7 after every epoch of 7 iterations: the rate in force for the next step.
     assert [r["learning_rate"] for r in rows] == pytest.approx([1, 0.7, 0.49, 0.343], rel=1e-5)
-    assert math.isnan(rows[0]["train_loss"]) and all(r["train_loss"] > 0 for r in rows[1:])
-    assert all(0 <= r["test_accuracy"] <= 1 for r in rows)
+    assert math.isnan(rows[0]["train_loss"]) and all(
+        math.isfinite(r["train_loss"]) for r in rows[1:]
+    )
+    # An accuracy is a count of correct test images over their number.
+    count = len(tiny_mnist.test_labels)
+    assert [r["test_accuracy"] * count for r in rows] == pytest.approx(
+        [round(r["test_accuracy"] * count) for r in rows], abs=1e-6 * count
+    )
     assert np.all(np.diff([r["elapsed_s"] for r in rows]) > 0)
     # TensorBoard gets the same values as the metrics file, at the same steps.
     logged = _tensorboard_scalars(result.run_dir / train.TENSORBOARD_DIR, "test_accuracy")
     assert logged == pytest.approx({int(r["step"]): r["test_accuracy"] for r in rows}, rel=1e-6)
+
+
+def test_row_zero_is_the_untrained_model(lenet_bn_run, tiny_mnist):
+    """Row 0 is the initial model's test loss and accuracy, close to ln 10 and chance: for logits z,
+    CE - ln 10 = log(mean(exp z)) - z_label lies within [min z - max z, max z - min z], and
+    PyTorch's init gives small logits."""
+    config, result = lenet_bn_run
+    keras.utils.set_random_seed(config.seed)  # as train_and_evaluate: the same initial weights
+    model = train.build_compiled_model(config, steps_per_epoch=7)
+    x = input_pipeline.normalize(tiny_mnist.test_images)
+    logits = np.asarray(model(x, training=False), np.float64)
+    labels = tiny_mnist.test_labels
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    losses = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(labels)), labels]
+    row = result.rows[0]
+    assert row["test_loss"] == pytest.approx(losses.mean(), rel=1e-5)
+    assert row["test_accuracy"] == np.mean(np.argmax(logits, axis=1) == labels)
+    spread = float(np.mean(logits.max(axis=1) - logits.min(axis=1)))
+    assert abs(row["test_loss"] - math.log(10)) <= spread < 0.5 * math.log(10)
 
 
 def _tensorboard_scalars(log_dir, tag: str) -> dict[int, float]:

@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
 from bn_keras.distribution import cluster
-from bn_keras.launch import free_ports
+from bn_keras.launch import PORT_ATTEMPTS, PORT_TAKEN, free_ports
 
 # Four fits in a row on the same two workers: without fixes, with fix 1, with both, and with
 # both at steps_per_execution=2.
@@ -47,25 +49,39 @@ WORKER_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> list[str]:
+def _two_workers(logs: list[Path], timeout_s: float) -> list[str]:
+    """Runs WORKER_SCRIPT as a cluster of two, side by side (each waits for the other in its
+    collectives), their output in files; returns the two outputs."""
     addresses = [f"127.0.0.1:{port}" for port in free_ports("127.0.0.1", 2)]
     workers = []
-    for index in range(2):
+    for index, log in enumerate(logs):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         env["TF_CONFIG"] = cluster.make_tf_config(addresses, index)
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-c", WORKER_SCRIPT],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
-        )
-    outputs = [w.communicate(timeout=240) for w in workers]
-    lines = [line for out, _ in outputs for line in out.splitlines() if line.startswith("RESULT ")]
-    assert len(lines) == 2, outputs[0][1][-3000:]
+        with open(log, "w") as out:
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", WORKER_SCRIPT], env=env, stdout=out, stderr=out
+                )
+            )
+    deadline = time.monotonic() + timeout_s
+    try:
+        for worker in workers:
+            worker.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for worker in workers:
+            worker.kill()  # a worker left waiting for its dead peer
+    return [log.read_text() for log in logs]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> list[str]:
+    logs = [tmp_path_factory.mktemp("workers") / f"worker_{i}.log" for i in range(2)]
+    for _ in range(PORT_ATTEMPTS):  # as bn_keras.launch: a port taken in between, other ports
+        outputs = _two_workers(logs, timeout_s=240)
+        if not any(PORT_TAKEN in out for out in outputs):
+            break
+    lines = [line for out in outputs for line in out.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 2, outputs[0][-3000:]
     return json.loads(lines[0][len("RESULT ") :])
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from pathlib import Path
 
 from bn_keras.common.errors import ConfigError
 from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, check_field, setting
@@ -247,22 +245,6 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def check_writable_dir(path: Path, flag: str) -> None:
-    """Raises ConfigError unless `path` is, or can be created as, a writable directory.
-
-    Creates nothing: it inspects the nearest existing ancestor.
-    """
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{flag}={path} is a file, not a directory: choose another path")
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(f"{flag}={path} lies under the file {probe}: choose another path")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag}={path} is not writable (no write access to {probe})")
-
-
 @dataclasses.dataclass(frozen=True)
 class CommandOptions:
     """What `python -m bn_keras.main` does with a Config: where the run goes, and whether it runs.
@@ -278,3 +260,8 @@ class CommandOptions:
         "settings is resumed, and anything else there is refused).",
     )
     print_config: bool = setting(False, "Print the resolved configuration as JSON and exit.")
+    dry_run: bool = setting(
+        False,
+        "Check the settings, paths and run directory as a run would before TensorFlow starts, "
+        "print the configuration as JSON and exit; writes nothing.",
+    )

@@ -12,6 +12,7 @@ import tensorflow as tf
 from bn_keras.common.errors import CheckpointError, ConfigError
 from bn_keras.config.settings import STRATEGIES
 from bn_keras.distribution import cluster
+from bn_keras.distribution import devices as local_devices
 
 
 def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strategy:
@@ -26,7 +27,8 @@ def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strate
         devices: device names for "mirrored" or "one_device", e.g. ["/gpu:0", "/gpu:1"].
 
     Raises:
-        ConfigError: unknown strategy name, or multi_worker without TF_CONFIG.
+        ConfigError: unknown strategy name, devices this machine does not have, multi_worker
+            without TF_CONFIG, or tpu without a TPU.
     """
     # MultiWorkerMirroredStrategy must come before anything initializes TensorFlow's runtime,
     # listing devices included.
@@ -39,6 +41,8 @@ def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strate
             return tf.distribute.get_strategy()
     if name == "default":
         return tf.distribute.get_strategy()
+    if devices:  # only with one_device or mirrored (Config.validate); listing them is safe there
+        local_devices.check_devices(devices)
     if name == "one_device":
         gpus = tf.config.list_logical_devices("GPU")
         device = devices[0] if devices else (gpus[0].name if gpus else "/cpu:0")
@@ -53,7 +57,7 @@ def get_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strate
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        resolver = local_devices.tpu_resolver()
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)

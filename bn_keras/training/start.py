@@ -17,7 +17,7 @@ from absl import logging
 from bn_keras.common import cli
 from bn_keras.common.errors import ConfigError, Interrupted
 from bn_keras.common.storage import write_errors_reported
-from bn_keras.config import settings
+from bn_keras.config import checks, settings
 from bn_keras.distribution import cluster
 from bn_keras.runs import run_dir
 
@@ -31,16 +31,16 @@ def run_dir_for(
     uses its own `<results_dir>/<run_name>/workers/<task>` for its checkpoints and records.
 
     Raises:
-        ConfigError: unwritable results dir, or a run directory this command may not use.
+        ConfigError: a results or data directory that cannot be one, a run name that cannot be
+            a directory's, or a run directory this command may not use.
     """
     results_dir = Path(options.results_dir)
-    settings.check_writable_dir(results_dir, "--results_dir")
+    checks.check_directory(options.results_dir, "--results_dir")
     name = options.run_name
-    if name is not None and (name in (".", "..") or "/" in name):
-        raise ConfigError(
-            f"--run_name={name!r} is not a directory name: the run directory goes "
-            "into --results_dir, so choose a name without '/' (or change --results_dir)"
-        )
+    if name is not None:
+        checks.check_file_name(name, "--run_name")
+    if config.data_dir is not None:  # read, or written once when MNIST is prepared there
+        checks.check_directory(config.data_dir, "--data_dir", writable=False)
     path = results_dir / (name or config.default_run_name)
     if task is not None and task.num_tasks > 1 and not task.is_chief:
         path = path / run_dir.WORKERS_DIR / task.name
@@ -85,7 +85,8 @@ def _install_stop_handlers() -> tuple[threading.Event, list[int]]:
 def start(config: settings.Config, options: settings.CommandOptions) -> None:
     """Validates, prepares the run directory and trains (or resumes) the run.
 
-    With options.print_config, prints the configuration as JSON instead and returns.
+    With options.print_config, prints the configuration as JSON instead and returns; with
+    options.dry_run, does so after every check a run makes before TensorFlow starts.
 
     Raises:
         ConfigError: a setting, the results directory or the run directory is refused.
@@ -98,6 +99,9 @@ def start(config: settings.Config, options: settings.CommandOptions) -> None:
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
         return
     path = run_dir_for(config, options, cluster_task(config))
+    if options.dry_run:
+        print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
+        return
     with write_errors_reported():
         run_dir.lock(path)  # held until this process exits, however it exits
         if options.overwrite:

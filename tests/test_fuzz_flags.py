@@ -1,0 +1,172 @@
+"""Property-based bad input: generated flag values and flagfiles through the real validation.
+
+In process, hundreds of examples through the checks that need no TensorFlow (the same functions
+bn_keras.main calls); through the real command line, fewer (about 1 s each), with --dry_run so
+that no training starts. Either the input is accepted, or it is refused with one
+`bn_keras: error:` line and exit status 2 (1 for what fails later); never a traceback, and
+nothing is written. Examples are derandomized: the suite sees the same ones every run. Cases
+found here are rows of test_bad_inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from bn_keras.common.errors import ConfigError
+from bn_keras.config import checks
+from bn_keras.config import settings as config_lib
+
+PREFIX = "bn_keras: error: "
+# Text a command line can carry: no NUL, no lone surrogates outside those Python makes of bytes
+# that are not UTF-8 (U+DC80..U+DCFF, which subprocess turns back into those bytes).
+ARG_TEXT = st.text(
+    st.one_of(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF),
+    ),
+    max_size=40,
+)
+NUMBER_TEXT = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", "0", "-0", "1e3", "0x10", "abc", " 5", "nan", "inf", "1_000"]),
+)
+ENUMS = {
+    "model": [*config_lib.MODELS, "resnet", ""],
+    "strategy": [*config_lib.STRATEGIES, "tpu_pod"],
+    "sync_bn": [*config_lib.SYNC_BN, "maybe"],
+    "lr_schedule": [*config_lib.LR_SCHEDULES, "cosine"],
+    "init": [*config_lib.INITS, "xavier"],
+    "jit_compile": ["auto", "true", "false", "yes"],
+    "mnist_source": ["auto", "tfds", "offline", "web"],
+}
+NUMBERS = ["seed", "train_steps", "batch_size", "eval_every", "learning_rate", "rho", "lr_decay"]
+NUMBERS += ["steps_per_execution", "checkpoint_every", "probe_every", "landscape_span"]
+BOOLS = ["bn", "scale_lr", "export", "overwrite"]
+TEXTS = ["run_name", "devices", "probe_layers"]
+PATHS = ["results_dir", "data_dir"]
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@st.composite
+def flag(draw, paths_under: str) -> str:
+    kind = draw(st.sampled_from(["enum", "number", "bool", "text", "path"]))
+    if kind == "enum":
+        name = draw(st.sampled_from(sorted(ENUMS)))
+        value = draw(st.one_of(st.sampled_from(ENUMS[name]), ARG_TEXT))
+    elif kind == "number":
+        name, value = draw(st.sampled_from(NUMBERS)), draw(NUMBER_TEXT)
+    elif kind == "bool":
+        name = draw(st.sampled_from(BOOLS))
+        return draw(st.sampled_from([f"--{name}", f"--no{name}", f"--{name}=maybe"]))
+    elif kind == "text":
+        name, value = draw(st.sampled_from(TEXTS)), draw(ARG_TEXT)
+    else:
+        name = draw(st.sampled_from(PATHS))
+        fixed = st.sampled_from(["a", "..", ".", "file", "file/below", "x" * 300])
+        parts = st.one_of(fixed, ARG_TEXT)
+        value = "/".join([paths_under, *draw(st.lists(parts, max_size=3))])
+    return f"--{name}={value}"
+
+
+@st.composite
+def command_line(draw) -> tuple[list[str], dict[str, str]]:
+    """(flags, flagfiles by name): flags, some in flagfiles that may name each other."""
+    flags = draw(st.lists(flag("work"), max_size=5))
+    files = {}
+    count = draw(st.integers(0, 3))
+    for i in range(count):
+        lines = draw(st.lists(flag("work"), max_size=3))
+        nested = draw(st.lists(st.integers(0, count), max_size=2))  # `count`: a missing file
+        lines += [f"--flagfile=work/{'./' * (j % 2)}f{j}.flags" for j in nested]
+        files[f"f{i}.flags"] = "\n".join(draw(st.permutations(lines))) + "\n"
+        flags.append(f"--flagfile=work/f{i}.flags")
+    return draw(st.permutations(flags)), files
+
+
+def _expect_config_error_or_nothing(fn, *args) -> None:
+    try:
+        fn(*args)
+    except ConfigError as err:
+        assert str(err).startswith("--") and "\n" not in str(err)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    name=st.text(max_size=260),
+    path=st.lists(st.sampled_from(["a", "..", "file", "file/x", "d" * 300, "\x00"]), max_size=4),
+    config_values=st.fixed_dictionaries(
+        {},
+        optional={
+            "model": st.sampled_from(ENUMS["model"]),
+            "train_steps": st.integers(-5, 10**6),
+            "eval_every": st.integers(-5, 10**6),
+            "steps_per_execution": st.integers(-2, 60),
+            "probe_every": st.integers(-2, 100),
+            "probe_layers": st.text(max_size=12),
+            "learning_rate": st.floats(allow_nan=True),
+            "seed": st.integers(-(2**40), 2**40),
+            "strategy": st.sampled_from(ENUMS["strategy"]),
+            "devices": st.text(max_size=12),
+        },
+    ),
+)
+def test_checks_in_process_refuse_only_with_config_errors(
+    name, path, config_values, tmp_path_factory
+):
+    root = tmp_path_factory.mktemp("checks")
+    (root / "file").write_text("x")
+    before = _tree(root)
+    _expect_config_error_or_nothing(checks.check_file_name, name, "--run_name")
+    _expect_config_error_or_nothing(checks.check_directory, "/".join([str(root), *path]), "--d")
+    _expect_config_error_or_nothing(config_lib.Config(**config_values).validate)
+    assert _tree(root) == before
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(generated=command_line())
+def test_command_line_accepts_or_refuses_in_one_line_and_writes_nothing(
+    generated, tmp_path_factory, cli
+):
+    flags, files = generated
+    work = tmp_path_factory.mktemp("fuzz") / "work"  # the flags' relative paths start with work/
+    work.mkdir()
+    (work / "file").write_text("x")
+    for name, text in files.items():
+        (work / name).write_text(text, encoding="utf-8", errors="surrogateescape")
+    before = _tree(work)
+    proc = cli.run(
+        "bn_keras.main",
+        "--results_dir=work/results",
+        *flags,
+        "--dry_run",
+        cwd=work.parent,
+        timeout=60,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    event(f"exit {proc.returncode}: {lines[-1][len(PREFIX) :][:30] if lines else ''}")
+    if proc.returncode == 0:
+        json.loads(proc.stdout)
+    else:
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        assert lines and lines[-1].startswith(PREFIX), proc.stderr[-3000:]
+        assert sum(line.startswith(PREFIX) for line in lines) == 1, proc.stderr[-3000:]
+    assert _tree(work) == before  # a dry run writes nothing, in the results directory or out

@@ -104,10 +104,13 @@ def test_lenet_figure_has_the_papers_lines_and_bands(results):
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(bands) == 2 and len(ax.collections) == 2
     band_top = bands[1].get_paths()[0].vertices[:, 1].max()
-    assert band_top == pytest.approx(0.993)  # the max over seeds, not the mean
+    # The 95% CI of the mean, widest at step 100: 0.92 + t(0.975, 1) 12.706 * sem 0.02.
+    assert band_top == pytest.approx(0.92 + 12.706205 * 0.02)
     assert ax.get_xscale() == "log"
     assert ax.get_title() == "LeNet-5 (sigmoid), Adadelta lr 1.0, x0.7/epoch, batch 64, 2 seeds"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["without BN", "with BN"]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["without BN", "with BN"]
+    assert legend.get_title().get_text() == "bands: 95% CI of the mean over seeds (t)"
 
 
 def test_zoom_shows_the_top_percent_over_the_second_half(results):
@@ -133,8 +136,9 @@ def test_mean_curve_keeps_the_steps_every_seed_evaluated():
     )
     np.testing.assert_array_equal(curve.steps, [0, 100, 200])
     np.testing.assert_allclose(curve.mean, [0.1, 0.6, 0.925])
-    np.testing.assert_allclose(curve.low, [0.1, 0.5, 0.9])
-    np.testing.assert_allclose(curve.high, [0.1, 0.7, 0.95])
+    # Two seeds: mean -+ t(0.975, 1) * sem, sem = |a - b| / 2: 0.1, 0.1 and 0.025 here.
+    np.testing.assert_allclose(curve.low, [0.1, 0.6 - 1.2706205, 0.925 - 0.3176551])
+    np.testing.assert_allclose(curve.high, [0.1, 0.6 + 1.2706205, 0.925 + 0.3176551])
 
 
 def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):

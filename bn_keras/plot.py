@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.reporting import paper_checks, report, statistics
 from bn_keras.reporting import summary as summary_lib
+from bn_keras.reporting.framework_figures import framework_figures
 from bn_keras.reporting.summary import Run
 
 PAPER_FIGURES = {"mlp": "fig2_mlp", "lenet": "fig3_lenet", "lenetr": "fig4_lenetr"}
@@ -233,6 +234,8 @@ def rebuild(
     if paper:
         paths += save_figure(panels_figure(groups, paper), results_dir, "overview")
         paths += save_figure(panels_figure(groups, paper, zoom=True), results_dir, "zoom")
+    for stem, fig in framework_figures(summary):
+        paths += save_figure(fig, results_dir, stem)
     return summary, paths
 
 

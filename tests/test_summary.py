@@ -200,7 +200,7 @@ def test_write_summary_files(tmp_path):
         "never (1/2)",
         "| mlp | BN raises final accuracy | final accuracy | +0.0150 |",
         "equivalence margin 0.002",
-        "No twin runs (results/pytorch/): keras only.",
+        "No PyTorch twin runs (results/pytorch/): Keras only.",
     ):
         assert text in md
     rows = {r["experiment"]: r for r in csv.DictReader(csv_path.open())}

@@ -144,12 +144,20 @@ def _separate_findings(pairs: list[Pair]) -> list[str]:
     return head + lines
 
 
+FRAMEWORK_NAMES = {"keras": "Keras", "pytorch": "PyTorch"}
+
+
+def _framework_name(framework: str) -> str:
+    return FRAMEWORK_NAMES.get(framework, framework)
+
+
 def _twin_section(summary: Summary) -> list[str]:
+    primary = _framework_name(summary.framework)
     if not summary.twins:
-        return ["", f"No twin runs (results/pytorch/): {summary.framework} only."]
+        return ["", f"No PyTorch twin runs (results/pytorch/): {primary} only."]
     lines = []
-    for framework, view in summary.twins.items():
-        primary = summary.framework
+    for key, view in summary.twins.items():
+        framework = _framework_name(key)
         lines += [
             "",
             f"## {primary} and {framework} side by side",
@@ -161,7 +169,7 @@ def _twin_section(summary: Summary) -> list[str]:
             "TOST p | agreement | finding |",
             "|" + " --- |" * 7,
         ]
-        for a in summary.agreement[framework]:
+        for a in summary.agreement[key]:
             e, v = a.effect, a.verdict
             tost = "" if e.tost_p is None else f"{e.tost_p:.3f}"
             lines.append(

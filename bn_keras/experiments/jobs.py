@@ -3,21 +3,24 @@
 import dataclasses
 import datetime
 import json
-import re
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bn_keras.config.settings import Config
 from bn_keras.runs import run_dir
+from bn_keras.runs.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_EXPERIMENTS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
 NOT_EXPERIMENTS = ("recipe", "smoke")  # flagfiles that are included by others or only a check
 QUICK_FLAGS = ("--train_steps=200", "--eval_every=50")
-_PROGRESS = re.compile(r"step (\d+)/(\d+) .*\| (\S+) steps/s \| test acc ([\d.]+)")
+KERAS = "keras"
+TWIN = "pytorch"  # the twin's --framework value and its results subdirectory
+TORCH_INSTALL = "CPU wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu"
 
 
 @dataclasses.dataclass
@@ -35,10 +38,21 @@ class Job:
     returncode: int | None = None
     last_error: str = ""
     start_flags: tuple[str, ...] = ()  # ("--overwrite",) to start afresh rather than resume
+    framework: str = KERAS
 
     @property
     def name(self) -> str:
-        return self.run_dir.name
+        """The run directory's name, under its framework for a twin's run ("pytorch/mlp_seed0")."""
+        return (
+            self.run_dir.name
+            if self.framework == KERAS
+            else f"{self.framework}/{self.run_dir.name}"
+        )
+
+    @property
+    def log_path(self) -> Path:
+        """logs/<run name>.log beside the run directory."""
+        return self.run_dir.parent / "logs" / f"{self.run_dir.name}.log"
 
     @property
     def total_steps(self) -> int:
@@ -66,6 +80,39 @@ def all_experiments(flag_dir: str = "flags") -> list[str]:
     return [e for e in PAPER_EXPERIMENTS if e in names] + others
 
 
+def plan_job(
+    experiment: str,
+    seed: int,
+    results_dir: Path,
+    extra: list[str],
+    flag_dir: str = "flags",
+    framework: str = KERAS,
+    resolve: Callable[[list[str]], dict] = resolve_config,
+) -> Job:
+    """The job of one (experiment, seed) with its resolved configuration.
+
+    Args:
+        experiment: a flagfile name in `flag_dir`.
+        seed: the run's seed.
+        results_dir: where its run directory goes.
+        extra: more flags for bn_keras.main (--quick's, --data_dir...).
+        flag_dir: the flagfiles' directory, relative to the repository.
+        framework: KERAS, or a twin's name passed on as --framework.
+        resolve: turns the flags into the run's configuration (a seam for tests).
+
+    Raises:
+        SystemExit: there is no such flagfile.
+    """
+    flagfile = REPO / flag_dir / f"{experiment}.flags"
+    if not flagfile.is_file():
+        raise SystemExit(f"bn_keras: error: no flagfile {flagfile} for experiment {experiment!r}")
+    run_name = f"{experiment}_seed{seed}"
+    args = [f"--flagfile={flag_dir}/{experiment}.flags", f"--seed={seed}", *extra]
+    args += [] if framework == KERAS else [f"--framework={framework}"]
+    args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
+    return Job(experiment, seed, args, results_dir / run_name, resolve(args), framework=framework)
+
+
 def plan_jobs(
     experiments: list[str],
     seeds: int,
@@ -73,21 +120,39 @@ def plan_jobs(
     results_dir: Path,
     extra: list[str],
     flag_dir: str = "flags",
+    framework: str = KERAS,
+    resolve: Callable[[list[str]], dict] = resolve_config,
 ) -> list[Job]:
-    """One job per (experiment, seed), in a fixed order; flagfiles from `flag_dir`."""
-    jobs = []
-    for experiment in experiments:
-        flagfile = REPO / flag_dir / f"{experiment}.flags"
-        if not flagfile.is_file():
-            raise SystemExit(
-                f"bn_keras: error: no flagfile {flagfile} for experiment {experiment!r}"
-            )
-        for seed in range(seeds if experiment in PAPER_EXPERIMENTS else extra_seeds):
-            run_name = f"{experiment}_seed{seed}"
-            args = [f"--flagfile={flag_dir}/{experiment}.flags", f"--seed={seed}", *extra]
-            args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
-            jobs.append(Job(experiment, seed, args, results_dir / run_name, resolve_config(args)))
-    return jobs
+    """One job per (experiment, seed), in a fixed order: --seeds for the paper's experiments,
+    `extra_seeds` for the others; the arguments as for plan_job."""
+    return [
+        plan_job(experiment, seed, results_dir, extra, flag_dir, framework, resolve)
+        for experiment in experiments
+        for seed in range(seeds if experiment in PAPER_EXPERIMENTS else extra_seeds)
+    ]
+
+
+def frameworks_to_run(
+    results_dir: Path, paper: list[str], twin: bool, torch_available: bool
+) -> tuple[dict[str, Path], str | None]:
+    """Keras, and the PyTorch twin for the paper's experiments when asked for and importable.
+
+    Args:
+        results_dir: the Keras runs' directory; the twin's go into its pytorch/ subdirectory.
+        paper: the paper's experiments among those chosen (the twin has only these).
+        twin: whether the twin was asked for.
+        torch_available: whether torch is importable.
+
+    Returns:
+        The results directory per framework, and a one-line note when the twin is skipped for
+        want of torch (else None).
+    """
+    frameworks = {KERAS: Path(results_dir)}
+    if not (paper and twin):
+        return frameworks, None
+    if not torch_available:
+        return frameworks, f"PyTorch twin skipped: torch is not installed ({TORCH_INSTALL})"
+    return frameworks | {TWIN: Path(results_dir) / TWIN}, None
 
 
 FINISHED, RESUMABLE, FRESH = "finished", "resumable", "fresh"
@@ -109,14 +174,28 @@ def _watch(job: Job, proc: subprocess.Popen, log_path: Path) -> None:
     with open(log_path, "w") as log:
         for line in proc.stderr:
             log.write(line)
-            match = _PROGRESS.search(line)
-            if match:
-                job.step = int(match[1])
-                job.steps_per_second = float(match[3]) if match[3] != "nan" else 0.0
-                job.test_accuracy = float(match[4])
-            elif line.startswith("bn_keras: error:"):
+            if line.startswith("bn_keras: error:"):
                 job.last_error = line.strip()
     job.returncode = proc.wait()
+
+
+def read_progress(job: Job) -> None:
+    """Updates the job's step, test accuracy and speed from the last rows of its metrics.csv.
+
+    The run directory's record, not the printed progress line, is the source: rows are whole
+    (metrics_file) and carry step, test_accuracy and elapsed_s.
+    """
+    try:
+        rows = read_metrics(job.run_dir / run_dir.METRICS_FILE)
+    except (OSError, ValueError, KeyError):
+        return
+    if not rows:
+        return
+    last = rows[-1]
+    job.step, job.test_accuracy = int(last["step"]), last["test_accuracy"]
+    if len(rows) > 1:
+        seconds = last["elapsed_s"] - rows[-2]["elapsed_s"]
+        job.steps_per_second = (last["step"] - rows[-2]["step"]) / seconds if seconds > 0 else 0.0
 
 
 def _status_line(jobs: list[Job], running: list[Job], done: int, start: float) -> str:
@@ -132,9 +211,11 @@ def _status_line(jobs: list[Job], running: list[Job], done: int, start: float) -
     return f"[{done}/{len(jobs)} done, {elapsed}] " + " | ".join(parts) + f" | sweep ETA {eta}"
 
 
-def run_jobs(jobs: list[Job], parallel: int, log_dir: Path, report_every_s: float = 10.0) -> int:
-    """Runs the jobs, `parallel` at a time, printing progress; returns the number that failed."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+def run_jobs(jobs: list[Job], parallel: int, report_every_s: float = 10.0) -> int:
+    """Runs the jobs, `parallel` at a time, printing progress; returns the number that failed.
+
+    Each run's output goes to its log_path (logs/ beside the run directory).
+    """
     pending, running, watchers = list(jobs), [], []
     start, last_report, done, failed = time.monotonic(), 0.0, 0, 0
     while pending or running:
@@ -147,7 +228,8 @@ def run_jobs(jobs: list[Job], parallel: int, log_dir: Path, report_every_s: floa
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            watcher = threading.Thread(target=_watch, args=(job, proc, log_dir / f"{job.name}.log"))
+            job.log_path.parent.mkdir(parents=True, exist_ok=True)
+            watcher = threading.Thread(target=_watch, args=(job, proc, job.log_path))
             watcher.start()
             running.append(job)
             watchers.append(watcher)
@@ -156,12 +238,16 @@ def run_jobs(jobs: list[Job], parallel: int, log_dir: Path, report_every_s: floa
         for job in [j for j in running if j.returncode is not None]:
             running.remove(job)
             done += 1
+            read_progress(job)
             if job.returncode:
                 failed += 1
                 print(f"FAILED {job.name} (exit {job.returncode}): {job.last_error}", flush=True)
             else:
-                print(f"finished {job.name}: test accuracy {job.test_accuracy:.4f}", flush=True)
+                accuracy = "-" if job.test_accuracy is None else f"{job.test_accuracy:.4f}"
+                print(f"finished {job.name}: test accuracy {accuracy}", flush=True)
         if time.monotonic() - last_report >= report_every_s and running:
+            for job in running:
+                read_progress(job)
             print(_status_line(jobs, running, done, start), flush=True)
             last_report = time.monotonic()
     for watcher in watchers:

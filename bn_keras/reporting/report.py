@@ -33,21 +33,32 @@ def _machine(record: dict) -> str:
     return f"{m.get('platform')}, {m.get('processor')}, {m.get('cpu_count')} CPUs, {gpus}"
 
 
-STATISTICS_NOTE = (
-    "Effects are BN minus no BN over seeds, with Welch's t 95% confidence interval for the "
-    "difference of means: with 3-10 seeds per arm a bootstrap over seeds has too few distinct "
-    "resamples and its percentile interval undercovers, and Welch does not assume that both arms "
-    "vary alike. A seed that never reached a threshold counts as censored at its train_steps; "
-    "where only the arm without BN has such seeds the interval's upper limit is a bound (BN at "
-    "least that much sooner), where only BN has them the lower limit is, and where both have them "
-    'the effect is not estimable. "Raises" and "speeds" claims are REPRODUCED when the 95% '
-    "interval excludes zero in the claimed direction and NOT REPRODUCED when it excludes zero the "
-    'other way (or, for accuracy, when TOST shows equivalence); "no difference" is decided by '
-    "TOST (two one-sided Welch t tests at alpha 0.05, i.e. the 90% interval inside the margin). "
-    "UNDECIDED verdicts give the seeds per arm at which the expected interval would decide, from "
-    "the observed effect and SDs. Figures draw the mean with the same t-based 95% CI of the mean "
-    "per evaluation step as their band."
-)
+METHOD = [
+    "Effect: BN minus no BN, over seeds, with Welch's t 95% confidence interval for the "
+    "difference of means. Why Welch: with 3-10 seeds per arm a bootstrap over seeds has too few "
+    "distinct resamples and its percentile interval undercovers; Welch does not assume that both "
+    "arms vary alike (BN often narrows the spread).",
+    "Never reached: a seed that never reached a threshold counts as censored at its train_steps "
+    "(it needed at least that many). Where only the arm without BN has such seeds the "
+    "interval's upper limit is a bound (BN at least that much sooner), where only BN has them "
+    "its lower limit is, and where both do the effect is not estimable and left out of the "
+    "verdict; the tables say how many of how many seeds never reached it.",
+    '"BN raises accuracy" and "BN speeds convergence": REPRODUCED when the 95% interval '
+    "excludes zero in the claimed direction (for speed, at every estimable threshold); NOT "
+    "REPRODUCED when it excludes zero the other way, or for accuracy when TOST shows equivalence "
+    "within the margin; otherwise UNDECIDED.",
+    '"BN makes no difference": TOST, two one-sided Welch t tests at alpha 0.05 (the 90% '
+    "interval inside the margin); REPRODUCED when it passes, NOT REPRODUCED when the 95% "
+    "interval lies wholly beyond the margin, otherwise UNDECIDED. A 95% interval that excludes "
+    "zero but stays within the margin is reported as a real but tiny effect.",
+    f"Margin: {MARGIN_JUSTIFICATION}.",
+    "Seeds to decide (UNDECIDED): the smallest number of seeds per arm at which the expected "
+    "interval, with the observed SDs, would clear the limit (zero, or the margin for TOST); at "
+    "that n about half of repeated experiments would decide. The sweep adds seeds to undecided "
+    "pairs up to 10 per arm (optional stopping, bounded by that cap).",
+    "Figures draw the mean with the same t-based 95% CI of the mean, per evaluation step, as "
+    "their band; the tables give the same interval for each experiment's mean.",
+]
 
 
 def _header(summary: Summary, command: str | None, total_wall_time: str | None) -> list[str]:
@@ -67,8 +78,6 @@ def _header(summary: Summary, command: str | None, total_wall_time: str | None) 
         f"Keras {_distinct(v.get('keras') for v in versions)}",
         f"- Git commit: {_distinct(v.get('git_commit') for v in versions)}",
         f"- Seeds per experiment: {seeds} (finished runs only)",
-        f"- Statistics: {STATISTICS_NOTE}",
-        f"- Margin: {MARGIN_JUSTIFICATION}.",
     ]
 
 
@@ -190,6 +199,7 @@ def _run_name(run: Run, primary: str) -> str:
 def _markdown(summary: Summary, command: str | None, total_wall_time: str | None) -> str:
     lines = _header(summary, command, total_wall_time)
     lines += ["", "## Claims", ""] + _claims_table(summary.verdicts)
+    lines += ["", "### How the verdicts are decided", ""] + [f"- {m}" for m in METHOD]
     lines += _separate_findings(summary.pairs)
     lines += ["", "## Experiments", ""] + _experiments_table(summary.experiments)
     lines += ["", "## BatchNorm against no BatchNorm", ""] + _effects_table(summary.pairs)

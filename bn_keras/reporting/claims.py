@@ -41,6 +41,11 @@ class RunLike(Protocol):
     def first_step_reaching(self, threshold: float) -> int | None: ...
 
 
+def p_text(p: float) -> str:
+    """A p-value to three decimals, "<0.001" below that."""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def iterations_quantity(threshold: float) -> str:
     return f"iterations to {threshold:.0%}"
 
@@ -212,7 +217,7 @@ def raises_verdict(pair: str, effect: Effect) -> Verdict:
     if ci.high < 0:
         return Verdict(pair, RAISES, NOT_REPRODUCED, effect, method, "BN lower")
     if p < ALPHA:
-        note = f"equivalent within ±{ACCURACY_MARGIN} (TOST p={p:.3f})"
+        note = f"equivalent within ±{ACCURACY_MARGIN} (TOST p={p_text(p)})"
         return Verdict(pair, RAISES, NOT_REPRODUCED, effect, method, note)
     d = abs(ci.effect)
     n_now = min(ci.n)
@@ -220,7 +225,7 @@ def raises_verdict(pair: str, effect: Effect) -> Verdict:
         statistics.seeds_to_decide(ci.sds, d, n_now),
         statistics.seeds_to_decide(ci.sds, ACCURACY_MARGIN - d, n_now, confidence=1 - 2 * ALPHA),
     )
-    note = f"CI spans zero, TOST p={p:.3f}; {_needed_text(seeds)}"
+    note = f"CI spans zero, TOST p={p_text(p)}; {_needed_text(seeds)}"
     return Verdict(pair, RAISES, UNDECIDED, effect, method, note, seeds)
 
 
@@ -233,13 +238,14 @@ def no_difference_verdict(pair: str, effect: Effect, claim: str = NO_DIFFERENCE)
     if p < ALPHA:
         if ci.low > 0 or ci.high < 0:
             note = (
-                f"a real but tiny effect: {ci.effect:+.4f}, within the margin ±{m} (TOST p={p:.3f})"
+                f"a real but tiny effect: {ci.effect:+.4f}, within the margin ±{m} "
+                f"(TOST p={p_text(p)})"
             )
         else:
-            note = f"equivalent within ±{m} (TOST p={p:.3f})"
+            note = f"equivalent within ±{m} (TOST p={p_text(p)})"
         return Verdict(pair, claim, REPRODUCED, effect, TOST, note)
     if ci.low > m or ci.high < -m:
-        note = f"the 95% CI lies beyond the margin ±{m} (TOST p={p:.3f})"
+        note = f"the 95% CI lies beyond the margin ±{m} (TOST p={p_text(p)})"
         return Verdict(pair, claim, NOT_REPRODUCED, effect, TOST, note)
     d, n_now = abs(ci.effect), min(ci.n)
     seeds = _min_seeds(
@@ -251,7 +257,7 @@ def no_difference_verdict(pair: str, effect: Effect, claim: str = NO_DIFFERENCE)
         if ci.low > 0 or ci.high < 0
         else ("CI spans zero")
     )
-    note = f"{real}, TOST p={p:.3f}; {_needed_text(seeds)}"
+    note = f"{real}, TOST p={p_text(p)}; {_needed_text(seeds)}"
     return Verdict(pair, claim, UNDECIDED, effect, TOST, note, seeds)
 
 

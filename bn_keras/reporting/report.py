@@ -127,7 +127,7 @@ def _effects_table(pairs: list[Pair]) -> list[str]:
     ]
     for p in pairs:
         for e, t in zip(p.effects, (None, None, *THRESHOLDS)):
-            tost = "" if e.tost_p is None else f"{e.tost_p:.3f}"
+            tost = "" if e.tost_p is None else claims.p_text(e.tost_p)
             ratio = "" if t is None else format_speedup(p.speedups[t])
             lines.append(
                 f"| {p.name} / {p.bn.experiment} | {e.quantity} | {e.effect_text()} | "
@@ -180,7 +180,7 @@ def _twin_section(summary: Summary) -> list[str]:
         ]
         for a in summary.agreement[key]:
             e, v = a.effect, a.verdict
-            tost = "" if e.tost_p is None else f"{e.tost_p:.3f}"
+            tost = "" if e.tost_p is None else claims.p_text(e.tost_p)
             lines.append(
                 f"| {a.experiment} | {e.n[1]} / {e.n[0]} | {e.effect_text()} | {e.ci_text()} | "
                 f"{tost} | **{claims.AGREEMENT_WORDS[v.outcome]}** | {v.note} |"

@@ -27,7 +27,8 @@ ALPHA = 0.05  # of each one-sided test of TOST
 # one model, and below what a practitioner would call a difference on MNIST.
 ACCURACY_MARGIN = 0.002
 MARGIN_JUSTIFICATION = (
-    f"equivalence margin {ACCURACY_MARGIN} in accuracy ({ACCURACY_MARGIN:.1%} points, "
+    f"equivalence margin {ACCURACY_MARGIN} in accuracy ({ACCURACY_MARGIN * 100:.1f} percentage "
+    f"points, "
     f"{ACCURACY_MARGIN * 10_000:.0f} of the 10,000 test images), fixed before the 10-seed runs: "
     "the binomial standard error of one accuracy near 0.99 on 10,000 images is "
     "sqrt(0.99 x 0.01 / 10,000) = 0.001, so 0.002 is about two standard errors of a single "

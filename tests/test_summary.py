@@ -183,6 +183,7 @@ def test_one_seed_per_arm_leaves_every_claim_undecided(tmp_path):
     verdicts = _verdicts(_summarize(tmp_path))
     assert {v.outcome for v in verdicts.values()} == {claims.UNDECIDED}
     assert verdicts["lenet", claims.RAISES].note == "needs 2+ seeds per arm"
+    assert verdicts["lenet", claims.SPEEDS_UP].note == "needs 2+ seeds per arm"
 
 
 def test_write_summary_files(tmp_path):

@@ -288,7 +288,12 @@ def speeds_up_verdict(pair: str, effects: Sequence[Effect]) -> Verdict:
     usable = [e for e in effects if e.is_iterations and e.estimable and e.interval is not None]
     if not usable:
         first = next(e for e in effects if e.is_iterations)
-        note = "no threshold is estimable (never reached, or censored in both arms)"
+        few = any(e.estimable and e.interval is None for e in effects if e.is_iterations)
+        note = (
+            "needs 2+ seeds per arm"
+            if few
+            else "no threshold is estimable (never reached, or censored in both arms)"
+        )
         return Verdict(pair, SPEEDS_UP, UNDECIDED, first, WELCH, note)
     outcomes = [(e, *_threshold_outcome(e)) for e in usable]
     later = [e for e, outcome, _ in outcomes if outcome == NOT_REPRODUCED]

@@ -141,6 +141,13 @@ def test_mean_curve_keeps_the_steps_every_seed_evaluated():
     np.testing.assert_allclose(curve.high, [0.1, 0.6 + 1.2706205, 0.925 + 0.3176551])
 
 
+def test_the_band_stays_within_the_possible_accuracies():
+    # 0.9 and 1.0: mean 0.95, half-width 12.706 * 0.05 = 0.635, clipped to [0.315, 1].
+    curve = plot.mean_curve([_run(0, {100: 0.9}), _run(1, {100: 1.0})])
+    np.testing.assert_allclose(curve.low, [0.95 - 0.6353103])
+    np.testing.assert_array_equal(curve.high, [1.0])
+
+
 def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):
     for experiment in ("lenet_100k", "lenet_100k_bn", "lenet_100k_slow"):
         _write_run(tmp_path, experiment, 0, [0.1, 0.96, 0.97, 0.98, 0.985])

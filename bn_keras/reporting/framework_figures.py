@@ -16,11 +16,12 @@ BAND_TEXT = "bands: 95% CI of the mean over seeds (t)"
 
 
 def _curve(runs: list[Run]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Steps every seed evaluated (after step 0), mean accuracy and its 95% CI band."""
+    """Steps every seed evaluated (after step 0), mean accuracy and its 95% CI band in [0, 1]."""
     by_step = [{int(r["step"]): r["test_accuracy"] for r in run.rows} for run in runs]
     steps = sorted(set.intersection(*(set(s) for s in by_step)) - {0})
     acc = np.array([[s[step] for step in steps] for s in by_step])
-    return np.array(steps), acc.mean(axis=0), *statistics.mean_band(acc)
+    low, high = np.clip(statistics.mean_band(acc), 0.0, 1.0)  # accuracy lies in [0, 1]
+    return np.array(steps), acc.mean(axis=0), low, high
 
 
 def framework_figure(base: str, groups: dict[str, dict[str, list[Run]]]) -> Figure:

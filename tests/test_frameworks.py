@@ -111,11 +111,12 @@ def test_framework_figure_overlays_both_frameworks_with_bands(results):
     assert list(figures) == ["frameworks_mlp", "frameworks_lenetr"]
     without, with_bn = figures["frameworks_lenetr"].axes
     assert [line.get_label() for line in with_bn.get_lines()] == [
-        "keras, 4 seeds",
-        "pytorch, 4 seeds",
+        "Keras, 4 seeds",
+        "PyTorch, 4 seeds",
     ]
     assert len(with_bn.collections) == 2  # one band each
-    assert with_bn.get_title() == "lenetr_bn" and without.get_title() == "lenetr"
+    assert with_bn.get_title() == "lenetr_bn (with BN)"
+    assert without.get_title() == "lenetr (without BN)"
     assert with_bn.get_legend().get_title().get_text() == framework_figures.BAND_TEXT
 
 

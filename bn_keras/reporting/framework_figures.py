@@ -8,7 +8,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from bn_keras.reporting import statistics
-from bn_keras.reporting.summary import BN_SUFFIX, Run, Summary, group_by_experiment
+from bn_keras.reporting.summary import (
+    BN_SUFFIX,
+    Run,
+    Summary,
+    framework_name,
+    group_by_experiment,
+)
 
 COLORS = ("tab:blue", "tab:orange", "tab:green")  # primary framework first
 LINESTYLES = ("-", "--", ":")
@@ -41,15 +47,18 @@ def framework_figure(base: str, groups: dict[str, dict[str, list[Run]]]) -> Figu
             runs = experiments[experiment]
             steps, mean, low, high = _curve(runs)
             color = COLORS[i % len(COLORS)]
-            label = f"{framework}, {len(runs)} seed{'s' if len(runs) > 1 else ''}"
+            seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+            label = f"{framework_name(framework)}, {seeds}"
             ax.plot(steps, mean, color=color, linestyle=LINESTYLES[i % 3], label=label)
             ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
         ax.set_xscale("log")
-        ax.set_title(experiment, fontsize=9)
+        ax.set_title(f"{experiment} ({'with' if experiment != base else 'without'} BN)", fontsize=9)
         ax.set_xlabel("training iterations")
         ax.set_ylabel("test accuracy")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower right", title=BAND_TEXT, title_fontsize=7)
+    names = " and ".join(framework_name(f) for f in groups)
+    fig.suptitle(f"{base}: {names}, test accuracy (mean over seeds)", fontsize=10)
     return fig
 
 

@@ -19,6 +19,7 @@ from bn_keras.reporting.summary import (
     Run,
     Summary,
     format_speedup,
+    framework_name,
     group_by_experiment,
 )
 
@@ -153,20 +154,13 @@ def _separate_findings(pairs: list[Pair]) -> list[str]:
     return head + lines
 
 
-FRAMEWORK_NAMES = {"keras": "Keras", "pytorch": "PyTorch"}
-
-
-def _framework_name(framework: str) -> str:
-    return FRAMEWORK_NAMES.get(framework, framework)
-
-
 def _twin_section(summary: Summary) -> list[str]:
-    primary = _framework_name(summary.framework)
+    primary = framework_name(summary.framework)
     if not summary.twins:
         return ["", f"No PyTorch twin runs (results/pytorch/): {primary} only."]
     lines = []
     for key, view in summary.twins.items():
-        framework = _framework_name(key)
+        framework = framework_name(key)
         lines += [
             "",
             f"## {primary} and {framework} side by side",

@@ -25,6 +25,7 @@ BN_NEVER = "BN never"  # speed-up where only the network without BN reaches it
 NEITHER = "-"
 KERAS = "keras"
 TWIN_DIRS = ("pytorch",)  # subdirectories of a results tree holding another framework's runs
+FRAMEWORK_NAMES = {KERAS: "Keras", "pytorch": "PyTorch"}
 _RUN_NAME = re.compile(r"^(?P<experiment>.+)_seed(?P<seed>\d+)$")
 
 
@@ -59,6 +60,11 @@ class Run:
     def first_step_reaching(self, threshold: float) -> int | None:
         """The first evaluated step with test accuracy >= `threshold`, None if there is none."""
         return next((int(r["step"]) for r in self.rows if r["test_accuracy"] >= threshold), None)
+
+
+def framework_name(framework: str) -> str:
+    """The framework as written in prose, e.g. "PyTorch"."""
+    return FRAMEWORK_NAMES.get(framework, framework)
 
 
 def _run_dirs(results_dir: Path) -> Iterator[Path]:

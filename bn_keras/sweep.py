@@ -128,9 +128,14 @@ def main(argv: list[str]) -> None:
     if note:
         print(note, flush=True)
     jobs = plan_jobs(experiments, seeds, FLAGS.extra_seeds, results_dir, extra, flag_dir)
-    for framework, directory in frameworks.items():
-        if framework != KERAS:
+    for framework, directory in list(frameworks.items()):
+        if framework == KERAS:
+            continue
+        try:
             jobs += plan_jobs(paper, seeds, 0, directory, extra, flag_dir, framework)
+        except SystemExit as err:  # a bn_keras.main without the twin refuses --framework
+            print(f"{framework} twin skipped: {str(err).splitlines()[-1]}", flush=True)
+            del frameworks[framework]
     start, already_run = time.monotonic(), set()
     ran, failed = _execute(jobs, already_run)
     pairs = [e for e in paper if e + BN_SUFFIX in paper]

@@ -206,8 +206,16 @@ def _min_seeds(*candidates: int | None) -> int | None:
 
 
 def raises_verdict(pair: str, effect: Effect) -> Verdict:
-    """ "BN raises final accuracy": the 95% interval above zero; below zero or TOST-equivalent
-    within the margin refutes it."""
+    """Decides "BN raises final accuracy": the 95% interval above zero reproduces it; below
+    zero, or TOST-equivalent within the margin, refutes it.
+
+    Args:
+        pair: the experiment without BN.
+        effect: BN minus no BN in final accuracy (accuracy_effect).
+
+    Returns:
+        The verdict; UNDECIDED ones carry the seeds per arm that would probably decide them.
+    """
     ci, p = effect.interval, effect.tost_p
     if ci is None:
         return Verdict(pair, RAISES, UNDECIDED, effect, WELCH, "needs 2+ seeds per arm")
@@ -230,8 +238,17 @@ def raises_verdict(pair: str, effect: Effect) -> Verdict:
 
 
 def no_difference_verdict(pair: str, effect: Effect, claim: str = NO_DIFFERENCE) -> Verdict:
-    """An equivalence claim: TOST within the margin reproduces it; a 95% interval wholly beyond
-    the margin refutes it; anything else is undecided."""
+    """Decides an equivalence claim: TOST within the margin reproduces it; a 95% interval wholly
+    beyond the margin refutes it; anything else is undecided.
+
+    Args:
+        pair: the experiment without BN (or, for AGREES, the experiment in two frameworks).
+        effect: the difference in final accuracy (accuracy_effect).
+        claim: NO_DIFFERENCE, or AGREES for the frameworks' agreement.
+
+    Returns:
+        The verdict; a real effect inside the margin is REPRODUCED and says so in its note.
+    """
     ci, p, m = effect.interval, effect.tost_p, ACCURACY_MARGIN
     if ci is None:
         return Verdict(pair, claim, UNDECIDED, effect, TOST, "needs 2+ seeds per arm")
@@ -278,12 +295,19 @@ def _threshold_outcome(effect: Effect) -> tuple[str, int | None]:
 
 
 def speeds_up_verdict(pair: str, effects: Sequence[Effect]) -> Verdict:
-    """ "BN speeds convergence": every estimable threshold reached sooner with BN (95% interval
-    below zero); any threshold reached later with BN refutes it.
+    """Decides "BN speeds convergence": every estimable threshold reached sooner with BN (95%
+    interval below zero) reproduces it; any threshold reached later with BN refutes it.
 
     Thresholds that no seed reached, or where both arms hold seeds that never did, are not
     estimable and left out; BN never reaching a threshold the others reach counts against it
     through the lower bound.
+
+    Args:
+        pair: the experiment without BN.
+        effects: the pair's effects (pair_effects); only the iteration ones are read.
+
+    Returns:
+        The verdict, its effect the deciding threshold (the last estimable one if reproduced).
     """
     usable = [e for e in effects if e.is_iterations and e.estimable and e.interval is not None]
     if not usable:

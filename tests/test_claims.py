@@ -155,3 +155,8 @@ def test_verdicts_follow_the_papers_claims():
     ]
     assert [v.claim for v in claims.verdicts_for("lenetr", effects)] == [claims.NO_DIFFERENCE]
     assert claims.verdicts_for("ioffe_mlp", effects) == []
+
+
+def test_p_values_below_a_thousandth_are_not_written_as_zero():
+    assert claims.p_is(0.0342) == "p=0.034" and claims.p_is(0.00002) == "p<0.001"
+    assert claims.p_text(0.00002) == "<0.001"

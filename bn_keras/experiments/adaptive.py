@@ -46,7 +46,7 @@ class PairState:
         parts = []
         for v in self.verdicts:
             e = v.effect
-            tost = f", TOST p={claims.p_text(e.tost_p)}" if e.tost_p is not None else ""
+            tost = f", TOST {claims.p_is(e.tost_p)}" if e.tost_p is not None else ""
             parts.append(
                 f"{v.claim}: {e.quantity} BN - no BN {e.effect_text()}, 95% CI {e.ci_text()}"
                 f"{tost}, {v.outcome}"

@@ -46,6 +46,11 @@ def p_text(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_is(p: float) -> str:
+    """The p-value as "p=0.034", or "p<0.001" below that."""
+    return f"p{p_text(p)}" if p < 0.001 else f"p={p_text(p)}"
+
+
 def iterations_quantity(threshold: float) -> str:
     return f"iterations to {threshold:.0%}"
 
@@ -225,7 +230,7 @@ def raises_verdict(pair: str, effect: Effect) -> Verdict:
     if ci.high < 0:
         return Verdict(pair, RAISES, NOT_REPRODUCED, effect, method, "BN lower")
     if p < ALPHA:
-        note = f"equivalent within ±{ACCURACY_MARGIN} (TOST p={p_text(p)})"
+        note = f"equivalent within ±{ACCURACY_MARGIN} (TOST {p_is(p)})"
         return Verdict(pair, RAISES, NOT_REPRODUCED, effect, method, note)
     d = abs(ci.effect)
     n_now = min(ci.n)
@@ -233,7 +238,7 @@ def raises_verdict(pair: str, effect: Effect) -> Verdict:
         statistics.seeds_to_decide(ci.sds, d, n_now),
         statistics.seeds_to_decide(ci.sds, ACCURACY_MARGIN - d, n_now, confidence=1 - 2 * ALPHA),
     )
-    note = f"CI spans zero, TOST p={p_text(p)}; {_needed_text(seeds)}"
+    note = f"CI spans zero, TOST {p_is(p)}; {_needed_text(seeds)}"
     return Verdict(pair, RAISES, UNDECIDED, effect, method, note, seeds)
 
 
@@ -255,14 +260,13 @@ def no_difference_verdict(pair: str, effect: Effect, claim: str = NO_DIFFERENCE)
     if p < ALPHA:
         if ci.low > 0 or ci.high < 0:
             note = (
-                f"a real but tiny effect: {ci.effect:+.4f}, within the margin ±{m} "
-                f"(TOST p={p_text(p)})"
+                f"a real but tiny effect: {ci.effect:+.4f}, within the margin ±{m} (TOST {p_is(p)})"
             )
         else:
-            note = f"equivalent within ±{m} (TOST p={p_text(p)})"
+            note = f"equivalent within ±{m} (TOST {p_is(p)})"
         return Verdict(pair, claim, REPRODUCED, effect, TOST, note)
     if ci.low > m or ci.high < -m:
-        note = f"the 95% CI lies beyond the margin ±{m} (TOST p={p_text(p)})"
+        note = f"the 95% CI lies beyond the margin ±{m} (TOST {p_is(p)})"
         return Verdict(pair, claim, NOT_REPRODUCED, effect, TOST, note)
     d, n_now = abs(ci.effect), min(ci.n)
     seeds = _min_seeds(
@@ -274,7 +278,7 @@ def no_difference_verdict(pair: str, effect: Effect, claim: str = NO_DIFFERENCE)
         if ci.low > 0 or ci.high < 0
         else ("CI spans zero")
     )
-    note = f"{real}, TOST p={p_text(p)}; {_needed_text(seeds)}"
+    note = f"{real}, TOST {p_is(p)}; {_needed_text(seeds)}"
     return Verdict(pair, claim, UNDECIDED, effect, TOST, note, seeds)
 
 

@@ -2,6 +2,9 @@
 # The main job: set up (.venv, install, offline MNIST when needed), run every experiment over seeds,
 # then draw the figures and write the summary. Options go to the sweep:
 #   --seeds=N  -j N  --quick  --force  --experiments=a,b  --data_dir=DIR
+#   --max_seeds=N  --nountil_decided  --notwin
+# By default each paper pair starts at 3 seeds and gets one more per round while a claim about it
+# is UNDECIDED, up to 10; with torch importable the PyTorch twin's runs go into results/pytorch/.
 # --probes runs the probe experiments of flags/probes/ (issue 6) into results/probes/ instead.
 set -euo pipefail
 cd "$(dirname "$0")"

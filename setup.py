@@ -22,6 +22,8 @@ setup(
         "importlib_resources>=6",
         "numpy>=1.26,<3",
         "matplotlib>=3.8",
+        # Welch intervals and TOST of the summary's verdicts (bn_keras/reporting/statistics.py).
+        "scipy>=1.11",
         "absl-py>=2.1",
         # TensorFlow 2.21 no longer installs TensorBoard; the metrics go to its event files too.
         "tensorboard>=2.20",

@@ -2,9 +2,15 @@
 
 `./run_all.sh` calls this after setting up the environment:
     python -m bn_keras.sweep --seeds=3 --jobs=2 [--quick] [--force] [--experiments=mlp,mlp_bn]
+        [--until_decided --max_seeds=10] [--twin]
 
-The six paper experiments run with --seeds seeds; the longer extra experiments of flags/ (Ioffe &
-Szegedy's setting, the 100K-iteration LeNets) with --extra_seeds. `--probes` runs the probe
+The six paper experiments start with --seeds seeds; with --until_decided (the default) each
+pair with an UNDECIDED claim then gets one more seed in both arms per round until its claims are
+decided or it has --max_seeds (bn_keras/experiments/adaptive.py; this is optional stopping,
+bounded by the cap, see there). The longer extra experiments of flags/ (Ioffe & Szegedy's
+setting, the 100K-iteration LeNets) run with --extra_seeds. With --twin (the default) and torch
+importable, the paper experiments also run in the PyTorch twin into <results_dir>/pytorch/, their
+pairs decided the same way; without torch one line says so. `--probes` runs the probe
 experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
 results/probes/.
 """
@@ -13,31 +19,52 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import dataclasses  # noqa: E402
 import datetime  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import subprocess  # noqa: E402
+import importlib.util  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from absl import flags  # noqa: E402
 
 from bn_keras.common import cli  # noqa: E402
-from bn_keras.config.settings import Config  # noqa: E402
-from bn_keras.runs import run_dir  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-PAPER_EXPERIMENTS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
-NOT_EXPERIMENTS = ("recipe", "smoke")  # flagfiles that are included by others or only a check
-QUICK_FLAGS = ("--train_steps=200", "--eval_every=50")
-_PROGRESS = re.compile(r"step (\d+)/(\d+) .*\| (\S+) steps/s \| test acc ([\d.]+)")
+from bn_keras.experiments import adaptive  # noqa: E402
+from bn_keras.experiments.jobs import (  # noqa: E402
+    FINISHED,
+    KERAS,
+    PAPER_EXPERIMENTS,
+    QUICK_FLAGS,
+    RESUMABLE,
+    Job,
+    all_experiments,
+    frameworks_to_run,
+    plan_job,
+    plan_jobs,
+    run_jobs,
+    run_state,
+)
+from bn_keras.reporting.summary import BN_SUFFIX, load_runs  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("experiments", None, "Flagfile names in flags/ to run (default: all).")
-flags.DEFINE_integer("seeds", 3, "Seeds 0..N-1 for the six paper experiments.", lower_bound=1)
+flags.DEFINE_integer(
+    "seeds",
+    3,
+    "Seeds 0..N-1 for the six paper experiments (the start with --until_decided).",
+    lower_bound=1,
+)
+flags.DEFINE_bool(
+    "until_decided",
+    True,
+    "Add one seed at a time to each paper pair with an UNDECIDED claim, up to --max_seeds.",
+)
+flags.DEFINE_integer("max_seeds", adaptive.MAX_SEEDS, "The cap of --until_decided.", lower_bound=1)
+flags.DEFINE_bool(
+    "twin",
+    True,
+    "Also run the paper experiments in the PyTorch twin (--framework=pytorch) into "
+    "<results_dir>/pytorch/, when torch is importable.",
+)
 flags.DEFINE_integer("extra_seeds", 1, "Seeds for the other experiments.", lower_bound=0)
 flags.DEFINE_integer(
     "jobs",
@@ -55,153 +82,32 @@ flags.DEFINE_string("results_dir", None, "Where run directories go (results/ or 
 flags.DEFINE_string("data_dir", None, "TFDS data directory (TFDS's default when unset).")
 
 
-@dataclasses.dataclass
-class Job:
-    """One training run of the sweep and its live progress."""
-
-    experiment: str
-    seed: int
-    args: list[str]
-    run_dir: Path
-    config: dict
-    step: int = 0
-    steps_per_second: float = 0.0
-    test_accuracy: float | None = None
-    returncode: int | None = None
-    last_error: str = ""
-    start_flags: tuple[str, ...] = ()  # ("--overwrite",) to start afresh rather than resume
-
-    @property
-    def name(self) -> str:
-        return self.run_dir.name
-
-    @property
-    def total_steps(self) -> int:
-        return self.config["train_steps"]
-
-
-def resolve_config(args: list[str]) -> dict:
-    """The configuration bn_keras.main would run with these flags (no training)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bn_keras.main", *args, "--print_config"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr.strip() or f"invalid flags {args}")
-    return json.loads(proc.stdout)
-
-
-def all_experiments(flag_dir: str = "flags") -> list[str]:
-    """Every experiment flagfile in `flag_dir`: the paper's six first, then the others by name."""
-    names = sorted(p.stem for p in (REPO / flag_dir).glob("*.flags"))
-    others = [n for n in names if n not in PAPER_EXPERIMENTS and n not in NOT_EXPERIMENTS]
-    return [e for e in PAPER_EXPERIMENTS if e in names] + others
-
-
-def plan_jobs(
-    experiments: list[str],
-    seeds: int,
-    extra_seeds: int,
-    results_dir: Path,
-    extra: list[str],
-    flag_dir: str = "flags",
-) -> list[Job]:
-    """One job per (experiment, seed), in a fixed order; flagfiles from `flag_dir`."""
-    jobs = []
-    for experiment in experiments:
-        flagfile = REPO / flag_dir / f"{experiment}.flags"
-        if not flagfile.is_file():
-            raise SystemExit(
-                cli.error_line(f"no flagfile {flagfile} for experiment {experiment!r}")
-            )
-        for seed in range(seeds if experiment in PAPER_EXPERIMENTS else extra_seeds):
-            run_name = f"{experiment}_seed{seed}"
-            args = [f"--flagfile={flag_dir}/{experiment}.flags", f"--seed={seed}", *extra]
-            args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
-            jobs.append(Job(experiment, seed, args, results_dir / run_name, resolve_config(args)))
-    return jobs
-
-
-FINISHED, RESUMABLE, FRESH = "finished", "resumable", "fresh"
-
-
-def run_state(job: Job) -> str:
-    """FINISHED or RESUMABLE when the run directory holds this job's run (settings that cannot
-    change its numbers, such as steps_per_execution, aside), FRESH otherwise."""
-    try:
-        record = json.loads((job.run_dir / run_dir.CONFIG_FILE).read_text())
-    except (OSError, ValueError):
-        return FRESH
-    if run_dir.settings_that_differ(record.get("config", {}), Config(**job.config)):
-        return FRESH
-    return FINISHED if (job.run_dir / run_dir.RESULT_FILE).is_file() else RESUMABLE
-
-
-def _watch(job: Job, proc: subprocess.Popen, log_path: Path) -> None:
-    with open(log_path, "w") as log:
-        for line in proc.stderr:
-            log.write(line)
-            match = _PROGRESS.search(line)
-            if match:
-                job.step = int(match[1])
-                job.steps_per_second = float(match[3]) if match[3] != "nan" else 0.0
-                job.test_accuracy = float(match[4])
-            elif line.startswith(cli.ERROR_PREFIX):
-                job.last_error = line.strip()
-    job.returncode = proc.wait()
-
-
-def _status_line(jobs: list[Job], running: list[Job], done: int, start: float) -> str:
-    remaining = sum(j.total_steps - j.step for j in jobs if j.returncode is None)
-    rate = sum(j.steps_per_second for j in running)
-    eta = datetime.timedelta(seconds=round(remaining / rate)) if rate else "?"
-    parts = [
-        f"{j.name} {j.step}/{j.total_steps} {j.steps_per_second:.0f} steps/s acc "
-        + (f"{j.test_accuracy:.4f}" if j.test_accuracy is not None else "-")
-        for j in running
+def _execute(jobs: list[Job], already_run: set[str]) -> tuple[int, int]:
+    """Runs the jobs not yet finished (all with --force, but each at most once per sweep);
+    returns how many ran and how many of them failed."""
+    states = {job.name: run_state(job) for job in jobs}
+    todo = [
+        j for j in jobs if j.name not in already_run and (FLAGS.force or states[j.name] != FINISHED)
     ]
-    elapsed = datetime.timedelta(seconds=round(time.monotonic() - start))
-    return f"[{done}/{len(jobs)} done, {elapsed}] " + " | ".join(parts) + f" | sweep ETA {eta}"
+    for job in todo:
+        # An interrupted run with the same settings resumes; anything else starts afresh.
+        if FLAGS.force or states[job.name] != RESUMABLE:
+            job.start_flags = ("--overwrite",)
+    print(
+        f"{len(jobs)} runs planned, {len(jobs) - len(todo)} already finished, "
+        f"{len(todo)} to run, {FLAGS.jobs} at a time",
+        flush=True,
+    )
+    if todo and not already_run:
+        from bn_keras.common.errors import DataError
+        from bn_keras.data import input_pipeline  # prepare MNIST once, before parallel runs start
 
-
-def run_jobs(jobs: list[Job], parallel: int, log_dir: Path, report_every_s: float = 10.0) -> int:
-    """Runs the jobs, `parallel` at a time, printing progress; returns the number that failed."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    pending, running, watchers = list(jobs), [], []
-    start, last_report, done, failed = time.monotonic(), 0.0, 0, 0
-    while pending or running:
-        while pending and len(running) < parallel:
-            job = pending.pop(0)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bn_keras.main", *job.args, *job.start_flags],
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            watcher = threading.Thread(target=_watch, args=(job, proc, log_dir / f"{job.name}.log"))
-            watcher.start()
-            running.append(job)
-            watchers.append(watcher)
-            print(f"started {job.name}: {' '.join(job.args)}", flush=True)
-        time.sleep(0.5)
-        for job in [j for j in running if j.returncode is not None]:
-            running.remove(job)
-            done += 1
-            if job.returncode:
-                failed += 1
-                print(f"FAILED {job.name} (exit {job.returncode}): {job.last_error}", flush=True)
-            else:
-                print(f"finished {job.name}: test accuracy {job.test_accuracy:.4f}", flush=True)
-        if time.monotonic() - last_report >= report_every_s and running:
-            print(_status_line(jobs, running, done, start), flush=True)
-            last_report = time.monotonic()
-    for watcher in watchers:
-        watcher.join()
-    return failed
+        try:
+            input_pipeline.ensure_mnist(FLAGS.data_dir)
+        except DataError as err:
+            sys.exit(f"sweep: error: {err}")
+    already_run.update(j.name for j in jobs)
+    return len(todo), run_jobs(todo, FLAGS.jobs)
 
 
 def main(argv: list[str]) -> None:
@@ -216,35 +122,64 @@ def main(argv: list[str]) -> None:
     if FLAGS.data_dir:
         extra.append(f"--data_dir={FLAGS.data_dir}")
     experiments = FLAGS.experiments or all_experiments(flag_dir)
-    jobs = plan_jobs(experiments, seeds, FLAGS.extra_seeds, results_dir, extra, flag_dir)
-    states = {job.name: run_state(job) for job in jobs}
-    todo = [j for j in jobs if FLAGS.force or states[j.name] != FINISHED]
-    for job in todo:
-        # An interrupted run with the same settings resumes; anything else starts afresh.
-        if FLAGS.force or states[job.name] != RESUMABLE:
-            job.start_flags = ("--overwrite",)
-    print(
-        f"{len(jobs)} runs planned, {len(jobs) - len(todo)} already finished, "
-        f"{len(todo)} to run, {FLAGS.jobs} at a time",
-        flush=True,
+    paper = [] if FLAGS.probes else [e for e in experiments if e in PAPER_EXPERIMENTS]
+    frameworks, note = frameworks_to_run(
+        results_dir, paper, FLAGS.twin, importlib.util.find_spec("torch") is not None
     )
-    if todo:
-        from bn_keras.common.errors import DataError
-        from bn_keras.data import input_pipeline  # prepare MNIST once, before parallel runs start
-
+    if note:
+        print(note, flush=True)
+    jobs = plan_jobs(experiments, seeds, FLAGS.extra_seeds, results_dir, extra, flag_dir)
+    for framework, directory in list(frameworks.items()):
+        if framework == KERAS:
+            continue
         try:
-            input_pipeline.ensure_mnist(FLAGS.data_dir)
-        except DataError as err:
-            sys.exit(f"sweep: error: {err}")
-    start = time.monotonic()
-    failed = run_jobs(todo, FLAGS.jobs, results_dir / "logs")
+            jobs += plan_jobs(paper, seeds, 0, directory, extra, flag_dir, framework)
+        except SystemExit as err:  # a bn_keras.main without the twin refuses --framework
+            print(f"{framework} twin skipped: {str(err).splitlines()[-1]}", flush=True)
+            del frameworks[framework]
+    start, already_run = time.monotonic(), set()
+    ran, failed = _execute(jobs, already_run)
+    pairs = [e for e in paper if e + BN_SUFFIX in paper]
+    if FLAGS.until_decided and pairs:
+
+        def run_round(pending: dict[adaptive.Key, int]) -> None:
+            nonlocal ran, failed
+            round_jobs = [
+                plan_job(e, seed, frameworks[framework], extra, flag_dir, framework)
+                for (framework, pair), n in pending.items()
+                for e in (pair, pair + BN_SUFFIX)
+                for seed in range(n)
+            ]
+            more, more_failed = _execute(round_jobs, already_run)
+            ran, failed = ran + more, failed + more_failed
+
+        def on_round(states: dict[adaptive.Key, adaptive.PairState]) -> None:
+            open_ = [s for s in states.values() if s.verdicts and not s.decided]
+            print(f"undecided after this round: {', '.join(_name(s) for s in open_) or 'none'}")
+
+        keys = [(framework, pair) for framework in frameworks for pair in pairs]
+        states = adaptive.add_seeds_until_decided(
+            keys,
+            run_round,
+            lambda: load_runs(results_dir),
+            start=seeds,
+            cap=max(FLAGS.max_seeds, seeds),
+            on_round=on_round,
+            first_round_done=True,
+        )
+        for state in states.values():
+            print(f"sweep: {state.line()}", flush=True)
     print(
-        f"sweep: {len(todo) - failed} runs finished, {failed} failed, "
+        f"sweep: {ran - failed} runs finished, {failed} failed, "
         f"{datetime.timedelta(seconds=round(time.monotonic() - start))} wall time",
         flush=True,
     )
     if failed:
         sys.exit(1)
+
+
+def _name(state: adaptive.PairState) -> str:
+    return state.pair if state.framework == KERAS else f"{state.framework} {state.pair}"
 
 
 if __name__ == "__main__":

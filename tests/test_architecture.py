@@ -23,12 +23,13 @@ ALLOWED = {
     "probes": {"data", "runs", "config", "common"},
     "runs": {"config", "common"},
     "reporting": {"runs", "config", "common"},
+    "experiments": {"reporting", "runs", "config", "common"},
     "config": {"common"},
     "common": set(),
 }
 COMMANDS = {"main", "sweep", "plot", "launch", "bench", "probes/plot"}
 # Importing any of these must not load TensorFlow, Keras or TFDS.
-TF_FREE_ROOMS = ("config", "runs", "common", "reporting")
+TF_FREE_ROOMS = ("config", "runs", "common", "reporting", "experiments")
 TF_FREE_EXTRA = ("bn_keras.probes.files", "bn_keras.training.start")
 TF_MODULES = ("tensorflow", "keras", "tensorflow_datasets")
 

@@ -120,11 +120,15 @@ def test_lenet_figure_has_the_papers_lines_and_bands(results):
     np.testing.assert_allclose(with_bn.get_ydata(), [0.92, 0.98, 0.989, 0.992])
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(bands) == 2 and len(ax.collections) == 2
-    band_top = bands[1].get_paths()[0].vertices[:, 1].max()
-    assert band_top == pytest.approx(0.993)  # the max over seeds, not the mean
+    band = bands[1].get_paths()[0].vertices[:, 1]
+    # The 95% CI of the mean, widest at step 100: 0.92 -+ t(0.975, 1) 12.706 * sem 0.02, its
+    # top clipped to accuracy 1.
+    assert band.min() == pytest.approx(0.92 - 12.706205 * 0.02) and band.max() == 1.0
     assert ax.get_xscale() == "log"
     assert ax.get_title() == "LeNet-5 (sigmoid), Adadelta lr 1.0, x0.7/epoch, batch 64, 2 seeds"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["without BN", "with BN"]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["without BN", "with BN"]
+    assert legend.get_title().get_text() == "bands: 95% CI of the mean over seeds (t)"
 
 
 def test_zoom_shows_the_top_percent_over_the_second_half(results):
@@ -150,8 +154,17 @@ def test_mean_curve_keeps_the_steps_every_seed_evaluated():
     )
     np.testing.assert_array_equal(curve.steps, [0, 100, 200])
     np.testing.assert_allclose(curve.mean, [0.1, 0.6, 0.925])
-    np.testing.assert_allclose(curve.low, [0.1, 0.5, 0.9])
-    np.testing.assert_allclose(curve.high, [0.1, 0.7, 0.95])
+    # Two seeds: mean -+ t(0.975, 1) 12.706 * sem, sem = |a - b| / 2 = 0, 0.1 and 0.025 here,
+    # clipped to [0, 1].
+    np.testing.assert_allclose(curve.low, [0.1, 0.0, 0.925 - 0.3176551], rtol=1e-6)
+    np.testing.assert_allclose(curve.high, [0.1, 1.0, 1.0])
+
+
+def test_the_band_stays_within_the_possible_accuracies():
+    # 0.9 and 1.0: mean 0.95, half-width 12.706 * 0.05 = 0.635, clipped to [0.315, 1].
+    curve = figures.mean_curve([_run(0, {100: 0.9}), _run(1, {100: 1.0})])
+    np.testing.assert_allclose(curve.low, [0.95 - 0.6353103], rtol=1e-6)
+    np.testing.assert_array_equal(curve.high, [1.0])
 
 
 def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):

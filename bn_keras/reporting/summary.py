@@ -7,23 +7,25 @@ import json
 import math
 import re
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 
 from absl import logging
 
+from bn_keras.reporting import claims
+from bn_keras.reporting import statistics as stats_lib
+from bn_keras.reporting.claims import THRESHOLDS
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 
-THRESHOLDS = (0.97, 0.98, 0.99)
 PAPER_BASES = ("mlp", "lenet", "lenetr")
 BN_SUFFIX = "_bn"
 BN_ONLY = "BN only"  # speed-up where only the BN twin reaches the threshold
 BN_NEVER = "BN never"  # speed-up where only the network without BN reaches it
 NEITHER = "-"
-SPEEDS_UP = "BN speeds convergence"
-RAISES = "BN raises final accuracy"
-NO_DIFFERENCE = "BN makes no difference"
-CLAIMS = {"mlp": (SPEEDS_UP, RAISES), "lenet": (SPEEDS_UP, RAISES), "lenetr": (NO_DIFFERENCE,)}
+KERAS = "keras"
+TWIN_DIRS = ("pytorch",)  # subdirectories of a results tree holding another framework's runs
+FRAMEWORK_NAMES = {KERAS: "Keras", "pytorch": "PyTorch"}
 _RUN_NAME = re.compile(r"^(?P<experiment>.+)_seed(?P<seed>\d+)$")
 
 
@@ -43,6 +45,11 @@ class Run:
         return self.result is not None and bool(self.rows)
 
     @property
+    def framework(self) -> str:
+        """The framework that trained the run: config "framework", "keras" when absent."""
+        return self.record.get("config", {}).get("framework") or KERAS
+
+    @property
     def final_accuracy(self) -> float:
         return self.rows[-1]["test_accuracy"]
 
@@ -55,18 +62,30 @@ class Run:
         return next((int(r["step"]) for r in self.rows if r["test_accuracy"] >= threshold), None)
 
 
+def framework_name(framework: str) -> str:
+    """The framework as written in prose, e.g. "PyTorch"."""
+    return FRAMEWORK_NAMES.get(framework, framework)
+
+
+def _run_dirs(results_dir: Path) -> Iterator[Path]:
+    for directory in (results_dir, *(results_dir / name for name in TWIN_DIRS)):
+        if directory.is_dir():
+            yield from sorted(directory.iterdir())
+
+
 def load_runs(results_dir: Path) -> list[Run]:
-    """Reads the run directories of a results tree.
+    """Reads the run directories of a results tree and of its twin subdirectories (pytorch/).
 
     Args:
-        results_dir: holds `<experiment>_seed<N>/` directories; other entries, and directories
-            without config.json and metrics.csv (such as logs/), are skipped.
+        results_dir: holds `<experiment>_seed<N>/` directories, and may hold `pytorch/` with
+            more; other entries, and directories without config.json and metrics.csv (such as
+            logs/), are skipped.
 
     Returns:
-        The runs, finished or not, sorted by directory name.
+        The runs, finished or not: those of `results_dir` by directory name, then the twin's.
     """
     runs = []
-    for run_dir in sorted(Path(results_dir).iterdir()):
+    for run_dir in _run_dirs(Path(results_dir)):
         match = _RUN_NAME.match(run_dir.name)
         has_files = (run_dir / CONFIG_FILE).is_file() and (run_dir / METRICS_FILE).is_file()
         if not (match and has_files):
@@ -87,21 +106,29 @@ def load_runs(results_dir: Path) -> list[Run]:
 
 @dataclasses.dataclass(frozen=True)
 class Spread:
-    """Mean, sample standard deviation (0 for one value), minimum and maximum."""
+    """Mean, sample standard deviation (0 for one value), minimum, maximum and the 95% CI of the
+    mean (t-based; the mean itself for one value)."""
 
     mean: float
     std: float
     min: float
     max: float
+    ci_low: float
+    ci_high: float
 
     @classmethod
     def of(cls, values: list[float]) -> Spread:
         std = statistics.stdev(values) if len(values) > 1 else 0.0
-        return cls(statistics.fmean(values), std, min(values), max(values))
+        low, high = stats_lib.mean_band([[v] for v in values])
+        return cls(statistics.fmean(values), std, min(values), max(values), low[0], high[0])
 
     @property
     def range(self) -> float:
         return self.max - self.min
+
+    def ci_text(self) -> str:
+        """The mean with its 95% CI, e.g. "0.9921 [0.9905, 0.9937]"."""
+        return f"{self.mean:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +178,7 @@ def experiment_stats(runs: list[Run]) -> ExperimentStats:
 
 
 def speedup(without_bn: float | None, with_bn: float | None) -> float | str:
-    """BN's speed-up to a threshold: iterations(X) / iterations(X_bn).
+    """BN's speed-up to a threshold: iterations(X) / iterations(X_bn), a ratio of means.
 
     Args:
         without_bn: mean iterations of X to the threshold, None if a seed never reached it.
@@ -171,10 +198,11 @@ def format_speedup(value: float | str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Pair:
-    """An experiment X and its BatchNorm twin X_bn, compared."""
+    """An experiment X and its BatchNorm twin X_bn, compared: BN minus no BN per quantity."""
 
     base: ExperimentStats
     bn: ExperimentStats
+    effects: list[claims.Effect]
 
     @property
     def name(self) -> str:
@@ -184,72 +212,47 @@ class Pair:
     def speedups(self) -> dict[float, float | str]:
         return {t: speedup(self.base.iterations[t], self.bn.iterations[t]) for t in THRESHOLDS}
 
-    @property
-    def final_difference(self) -> float:
-        """mean final accuracy with BN minus without."""
-        return self.bn.final.mean - self.base.final.mean
-
-    @property
-    def spread(self) -> float:
-        """Seed-to-seed spread: the larger of the two experiments' max - min final accuracy."""
-        return max(self.base.final.range, self.bn.final.range)
+    def effect(self, quantity: str) -> claims.Effect:
+        return next(e for e in self.effects if e.quantity == quantity)
 
 
 @dataclasses.dataclass(frozen=True)
-class Verdict:
-    """A claim of the paper about one pair, and whether the data reproduce it."""
+class Agreement:
+    """One experiment in two frameworks: final accuracy of the primary minus the twin's."""
 
-    pair: str
-    claim: str
-    holds: bool
-    evidence: str
-
-    @property
-    def line(self) -> str:
-        word = "REPRODUCED" if self.holds else "NOT REPRODUCED"
-        return f"{self.pair}: {self.claim}: {word} ({self.evidence})"
+    experiment: str
+    effect: claims.Effect
+    verdict: claims.Verdict
 
 
-def _speedup_verdict(pair: Pair) -> Verdict:
-    speedups = pair.speedups
-    bn_reaches_all = all(s != BN_NEVER for s in speedups.values())
-    faster = all(s > 1 for s in speedups.values() if isinstance(s, float))
-    any_reached = any(s != NEITHER for s in speedups.values())
-    evidence = ", ".join(
-        f"{t:.0%}: {pair.base.iterations_text(t)} vs {pair.bn.iterations_text(t)} it, "
-        f"speed-up {format_speedup(s)}"
-        for t, s in speedups.items()
-    )
-    return Verdict(pair.name, SPEEDS_UP, bn_reaches_all and faster and any_reached, evidence)
+@dataclasses.dataclass(frozen=True)
+class FrameworkView:
+    """The statistics, pairs and verdicts of one framework's finished runs."""
 
-
-def _accuracy_verdict(pair: Pair, claim: str) -> Verdict:
-    diff, spread = pair.final_difference, pair.spread
-    holds = diff > 0 and diff > spread if claim == RAISES else abs(diff) <= spread
-    evidence = (
-        f"final accuracy {pair.bn.final.mean:.4f} with BN vs {pair.base.final.mean:.4f} without, "
-        f"difference {diff:+.4f}, seed spread {spread:.4f}"
-    )
-    return Verdict(pair.name, claim, holds, evidence)
-
-
-def verdicts_for(pair: Pair) -> list[Verdict]:
-    """The paper's claims about `pair` (none for pairs outside the paper)."""
-    return [
-        _speedup_verdict(pair) if claim == SPEEDS_UP else _accuracy_verdict(pair, claim)
-        for claim in CLAIMS.get(pair.name, ())
-    ]
+    framework: str
+    experiments: dict[str, ExperimentStats]
+    pairs: list[Pair]
+    verdicts: list[claims.Verdict]
+    finished: list[Run]
 
 
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """Everything summary.md and summary.csv show."""
+    """Everything summary.md and summary.csv show.
+
+    The primary framework (Keras when it has runs) fills experiments, pairs, verdicts and
+    finished; `twins` holds every other framework's view, `agreement` its comparison with the
+    primary per experiment.
+    """
 
     experiments: dict[str, ExperimentStats]
     pairs: list[Pair]
-    verdicts: list[Verdict]
+    verdicts: list[claims.Verdict]
     unfinished: list[Run]
     finished: list[Run]
+    framework: str = KERAS
+    twins: dict[str, FrameworkView] = dataclasses.field(default_factory=dict)
+    agreement: dict[str, list[Agreement]] = dataclasses.field(default_factory=dict)
 
 
 def group_by_experiment(runs: list[Run]) -> dict[str, list[Run]]:
@@ -266,27 +269,66 @@ def _order(experiment: str) -> tuple:
     return rank, base, experiment.endswith(BN_SUFFIX)
 
 
+def framework_view(framework: str, finished: list[Run]) -> FrameworkView:
+    """Statistics per experiment, pair effects and the paper's verdicts for one framework."""
+    groups = group_by_experiment(finished)
+    experiments = {name: experiment_stats(group) for name, group in groups.items()}
+    pairs = [
+        Pair(
+            stats,
+            experiments[name + BN_SUFFIX],
+            claims.pair_effects(groups[name], groups[name + BN_SUFFIX]),
+        )
+        for name, stats in experiments.items()
+        if name + BN_SUFFIX in experiments
+    ]
+    verdicts = [v for pair in pairs for v in claims.verdicts_for(pair.name, pair.effects)]
+    return FrameworkView(framework, experiments, pairs, verdicts, finished)
+
+
+def agreement(primary: list[Run], twin: list[Run]) -> list[Agreement]:
+    """Per experiment in both: primary minus twin final accuracy, and whether they agree."""
+    ours, theirs = group_by_experiment(primary), group_by_experiment(twin)
+    rows = []
+    for experiment in (e for e in ours if e in theirs):
+        effect = claims.accuracy_effect(
+            claims.FINAL,
+            [r.final_accuracy for r in theirs[experiment]],
+            [r.final_accuracy for r in ours[experiment]],
+        )
+        verdict = claims.no_difference_verdict(experiment, effect, claims.AGREES)
+        rows.append(Agreement(experiment, effect, verdict))
+    return rows
+
+
 def summarize(runs: list[Run]) -> Summary:
-    """Statistics per experiment, pair comparisons and the paper's verdicts.
+    """Statistics per experiment, pair comparisons and the paper's verdicts, per framework.
 
     Args:
         runs: what load_runs() returned; unfinished runs are listed but left out of statistics.
 
     Returns:
-        The summary, experiments ordered as the paper's first, then the others by name.
+        The summary of the primary framework (Keras when it has runs), experiments ordered as the
+        paper's first, then the others by name; other frameworks in `twins` and `agreement`.
     """
-    finished = [r for r in runs if r.finished]
     for run in runs:
         if run.result is not None and not run.rows:
             logging.warning("%s has result.json but no metrics rows: left out", run.run_dir)
-    experiments = {
-        name: experiment_stats(group) for name, group in group_by_experiment(finished).items()
-    }
-    pairs = [
-        Pair(stats, experiments[name + BN_SUFFIX])
-        for name, stats in experiments.items()
-        if name + BN_SUFFIX in experiments
-    ]
-    verdicts = [v for pair in pairs for v in verdicts_for(pair)]
-    unfinished = [r for r in runs if not r.finished]
-    return Summary(experiments, pairs, verdicts, unfinished, finished)
+    by_framework: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.finished:
+            by_framework.setdefault(run.framework, []).append(run)
+    frameworks = sorted(by_framework, key=lambda f: (f != KERAS, f))
+    primary = frameworks[0] if frameworks else KERAS
+    view = framework_view(primary, by_framework.get(primary, []))
+    twins = {f: framework_view(f, by_framework[f]) for f in frameworks[1:]}
+    return Summary(
+        experiments=view.experiments,
+        pairs=view.pairs,
+        verdicts=view.verdicts,
+        unfinished=[r for r in runs if not r.finished],
+        finished=view.finished,
+        framework=primary,
+        twins=twins,
+        agreement={f: agreement(view.finished, by_framework[f]) for f in twins},
+    )

@@ -1,0 +1,256 @@
+"""The sweep's jobs: planned from flagfiles, finished ones skipped, the rest run in parallel."""
+
+import dataclasses
+import datetime
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bn_keras.common import cli
+from bn_keras.config.settings import Config
+from bn_keras.runs import run_dir
+from bn_keras.runs.metrics_file import read_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+PAPER_EXPERIMENTS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
+NOT_EXPERIMENTS = ("recipe", "smoke")  # flagfiles that are included by others or only a check
+QUICK_FLAGS = ("--train_steps=200", "--eval_every=50")
+KERAS = "keras"
+TWIN = "pytorch"  # the twin's --framework value and its results subdirectory
+TORCH_INSTALL = "CPU wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
+
+@dataclasses.dataclass
+class Job:
+    """One training run of the sweep and its live progress."""
+
+    experiment: str
+    seed: int
+    args: list[str]
+    run_dir: Path
+    config: dict
+    step: int = 0
+    steps_per_second: float = 0.0
+    test_accuracy: float | None = None
+    returncode: int | None = None
+    last_error: str = ""
+    start_flags: tuple[str, ...] = ()  # ("--overwrite",) to start afresh rather than resume
+    framework: str = KERAS
+
+    @property
+    def name(self) -> str:
+        """The run directory's name, under its framework for a twin's run ("pytorch/mlp_seed0")."""
+        return (
+            self.run_dir.name
+            if self.framework == KERAS
+            else f"{self.framework}/{self.run_dir.name}"
+        )
+
+    @property
+    def log_path(self) -> Path:
+        """logs/<run name>.log beside the run directory."""
+        return self.run_dir.parent / "logs" / f"{self.run_dir.name}.log"
+
+    @property
+    def total_steps(self) -> int:
+        return self.config["train_steps"]
+
+
+def resolve_config(args: list[str]) -> dict:
+    """The configuration bn_keras.main would run with these flags (no training)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bn_keras.main", *args, "--print_config"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr.strip() or f"invalid flags {args}")
+    return json.loads(proc.stdout)
+
+
+def all_experiments(flag_dir: str = "flags") -> list[str]:
+    """Every experiment flagfile in `flag_dir`: the paper's six first, then the others by name."""
+    names = sorted(p.stem for p in (REPO / flag_dir).glob("*.flags"))
+    others = [n for n in names if n not in PAPER_EXPERIMENTS and n not in NOT_EXPERIMENTS]
+    return [e for e in PAPER_EXPERIMENTS if e in names] + others
+
+
+def plan_job(
+    experiment: str,
+    seed: int,
+    results_dir: Path,
+    extra: list[str],
+    flag_dir: str = "flags",
+    framework: str = KERAS,
+    resolve: Callable[[list[str]], dict] = resolve_config,
+) -> Job:
+    """The job of one (experiment, seed) with its resolved configuration.
+
+    Args:
+        experiment: a flagfile name in `flag_dir`.
+        seed: the run's seed.
+        results_dir: where its run directory goes.
+        extra: more flags for bn_keras.main (--quick's, --data_dir...).
+        flag_dir: the flagfiles' directory, relative to the repository.
+        framework: KERAS, or a twin's name passed on as --framework.
+        resolve: turns the flags into the run's configuration (a seam for tests).
+
+    Raises:
+        SystemExit: there is no such flagfile.
+    """
+    flagfile = REPO / flag_dir / f"{experiment}.flags"
+    if not flagfile.is_file():
+        raise SystemExit(cli.error_line(f"no flagfile {flagfile} for experiment {experiment!r}"))
+    run_name = f"{experiment}_seed{seed}"
+    args = [f"--flagfile={flag_dir}/{experiment}.flags", f"--seed={seed}", *extra]
+    args += [] if framework == KERAS else [f"--framework={framework}"]
+    args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
+    return Job(experiment, seed, args, results_dir / run_name, resolve(args), framework=framework)
+
+
+def plan_jobs(
+    experiments: list[str],
+    seeds: int,
+    extra_seeds: int,
+    results_dir: Path,
+    extra: list[str],
+    flag_dir: str = "flags",
+    framework: str = KERAS,
+    resolve: Callable[[list[str]], dict] = resolve_config,
+) -> list[Job]:
+    """One job per (experiment, seed), in a fixed order: --seeds for the paper's experiments,
+    `extra_seeds` for the others; the arguments as for plan_job."""
+    return [
+        plan_job(experiment, seed, results_dir, extra, flag_dir, framework, resolve)
+        for experiment in experiments
+        for seed in range(seeds if experiment in PAPER_EXPERIMENTS else extra_seeds)
+    ]
+
+
+def frameworks_to_run(
+    results_dir: Path, paper: list[str], twin: bool, torch_available: bool
+) -> tuple[dict[str, Path], str | None]:
+    """Keras, and the PyTorch twin for the paper's experiments when asked for and importable.
+
+    Args:
+        results_dir: the Keras runs' directory; the twin's go into its pytorch/ subdirectory.
+        paper: the paper's experiments among those chosen (the twin has only these).
+        twin: whether the twin was asked for.
+        torch_available: whether torch is importable.
+
+    Returns:
+        The results directory per framework, and a one-line note when the twin is skipped for
+        want of torch (else None).
+    """
+    frameworks = {KERAS: Path(results_dir)}
+    if not (paper and twin):
+        return frameworks, None
+    if not torch_available:
+        return frameworks, f"PyTorch twin skipped: torch is not installed ({TORCH_INSTALL})"
+    return frameworks | {TWIN: Path(results_dir) / TWIN}, None
+
+
+FINISHED, RESUMABLE, FRESH = "finished", "resumable", "fresh"
+
+
+def run_state(job: Job) -> str:
+    """FINISHED or RESUMABLE when the run directory holds this job's run (settings that cannot
+    change its numbers, such as steps_per_execution, aside), FRESH otherwise."""
+    try:
+        record = json.loads((job.run_dir / run_dir.CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return FRESH
+    if run_dir.settings_that_differ(record.get("config", {}), Config(**job.config)):
+        return FRESH
+    return FINISHED if (job.run_dir / run_dir.RESULT_FILE).is_file() else RESUMABLE
+
+
+def _watch(job: Job, proc: subprocess.Popen, log_path: Path) -> None:
+    with open(log_path, "w") as log:
+        for line in proc.stderr:
+            log.write(line)
+            if line.startswith(cli.ERROR_PREFIX):
+                job.last_error = line.strip()
+    job.returncode = proc.wait()
+
+
+def read_progress(job: Job) -> None:
+    """Updates the job's step, test accuracy and speed from the last rows of its metrics.csv.
+
+    The run directory's record, not the printed progress line, is the source: rows are whole
+    (metrics_file) and carry step, test_accuracy and elapsed_s.
+    """
+    try:
+        rows = read_metrics(job.run_dir / run_dir.METRICS_FILE)
+    except (OSError, ValueError, KeyError):
+        return
+    if not rows:
+        return
+    last = rows[-1]
+    job.step, job.test_accuracy = int(last["step"]), last["test_accuracy"]
+    if len(rows) > 1:
+        seconds = last["elapsed_s"] - rows[-2]["elapsed_s"]
+        job.steps_per_second = (last["step"] - rows[-2]["step"]) / seconds if seconds > 0 else 0.0
+
+
+def _status_line(jobs: list[Job], running: list[Job], done: int, start: float) -> str:
+    remaining = sum(j.total_steps - j.step for j in jobs if j.returncode is None)
+    rate = sum(j.steps_per_second for j in running)
+    eta = datetime.timedelta(seconds=round(remaining / rate)) if rate else "?"
+    parts = [
+        f"{j.name} {j.step}/{j.total_steps} {j.steps_per_second:.0f} steps/s acc "
+        + (f"{j.test_accuracy:.4f}" if j.test_accuracy is not None else "-")
+        for j in running
+    ]
+    elapsed = datetime.timedelta(seconds=round(time.monotonic() - start))
+    return f"[{done}/{len(jobs)} done, {elapsed}] " + " | ".join(parts) + f" | sweep ETA {eta}"
+
+
+def run_jobs(jobs: list[Job], parallel: int, report_every_s: float = 10.0) -> int:
+    """Runs the jobs, `parallel` at a time, printing progress; returns the number that failed.
+
+    Each run's output goes to its log_path (logs/ beside the run directory).
+    """
+    pending, running, watchers = list(jobs), [], []
+    start, last_report, done, failed = time.monotonic(), 0.0, 0, 0
+    while pending or running:
+        while pending and len(running) < parallel:
+            job = pending.pop(0)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bn_keras.main", *job.args, *job.start_flags],
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            job.log_path.parent.mkdir(parents=True, exist_ok=True)
+            watcher = threading.Thread(target=_watch, args=(job, proc, job.log_path))
+            watcher.start()
+            running.append(job)
+            watchers.append(watcher)
+            print(f"started {job.name}: {' '.join(job.args)}", flush=True)
+        time.sleep(0.5)
+        for job in [j for j in running if j.returncode is not None]:
+            running.remove(job)
+            done += 1
+            read_progress(job)
+            if job.returncode:
+                failed += 1
+                print(f"FAILED {job.name} (exit {job.returncode}): {job.last_error}", flush=True)
+            else:
+                accuracy = "-" if job.test_accuracy is None else f"{job.test_accuracy:.4f}"
+                print(f"finished {job.name}: test accuracy {accuracy}", flush=True)
+        if time.monotonic() - last_report >= report_every_s and running:
+            for job in running:
+                read_progress(job)
+            print(_status_line(jobs, running, done, start), flush=True)
+            last_report = time.monotonic()
+    for watcher in watchers:
+        watcher.join()
+    return failed

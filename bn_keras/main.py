@@ -25,6 +25,7 @@ from bn_keras.common.storage import write_errors_reported  # noqa: E402
 from bn_keras.config import settings as config_lib  # noqa: E402
 from bn_keras.distribution import cluster
 from bn_keras.runs import run_dir  # noqa: E402
+from bn_keras.twin import support as twin_support  # noqa: E402
 
 _DEFAULTS = config_lib.Config()
 FLAGS = flags.FLAGS
@@ -134,6 +135,12 @@ flags.DEFINE_float(
     _DEFAULTS.landscape_span,
     "eta from eta_eff/span to eta_eff*span (eta_eff: |Adadelta update| / |gradient|).",
 )
+flags.DEFINE_enum(
+    "framework",
+    _DEFAULTS.framework,
+    config_lib.FRAMEWORKS,
+    "keras, or pytorch: the PyTorch twin of the original code (bn_keras.twin), same settings.",
+)
 flags.DEFINE_bool("print_config", False, "Print the resolved configuration as JSON and exit.")
 
 
@@ -216,6 +223,8 @@ def main(argv: list[str]) -> None:
         if FLAGS.print_config:
             print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
             return
+        if config.framework == "pytorch":
+            twin_support.check_supported(config)
         path = run_dir_for(config, cluster_task(config))
         with write_errors_reported():
             run_dir.lock(path)  # held until this process exits, however it exits
@@ -223,8 +232,13 @@ def main(argv: list[str]) -> None:
                 run_dir.clear(path)
     except (ConfigError, WriteError) as err:
         _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
-    stop, received = _install_stop_handlers()
-    from bn_keras.training.train import train_and_evaluate  # TensorFlow loads only for valid input
+    if config.framework == "pytorch":  # no checkpoints: a signal ends it, a rerun starts afresh
+        from bn_keras.twin.train import train_and_evaluate
+
+        stop, received = None, []
+    else:
+        stop, received = _install_stop_handlers()
+        from bn_keras.training.train import train_and_evaluate  # TensorFlow loads for valid input
 
     try:
         with write_errors_reported():

@@ -21,6 +21,7 @@ LR_SCHEDULES = ("epoch", "steps", "constant")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 SYNC_BN = ("auto", "true", "false")
 INITS = ("pytorch", "glorot")
+FRAMEWORKS = ("keras", "pytorch")  # pytorch: the twin in bn_keras.twin
 MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
 RESULT_NEUTRAL = (
@@ -91,6 +92,8 @@ class Config:
         landscape_steps: step sizes eta of the landscape, geometrically spaced.
         landscape_span: eta ranges from eta_eff / span to eta_eff * span, eta_eff being
             the norm of Adadelta's update over the norm of the gradient at that step.
+        framework: "keras" (this package) or "pytorch" (the twin of the original code,
+            bn_keras.twin, reading the same settings).
     """
 
     model: str = "lenetr"
@@ -126,6 +129,7 @@ class Config:
     landscape_every: int = 0
     landscape_steps: int = 5
     landscape_span: float = 4.0
+    framework: str = "keras"
 
     @property
     def default_run_name(self) -> str:
@@ -207,6 +211,10 @@ class Config:
             spe == 0 or (self.eval_every % spe == 0 and self.train_steps % spe == 0),
             f"--steps_per_execution={spe} must divide --eval_every={self.eval_every} and "
             f"--train_steps={self.train_steps}: use a divisor of both, or 0 (auto)",
+        )
+        _require(
+            self.framework in FRAMEWORKS,
+            f"--framework={self.framework!r} is unknown: use one of {FRAMEWORKS}",
         )
         self._validate_probes()
 

@@ -25,10 +25,11 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "ruff>=0.6"],
-        # The PyTorch reference of `python -m bn_keras.bench`. PyPI's Linux wheel pulls the CUDA
-        # libraries (GBs): for CPU only, first pip install torch --index-url
-        # https://download.pytorch.org/whl/cpu (README, "Speed").
-        "bench": ["torch>=2.2"],
+        # PyTorch: the twin (--framework=pytorch, bn_keras.twin) and the reference of
+        # `python -m bn_keras.bench`. On Linux PyPI's wheel pulls the CUDA libraries (GBs): for
+        # CPU only, first pip install torch --index-url https://download.pytorch.org/whl/cpu
+        "torch": ["torch>=2.2"],
+        "bench": ["torch>=2.2"],  # the same as "torch", under the name the README gave first
     },
     entry_points={"console_scripts": ["bn-keras=bn_keras.main:run"]},
 )

@@ -117,9 +117,12 @@ def evaluate(
 
 
 def run_record(config: Config, data_source: str) -> dict:
-    """config.json's contents: the Keras record's keys, the framework, and what was ignored."""
+    """config.json's contents: the Keras record's keys, the framework, and what was ignored.
+
+    The recorded config names framework "pytorch" however the trainer was called.
+    """
     return {
-        "config": config.to_dict(),
+        "config": dataclasses.replace(config, framework=support.FRAMEWORK).to_dict(),
         "framework": support.FRAMEWORK,
         "distribution": {
             "strategy": "none (one PyTorch process)",

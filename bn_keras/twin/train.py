@@ -182,6 +182,7 @@ def train_and_evaluate(
         The run's measurements.
 
     Raises:
+        DataError: the child process reading MNIST failed.
         TrainingDiverged: the loss became NaN or infinite; the metrics so far are kept.
     """
     if stop_request is not None:

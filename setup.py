@@ -31,10 +31,11 @@ setup(
     extras_require={
         # pytest-randomly: the random-order run (pytest.ini); hypothesis: the flag fuzzer.
         "test": ["pytest>=8", "ruff>=0.6", "pytest-randomly>=3.15", "hypothesis>=6.100"],
-        # The PyTorch reference of `python -m bn_keras.bench`. PyPI's Linux wheel pulls the CUDA
-        # libraries (GBs): for CPU only, first pip install torch --index-url
-        # https://download.pytorch.org/whl/cpu (docs/speed.md).
-        "bench": ["torch>=2.2"],
+        # PyTorch: the twin (--framework=pytorch, bn_keras.twin) and the reference of
+        # `python -m bn_keras.bench`. On Linux PyPI's wheel pulls the CUDA libraries (GBs): for
+        # CPU only, first pip install torch --index-url https://download.pytorch.org/whl/cpu
+        "torch": ["torch>=2.2"],
+        "bench": ["torch>=2.2"],  # the same as "torch", under the name the README gave first
     },
     entry_points={"console_scripts": ["bn-keras=bn_keras.main:run"]},
 )

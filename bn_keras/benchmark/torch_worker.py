@@ -25,38 +25,11 @@ import torch
 from torch import nn
 
 from bn_keras.benchmark.protocol import serve
+from bn_keras.twin.networks import build
 
 VARIANTS = ("torch_memory", "torch_loader")
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 SYNTHETIC_BATCHES = 50
-
-
-def _hidden(affine: nn.Module, width: int, bn: bool, activation: type, batch_norm: type) -> list:
-    return [affine, *([batch_norm(width)] if bn else []), activation()]
-
-
-def build(network: str) -> nn.Module:
-    """The network as in bn_keras.models.networks: affine (no bias with BN) -> BN -> activation."""
-    name, _, suffix = network.partition("_")
-    bn = suffix == "bn"
-    if name == "mlp":
-        layers = [nn.Flatten()]
-        for fan_in in (784, 100, 100):
-            layers += _hidden(
-                nn.Linear(fan_in, 100, bias=not bn), 100, bn, nn.Sigmoid, nn.BatchNorm1d
-            )
-        return nn.Sequential(*layers, nn.Linear(100, 10))
-    act = {"lenet": nn.Sigmoid, "lenetr": nn.ReLU}[name]
-    return nn.Sequential(
-        *_hidden(nn.Conv2d(1, 6, 5, padding=2, bias=not bn), 6, bn, act, nn.BatchNorm2d),
-        nn.MaxPool2d(2),
-        *_hidden(nn.Conv2d(6, 16, 5, bias=not bn), 16, bn, act, nn.BatchNorm2d),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        *_hidden(nn.Linear(400, 120, bias=not bn), 120, bn, act, nn.BatchNorm1d),
-        *_hidden(nn.Linear(120, 84, bias=not bn), 84, bn, act, nn.BatchNorm1d),
-        nn.Linear(84, 10),
-    )
 
 
 class TorchWorker:

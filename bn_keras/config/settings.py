@@ -20,6 +20,7 @@ LR_SCHEDULES = ("epoch", "steps", "constant")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 SYNC_BN = ("auto", "true", "false")
 INITS = ("pytorch", "glorot")
+FRAMEWORKS = ("keras", "pytorch")  # pytorch: the twin in bn_keras.twin
 MNIST_SOURCES = ("auto", "tfds", "offline")
 JIT_COMPILE = ("auto", "true", "false")
 MAX_STEPS_PER_EXECUTION = 50
@@ -159,6 +160,11 @@ class Config:
         4.0,
         "eta from eta_eff/span to eta_eff*span (eta_eff: |Adadelta update| / |gradient|).",
         bounds=Bounds(low=1),
+    )
+    framework: str = setting(
+        "keras",
+        "keras, or pytorch: the PyTorch twin of the original code (bn_keras.twin), same settings.",
+        choices=FRAMEWORKS,
     )
 
     @property

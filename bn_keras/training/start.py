@@ -20,6 +20,7 @@ from bn_keras.common.storage import write_errors_reported
 from bn_keras.config import checks, settings
 from bn_keras.distribution import cluster
 from bn_keras.runs import run_dir
+from bn_keras.twin import support as twin_support
 
 
 def run_dir_for(
@@ -98,6 +99,9 @@ def start(config: settings.Config, options: settings.CommandOptions) -> None:
     if options.print_config:
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
         return
+    twin = config.framework == twin_support.FRAMEWORK
+    if twin:
+        twin_support.check_supported(config)
     path = run_dir_for(config, options, cluster_task(config))
     if options.dry_run:
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
@@ -107,8 +111,13 @@ def start(config: settings.Config, options: settings.CommandOptions) -> None:
         if options.overwrite:
             run_dir.clear(path)
     cli.keep_tracebacks_in(path / run_dir.ERROR_LOG_FILE)
-    stop, received = _install_stop_handlers()
-    from bn_keras.training.train import train_and_evaluate  # TensorFlow loads only for valid input
+    if twin:  # no checkpoints: a signal ends it, a rerun starts afresh
+        from bn_keras.twin.train import train_and_evaluate
+
+        stop, received = None, []
+    else:
+        stop, received = _install_stop_handlers()
+        from bn_keras.training.train import train_and_evaluate  # TensorFlow loads for valid input
 
     with write_errors_reported():
         result = train_and_evaluate(config, path, stop_request=stop)

@@ -1,0 +1,1 @@
+"""The PyTorch twin: the six networks and the original recipe in PyTorch (imports no TensorFlow)."""

@@ -1,0 +1,59 @@
+"""What the PyTorch twin can run: settings it refuses, settings it ignores, torch itself.
+
+Imports neither torch nor TensorFlow, so the command line can refuse a run before loading either.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from bn_keras.common.errors import ConfigError
+from bn_keras.config.settings import Config
+
+FRAMEWORK = "pytorch"
+CPU_WHEEL_COMMAND = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+ONE_PROCESS_STRATEGIES = ("auto", "default", "one_device")
+
+
+def require_torch() -> None:
+    """Raises ConfigError, saying how to install the CPU wheel, when torch is not importable."""
+    if importlib.util.find_spec("torch") is None:
+        raise ConfigError(
+            f"--framework={FRAMEWORK} needs PyTorch, which is not installed: {CPU_WHEEL_COMMAND} "
+            "(CPU wheel), or pip install -e '.[torch]'"
+        )
+
+
+def check_supported(config: Config) -> None:
+    """Raises ConfigError naming the first setting that would change what a twin run measures
+    and that the twin cannot honour (it trains in one process, eagerly, without probes)."""
+    if config.strategy not in ONE_PROCESS_STRATEGIES or config.devices:
+        raise ConfigError(
+            f"--framework={FRAMEWORK} trains in one process on the CPU: use --strategy=auto "
+            f"(not --strategy={config.strategy!r}, --devices={config.devices!r})"
+        )
+    if config.init != "pytorch":
+        raise ConfigError(
+            f"--framework={FRAMEWORK} uses PyTorch's default init only: drop --init={config.init}"
+        )
+    if config.probe_every or config.landscape_every:
+        raise ConfigError(
+            f"--framework={FRAMEWORK} has no probes: drop --probe_every and --landscape_every"
+        )
+    require_torch()
+
+
+def ignored_settings(config: Config) -> dict[str, str]:
+    """The settings a twin run leaves aside, each with the reason; config.json records them.
+
+    None of them changes the numbers a run measures (see settings.RESULT_NEUTRAL), except that
+    an interrupted twin run starts again from iteration 0 instead of resuming.
+    """
+    ignored = {
+        "steps_per_execution": "eager PyTorch: one optimizer step per Python call",
+        "jit_compile": "eager PyTorch: no XLA",
+        "checkpoint_every": "no checkpoints: an interrupted twin run starts again at iteration 0",
+    }
+    if config.export:
+        ignored["export"] = "no SavedModel or model.keras: the twin exports no model"
+    return ignored

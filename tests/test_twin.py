@@ -1,0 +1,193 @@
+"""The PyTorch twin: its networks match the Keras ones, its runs read like Keras runs, its
+schedule steps at epoch boundaries, and --framework=pytorch is refused cleanly without torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bn_keras.common.errors import ConfigError
+from bn_keras.config.settings import Config
+from bn_keras.twin import support
+
+torch = pytest.importorskip(
+    "torch", reason="the PyTorch twin needs torch (pip install -e .[torch])"
+)
+
+from bn_keras.data import input_pipeline  # noqa: E402
+from bn_keras.models import networks as keras_networks  # noqa: E402
+from bn_keras.reporting.summary import load_runs  # noqa: E402
+from bn_keras.runs.metrics_file import read_metrics  # noqa: E402
+from bn_keras.twin import networks, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NETWORKS = [f"{m}{s}" for m in ("mlp", "lenet", "lenetr") for s in ("", "_bn")]
+TINY = Config(model="lenetr", bn=True, train_steps=12, eval_every=2, export=False)
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_parameter_counts_match_keras(network):
+    name, _, suffix = network.partition("_")
+    keras_model = keras_networks.build_model(name, bn=suffix == "bn")
+    torch_model = networks.build(network)
+    trainable = sum(p.numel() for p in torch_model.parameters())
+    # Keras keeps BN's moving mean and variance as non-trainable weights, torch as buffers.
+    moving = sum(b.numel() for n, b in torch_model.named_buffers() if n.endswith("running_mean"))
+    moving += sum(b.numel() for n, b in torch_model.named_buffers() if n.endswith("running_var"))
+    assert trainable == sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights)
+    assert moving == sum(int(np.prod(w.shape)) for w in keras_model.non_trainable_weights)
+
+
+def test_bn_settings_follow_the_config_in_pytorch_convention():
+    model = networks.build("lenetr_bn", bn_momentum=1.0 - 0.8, bn_epsilon=1e-3)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 4
+    assert all(m.momentum == pytest.approx(0.2) and m.eps == 1e-3 for m in norms)
+
+
+def test_normalization_matches_the_keras_pipeline(tiny_mnist):
+    images, labels = train.to_tensors(tiny_mnist.test_images[:5], tiny_mnist.test_labels[:5])
+    expected = input_pipeline.normalize(tiny_mnist.test_images[:5]).numpy()
+    np.testing.assert_allclose(images.numpy(), expected.transpose(0, 3, 1, 2), rtol=0, atol=1e-6)
+    assert labels.dtype == torch.int64 and labels.tolist() == tiny_mnist.test_labels[:5].tolist()
+
+
+def test_batches_cover_each_epoch_once_with_a_partial_last_batch():
+    torch.manual_seed(0)
+    images, labels = torch.zeros(200, 1, 28, 28), torch.arange(200)
+    batches = train.training_batches(images, labels, 64)
+    epoch = [next(batches)[1] for _ in range(train.steps_per_epoch(200, 64))]
+    assert [len(b) for b in epoch] == [64, 64, 64, 8]
+    assert sorted(torch.cat(epoch).tolist()) == list(range(200))
+    assert torch.cat(epoch).tolist() != list(range(200))  # shuffled
+
+
+def test_learning_rate_decays_once_per_epoch_of_938_iterations():
+    per_epoch = train.steps_per_epoch(60_000, 64)
+    assert per_epoch == 938
+    assert train.decay_interval(Config(), per_epoch) == 938
+    assert train.decay_interval(Config(lr_schedule="steps", lr_decay_steps=50), 938) == 50
+    assert train.decay_interval(Config(lr_schedule="constant"), 938) is None
+
+
+# TensorFlow and torch in one process crash in torch's training step (see twin.mnist_arrays), and
+# pytest's process holds TensorFlow: twin training runs in a child process without it.
+_CHILD = """
+import json, sys
+from types import SimpleNamespace
+import numpy as np
+from bn_keras.config.settings import Config
+from bn_keras.twin import train
+with np.load(sys.argv[1]) as arrays:
+    mnist = SimpleNamespace(**{name: arrays[name] for name in arrays.files})
+for config, run_dir in json.loads(sys.argv[2]):
+    train.train_and_evaluate(Config(**config), run_dir, mnist=mnist)
+"""
+
+
+def _train_in_child(mnist, runs: list[tuple[Config, Path]], tmp_path: Path) -> None:
+    arrays = tmp_path / "tiny.npz"
+    np.savez(arrays, **dataclasses.asdict(mnist))
+    plan = json.dumps([(dataclasses.asdict(c), str(d)) for c, d in runs])
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(arrays), plan],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_a_tiny_run_writes_the_records_the_summary_reads(tiny_mnist, tmp_path):
+    results = tmp_path / "results"
+    _train_in_child(tiny_mnist, [(TINY, results / "lenetr_bn_seed0")], tmp_path)
+    (run,) = load_runs(results)
+    assert (run.experiment, run.seed) == ("lenetr_bn", 0)
+    assert run.record["framework"] == "pytorch"
+    assert run.record["config"]["framework"] == "pytorch"  # whatever the Config passed said
+    assert run.record["versions"]["torch"] == torch.__version__
+    assert "export" not in run.record["ignored_settings"]
+    rows = run.rows
+    assert [int(r["step"]) for r in rows] == list(range(0, 13, 2))
+    # 200 examples at batch 64: 4 iterations per epoch, so x0.7 after iterations 4 and 8.
+    assert [r["learning_rate"] for r in rows] == pytest.approx([1, 1, 0.7, 0.7, 0.49, 0.49, 0.343])
+    assert rows[-1]["epoch"] == pytest.approx(3.0)
+    assert run.result["final_test_accuracy"] == rows[-1]["test_accuracy"]
+    assert run.result["steps"] == 12
+    assert rows[-1]["test_accuracy"] > 0.5  # the tiny digits are easy: it learned
+
+
+def test_the_same_seed_gives_the_same_run(tiny_mnist, tmp_path):
+    config = dataclasses.replace(TINY, train_steps=4)
+    other = dataclasses.replace(config, seed=1)
+    dirs = [tmp_path / name for name in ("a", "b", "c")]
+    _train_in_child(tiny_mnist, list(zip((config, config, other), dirs)), tmp_path)
+    first, second, third = ([r["test_loss"] for r in read_metrics(d / "metrics.csv")] for d in dirs)
+    assert first == second
+    assert first != third
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"strategy": "mirrored"}, {"init": "glorot"}, {"probe_every": 10}, {"landscape_every": 10}],
+)
+def test_settings_the_twin_cannot_honour_are_refused(change):
+    with pytest.raises(ConfigError, match="--framework=pytorch"):
+        support.check_supported(dataclasses.replace(Config(), **change))
+
+
+def _main(*args: str, prelude: str = "", timeout: int = 300) -> subprocess.CompletedProcess:
+    code = f"{prelude}import sys; from bn_keras.main import run; sys.argv[0] = 'main'; run()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def test_without_torch_the_twin_is_refused_in_one_line(tmp_path):
+    hide_torch = "import sys; sys.modules['torch'] = None; "  # import torch now fails
+    proc = _main("--framework=pytorch", f"--results_dir={tmp_path}", prelude=hide_torch)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert support.CPU_WHEEL_COMMAND in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_command_line_trains_the_twin_on_prepared_tfds_mnist(tiny_tfds_dir, tmp_path):
+    proc = _main(
+        "--framework=pytorch",
+        "--model=mlp",
+        "--train_steps=4",
+        "--eval_every=2",
+        f"--data_dir={tiny_tfds_dir}",
+        f"--results_dir={tmp_path}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = load_runs(tmp_path)
+    assert run.experiment == "mlp" and run.result["steps"] == 4
+    assert "prepared TFDS mnist" in run.record["data_source"]
+    assert run.record["ignored_settings"]["export"].startswith("no SavedModel")
+    assert not (run.run_dir / "saved_model").exists()
+
+
+def test_the_networks_and_the_torch_worker_import_without_tensorflow():
+    # The benchmark's worker runs under an interpreter that may hold torch alone.
+    block = "import sys; sys.modules.update(dict.fromkeys(['tensorflow', 'keras', 'absl']))"
+    code = f"{block}; import bn_keras.benchmark.torch_worker, bn_keras.twin.networks"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -47,6 +47,10 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     assert 0 < float(rows["callback"]["callback_share"]) < 1  # a part of the timed steps
     assert rows["plain"]["callback_share"] == ""
     assert "| `mlp_bn` |" in proc.stdout  # the printed table
+    assert "Noise check: " in proc.stdout and {r["flagged"] for r in rows.values()} <= {
+        "True",
+        "False",
+    }
 
 
 def test_ratios_pair_repetitions():

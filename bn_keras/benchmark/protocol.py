@@ -14,6 +14,8 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from bn_keras.benchmark import noise
+
 
 class WorkerError(RuntimeError):
     """A worker failed or died; the message ends with the tail of its log."""
@@ -39,13 +41,22 @@ def serve(handle: Callable[[dict], dict], ready: dict) -> None:
         if command["cmd"] == "exit":
             break
         try:
-            send({"ok": handle(command)})
+            send({"ok": _handle_timed(handle, command)})
         except Exception as err:  # reported to the parent, which stops the benchmark
             traceback.print_exc()
             send({"error": f"{type(err).__name__}: {err}"})
     # A worker keeps nothing: exit at once (TensorFlow's teardown can hang with live iterators).
     sys.stderr.flush()
     os._exit(0)
+
+
+def _handle_timed(handle: Callable[[dict], dict], command: dict) -> dict:
+    """`handle(command)`; a "time" reply also gets "noise": throttling and load around it."""
+    if command["cmd"] != "time":
+        return handle(command)
+    before = noise.snapshot()
+    reply = handle(command)
+    return {**reply, "noise": noise.compare(before, noise.snapshot(), noise.usable_cpus())}
 
 
 class Worker:

@@ -22,7 +22,13 @@ CSV_FIELDS = (
     "ratio_to_default",
     "callback_share",
     "steps_per_s_reps",
+    "throttled_reps",
+    "throttled_ms",
+    "loaded_reps",
+    "max_load",
+    "flagged",
 )
+NOISY = "*"  # marks a figure that rests on a throttled or loaded timing
 CONTEXT_FIELDS = (
     "date",
     "wall_s",
@@ -61,6 +67,7 @@ def summarize(
     replies = timings[name]
     shares = [r["callback_seconds"] / r["seconds"] for r in replies if "callback_seconds" in r]
     return {
+        **noise_summary(replies),
         "network": network,
         "option": name,
         "worker": option.worker,
@@ -72,6 +79,29 @@ def summarize(
         "ratio_to_default": paired_ratio(rates[name], rates[default]),
         "callback_share": statistics.median(shares) if shares else math.nan,
         "steps_per_s_reps": rates[name],
+    }
+
+
+def noise_summary(replies: list[dict]) -> dict:
+    """How many of an option's timings were throttled or loaded (bn_keras.benchmark.noise).
+
+    Returns:
+        throttled_reps, loaded_reps: repetitions with each verdict; throttled_ms: their total
+        throttled time (NaN where no worker could read its cgroup's counters); max_load: the
+        highest 1-minute load average seen around them; flagged: any repetition is either.
+    """
+    checks = [reply["noise"] for reply in replies if "noise" in reply]
+    millis = [c["throttled_ms"] for c in checks if c["throttled_ms"] is not None]
+    loads = [max(c["load_before"], c["load_after"]) for c in checks]
+    throttled = sum(c["throttled"] for c in checks)
+    loaded = sum(c["loaded"] for c in checks)
+    return {
+        "throttled_reps": throttled,
+        "throttled_ms": sum(millis) if millis else math.nan,
+        "loaded_reps": loaded,
+        "max_load": max(loads) if loads else math.nan,
+        "flagged": bool(throttled or loaded),
+        "cpus": max((c["cpus"] for c in checks), default=0),
     }
 
 
@@ -130,7 +160,13 @@ def tables(records: list[dict], context: dict) -> str:
         return paired_ratio(a, b) if a and b else math.nan
 
     def speed(options: dict, name: str) -> str:
-        return f"{options[name]['steps_per_s']:.0f}" if name in options else ""
+        if name not in options:
+            return ""
+        return _mark(f"{options[name]['steps_per_s']:.0f}", options, name)
+
+    def paired(options: dict, numerator: str, denominator: str) -> str:
+        value = _times(ratio(options, numerator, denominator))
+        return _mark(value, options, numerator, denominator)
 
     main_rows = []
     for network, options in by_network.items():
@@ -142,14 +178,14 @@ def tables(records: list[dict], context: dict) -> str:
                 speed(options, "plain"),
                 speed(options, "default"),
                 speed(options, "synthetic"),
-                _percent(1 - pipeline),
-                _percent(share),
+                _mark(_percent(1 - pipeline), options, "default", "synthetic"),
+                _mark(_percent(share), options, "callback"),
                 speed(options, "torch_loader"),
                 speed(options, "torch_memory"),
                 speed(options, "torch_threads_1"),
-                _times(ratio(options, "default", "torch_loader")),
-                _times(ratio(options, "synthetic", "torch_memory")),
-                _times(_to_best_torch(options)),
+                paired(options, "default", "torch_loader"),
+                paired(options, "synthetic", "torch_memory"),
+                _mark(_times(_to_best_torch(options)), options, "default", *_torch_names(options)),
             ]
         )
     main = _table(
@@ -177,7 +213,7 @@ def tables(records: list[dict], context: dict) -> str:
     option_rows = [
         [f"`{network}`"]
         + [
-            f"{_times(options[n]['ratio_to_plain'])} ({_times(options[n]['ratio_to_default'])})"
+            _mark(_option_ratios(options[n]), options, n, "plain", "default")
             if n in options
             else ""
             for n in option_names
@@ -191,6 +227,44 @@ def tables(records: list[dict], context: dict) -> str:
         + _sweep_estimate(by_network)
         + "\n\nsteps/s as a ratio to plain model.fit (and to bn_keras's defaults):\n\n"
         + ratios
+        + "\n\n"
+        + noise_line(records)
+    )
+
+
+def _mark(text: str, options: dict[str, dict], *names: str) -> str:
+    """`text` with a NOISY marker when a record it comes from is flagged."""
+    flagged = any(options[n].get("flagged") for n in names if n in options)
+    return f"{text}{NOISY}" if text and flagged else text
+
+
+def _option_ratios(record: dict) -> str:
+    return f"{_times(record['ratio_to_plain'])} ({_times(record['ratio_to_default'])})"
+
+
+def _torch_names(options: dict[str, dict]) -> list[str]:
+    return [name for name in options if name.startswith("torch")]
+
+
+def noise_line(records: list[dict]) -> str:
+    """One sentence: how many figures are flagged, and why; or that none is."""
+    flagged = [r for r in records if r.get("flagged")]
+    throttled = sum(r.get("throttled_reps", 0) for r in records)
+    loaded = sum(r.get("loaded_reps", 0) for r in records)
+    millis = [r["throttled_ms"] for r in records if not math.isnan(r.get("throttled_ms", math.nan))]
+    loads = [r["max_load"] for r in records if not math.isnan(r.get("max_load", math.nan))]
+    peak = f"highest 1-minute load average {max(loads):.1f}" if loads else "load average unknown"
+    counters = (
+        f"{throttled} timings CPU-throttled by the cgroup quota ({sum(millis):.0f} ms in all)"
+        if millis
+        else "cgroup throttle counters unreadable"
+    )
+    if not flagged:
+        return f"Noise check: no figure flagged; {counters}; {peak}."
+    return (
+        f"Noise check: {len(flagged)} of {len(records)} measurements flagged {NOISY} "
+        f"(and every ratio that uses one): {counters}, {loaded} timings with the load average "
+        f"above the {max(r.get('cpus', 0) for r in records)} usable CPUs; {peak}."
     )
 
 

@@ -1,0 +1,129 @@
+"""Is a timing noisy? CPU-quota throttling of the process's cgroup and the load average around it.
+
+Standard library only: the PyTorch worker imports it too. Each worker process takes a `snapshot`
+before and after every timing (its own cgroup, which may differ from the parent's), and `compare`
+turns the two into the figures the benchmark reports and the verdict it flags:
+    - throttling: `nr_throttled` grew in `cpu.stat` (cgroup v2: `throttled_usec`; v1:
+      `throttled_time` in ns). Throttling of an ancestor cgroup is not visible from here.
+    - load: the 1-minute load average, before or after, is above the CPUs this process may use.
+      It lags by design (an exponential average over a minute), so it says "the machine was busy
+      around this timing", not "during it".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Where cgroup v1 mounts the cpu controller, and where hybrid systems mount cgroup v2.
+_V1_CPU_DIRS = ("cpu", "cpu,cpuacct", "cpuacct,cpu")
+_V2_DIRS = ("", "unified")
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """What is read before or after a timing; the throttle counters are None when unreadable."""
+
+    nr_throttled: int | None
+    throttled_usec: float | None
+    load1: float
+
+
+def cpu_stat_candidates(proc_cgroup: str, root: Path = CGROUP_ROOT) -> list[Path]:
+    """The `cpu.stat` files that may hold this process's throttle counters, most specific first.
+
+    Args:
+        proc_cgroup: the text of /proc/self/cgroup ("hierarchy:controllers:path" lines).
+        root: where the cgroup filesystems are mounted.
+    """
+    v1, v2 = [], []
+    for line in proc_cgroup.splitlines():
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        relative = path.lstrip("/")
+        if hierarchy == "0" and controllers == "":
+            v2 += [root / d / relative / "cpu.stat" for d in _V2_DIRS]
+        elif "cpu" in controllers.split(","):
+            v1 += [root / d / relative / "cpu.stat" for d in _V1_CPU_DIRS]
+    return v1 + v2
+
+
+def parse_cpu_stat(text: str) -> tuple[int, float] | None:
+    """(nr_throttled, throttled microseconds) from a cgroup v1 or v2 `cpu.stat`; None without them.
+
+    cgroup v2 reports `throttled_usec`, v1 `throttled_time` in nanoseconds. A v2 root cgroup's
+    file has neither (no quota can apply there), and then this returns None.
+    """
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            fields[key] = int(value)
+    if "nr_throttled" not in fields:
+        return None
+    if "throttled_usec" in fields:
+        return fields["nr_throttled"], float(fields["throttled_usec"])
+    if "throttled_time" in fields:
+        return fields["nr_throttled"], fields["throttled_time"] / 1000.0
+    return None
+
+
+def read_throttle(
+    root: Path = CGROUP_ROOT, proc_cgroup_path: Path = Path("/proc/self/cgroup")
+) -> tuple[int, float] | None:
+    """This process's cgroup throttle counters, from the first candidate file that has them.
+
+    Args:
+        root: where the cgroup filesystems are mounted.
+        proc_cgroup_path: the file naming this process's cgroups.
+    """
+    try:
+        proc_cgroup = Path(proc_cgroup_path).read_text()
+    except OSError:
+        return None
+    for path in cpu_stat_candidates(proc_cgroup, root):
+        try:
+            parsed = parse_cpu_stat(path.read_text())
+        except OSError:
+            continue
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def snapshot() -> Snapshot:
+    """Reads the throttle counters and the 1-minute load average now."""
+    throttle = read_throttle()
+    nr, usec = throttle if throttle is not None else (None, None)
+    return Snapshot(nr_throttled=nr, throttled_usec=usec, load1=os.getloadavg()[0])
+
+
+def compare(before: Snapshot, after: Snapshot, cpus: int) -> dict:
+    """What happened to one timing, as sent in a worker's reply.
+
+    Returns:
+        throttled_periods and throttled_ms (None when the counters could not be read),
+        load_before, load_after, cpus, and the verdicts `throttled` and `loaded`.
+    """
+    readable = before.nr_throttled is not None and after.nr_throttled is not None
+    periods = after.nr_throttled - before.nr_throttled if readable else None
+    millis = (after.throttled_usec - before.throttled_usec) / 1000.0 if readable else None
+    return {
+        "throttled_periods": periods,
+        "throttled_ms": millis,
+        "load_before": before.load1,
+        "load_after": after.load1,
+        "cpus": cpus,
+        "throttled": bool(periods),
+        "loaded": max(before.load1, after.load1) > cpus,
+    }

@@ -1,0 +1,65 @@
+"""Folding BatchNorm into the layer before it changes no logit beyond float32 rounding."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bn_keras.models import folding
+from bn_keras.models import networks as models
+
+# Folding re-associates each output as sum(x * (w * s)) + b' instead of (sum(x * w) - m) * s + beta:
+# a few float32 roundings (2^-24 ~ 6e-8 relative) per term of sums of up to 400 products, through
+# 4 layers, about 1e-5 of the logits' scale. A wrong fold (eps left out, scale applied to the
+# wrong axis, beta missed) moves logits by 1e-2 or more with the statistics set below.
+RTOL, ATOL = 1e-4, 1e-4
+
+
+def _trained_looking(model: keras.Model, seed: int) -> keras.Model:
+    """Sets every BN's moving statistics, gamma and beta far from their initial values."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(0, 0.5, n).astype(np.float32))
+            layer.moving_variance.assign(rng.uniform(0.05, 3, n).astype(np.float32))
+            layer.gamma.assign(rng.uniform(0.5, 2, n).astype(np.float32))
+            layer.beta.assign(rng.normal(0, 0.5, n).astype(np.float32))
+    return model
+
+
+@pytest.mark.parametrize(("name", "pairs"), [("mlp", 3), ("lenet", 4), ("lenetr", 4)])
+def test_folded_logits_equal_inference_logits(name, pairs):
+    keras.utils.set_random_seed(0)
+    model = _trained_looking(models.build_model(name, bn=True), seed=1)
+    images = tf.constant(np.random.default_rng(2).normal(size=(64, 28, 28, 1)), tf.float32)
+    assert folding.count_foldable(model) == pairs
+    forward = tf.function(folding.folded_inference(model))
+    expected = model(images, training=False).numpy()
+    np.testing.assert_allclose(forward(images).numpy(), expected, rtol=RTOL, atol=ATOL)
+    # The function reads the weights at each call, so it follows a model that keeps training.
+    last_bn = [layer for layer in model.layers if "_bn" in layer.name][-1]
+    last_bn.moving_mean.assign_add(tf.fill(last_bn.moving_mean.shape, 2.0))
+    changed = model(images, training=False).numpy()
+    assert np.abs(changed - expected).max() > 1e-2
+    np.testing.assert_allclose(forward(images).numpy(), changed, rtol=RTOL, atol=ATOL)
+
+
+def test_models_without_bn_are_unchanged():
+    model = models.build_model("lenetr", bn=False)
+    images = tf.constant(np.random.default_rng(0).normal(size=(8, 28, 28, 1)), tf.float32)
+    assert folding.count_foldable(model) == 0
+    np.testing.assert_array_equal(
+        folding.folded_inference(model)(images).numpy(), model(images, training=False).numpy()
+    )
+
+
+def test_a_branching_model_is_refused():
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Add()([keras.layers.Dense(4)(inputs), inputs])
+    model = keras.Model(inputs, outputs)
+    assert not folding.is_chain(model) and folding.count_foldable(model) == 0
+    with pytest.raises(ValueError, match="chain"):
+        folding.folded_inference(model)

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bn_keras.data import input_pipeline
 from bn_keras.models import folding
 from bn_keras.models import networks as models
+from bn_keras.training.evaluation import make_test_evaluator
 
 # Folding re-associates each output as sum(x * (w * s)) + b' instead of (sum(x * w) - m) * s + beta:
 # a few float32 roundings (2^-24 ~ 6e-8 relative) per term of sums of up to 400 products, through
@@ -63,3 +65,13 @@ def test_a_branching_model_is_refused():
     assert not folding.is_chain(model) and folding.count_foldable(model) == 0
     with pytest.raises(ValueError, match="chain"):
         folding.folded_inference(model)
+
+
+def test_folding_evaluator_agrees_with_the_stock_one(tiny_mnist):
+    keras.utils.set_random_seed(0)
+    model = _trained_looking(models.build_model("lenetr", bn=True), seed=3)
+    test_ds = input_pipeline.test_dataset(tiny_mnist.test_images, tiny_mnist.test_labels, 40)
+    count, strategy = len(tiny_mnist.test_labels), tf.distribute.get_strategy()
+    stock = make_test_evaluator(model, test_ds, strategy, count, fold_batch_norm=False)()
+    folded = make_test_evaluator(model, test_ds, strategy, count, fold_batch_norm=True)()
+    assert folded[0] == pytest.approx(stock[0], rel=1e-5) and folded[1] == stock[1]

@@ -4,7 +4,8 @@ Usage: nice -n 10 python scripts/eval_share.py lenet_bn lenetr_bn [--rounds=7]
 For each network, one process, one model: every round trains `eval_every` steps with `model.fit`
 (bn_keras's defaults, real input pipeline), then runs the stock and the folded test evaluator
 (10,000 test images, batch 1000) in alternating order. Prints, per network, the median over rounds
-of each evaluator's share, eval / (eval + training of eval_every steps), and of their time ratio,
+of each evaluator's share, eval / (eval + training of eval_every steps), and of their time ratio
+(and the ratio of their total CPU time in this process, which other processes' load inflates less),
 with the throttling and load checks of the benchmark around each round.
 """
 
@@ -23,9 +24,12 @@ from bn_keras.training import cpu_threads, recipe, train
 from bn_keras.training.evaluation import make_test_evaluator
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
+def _timed(fn, cpu: dict | None = None) -> float:
+    """Wall seconds of fn(); adds this process's CPU seconds to cpu["seconds"] when given."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     fn()
+    if cpu is not None:
+        cpu["seconds"] += time.process_time() - start_cpu
     return time.perf_counter() - start
 
 
@@ -50,12 +54,13 @@ def measure(network: str, mnist, rounds: int, eval_every: int) -> None:
         evaluate()
     shares = {False: [], True: []}
     ratios, noisy = [], 0
+    cpu = {False: {"seconds": 0.0}, True: {"seconds": 0.0}}
     for r in range(rounds):
         before = noise.snapshot()
         seconds = _timed(train_block)
         evals = {}
         for fold in (False, True) if r % 2 == 0 else (True, False):
-            evals[fold] = _timed(evaluators[fold])
+            evals[fold] = _timed(evaluators[fold], cpu[fold])
         check = noise.compare(before, noise.snapshot(), noise.usable_cpus())
         noisy += check["throttled"] or check["loaded"]
         for fold, e in evals.items():
@@ -66,6 +71,7 @@ def measure(network: str, mnist, rounds: int, eval_every: int) -> None:
         f"{network}: eval share stock {100 * statistics.median(shares[False]):.1f}%, "
         f"folded {100 * statistics.median(shares[True]):.1f}%; stock/folded eval time "
         f"{statistics.median(ratios):.2f}x (per round {', '.join(f'{x:.2f}' for x in ratios)}); "
+        f"CPU time {cpu[False]['seconds'] / cpu[True]['seconds']:.2f}x; "
         f"accuracy stock {acc[False]:.4f} folded {acc[True]:.4f}; "
         f"{noisy} of {rounds} rounds noisy (load {check['load_after']:.1f}, "
         f"throttled periods {check['throttled_periods']})"

@@ -15,8 +15,8 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     start = time.monotonic()
     proc = cli.run(
         "bn_keras.bench",
-        "--networks=mlp_bn",
-        "--options=synthetic,callback,threads_1,torch_memory",
+        "--networks=mlp,mlp_bn",
+        "--options=synthetic,callback,threads_1,torch_memory,keras_bn",
         "--steps=2",
         "--eval_every=2",
         "--reps=1",
@@ -28,9 +28,18 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     wall_s = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "skipping the PyTorch reference" in proc.stderr
-    rows = {row["option"]: row for row in bench_report.read_csv(output)}
-    assert list(rows) == ["plain", "default", "synthetic", "callback", "threads_1"]
-    assert {row["network"] for row in rows.values()} == {"mlp_bn"}
+    every_row = bench_report.read_csv(output)
+    # keras_bn times the BN networks only: on mlp it would time the same model as default.
+    assert [r["option"] for r in every_row if r["network"] == "mlp"] == [
+        "plain",
+        "default",
+        "synthetic",
+        "callback",
+        "threads_1",
+    ]
+    rows = {row["option"]: row for row in every_row if row["network"] == "mlp_bn"}
+    assert list(rows) == ["plain", "default", "synthetic", "callback", "threads_1", "keras_bn"]
+    assert rows["keras_bn"]["variant"] == "bn_keras"
     assert rows["threads_1"]["worker"] == "tf_threads_1"
     rate = {name: float(row["steps_per_s"]) for name, row in rows.items()}
     for name, row in rows.items():
@@ -47,6 +56,7 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     assert 0 < float(rows["callback"]["callback_share"]) < 1  # a part of the timed steps
     assert rows["plain"]["callback_share"] == ""
     assert "| `mlp_bn` |" in proc.stdout  # the printed table
+    assert "BatchNorm training steps" in proc.stdout
     assert "Noise check: " in proc.stdout and {r["flagged"] for r in rows.values()} <= {
         "True",
         "False",
@@ -72,3 +82,33 @@ def test_ratios_pair_repetitions():
 def test_bad_flags_are_refused(flag, cli):
     proc = cli.run("bn_keras.bench", flag, timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("bn_keras: error: " + flag.split("=")[0])
+
+
+def _record(network: str, option: str, rates: list[float]) -> dict:
+    return {
+        "network": network,
+        "option": option,
+        "steps_per_s": sorted(rates)[len(rates) // 2],
+        "steps_per_s_reps": rates,
+        "callback_share": math.nan,
+        "flagged": option == "bn_fused_v3",
+    }
+
+
+def test_batch_norm_table_pairs_each_direction_with_keras_bn_of_the_same_round():
+    records = [
+        _record("lenet", "default", [300, 300, 300]),
+        _record("lenet_bn", "default", [150, 100, 300]),
+        _record("lenet_bn", "keras_bn", [100, 50, 200]),
+        _record("lenet_bn", "bn_fused_v3", [50, 50, 50]),
+        _record("lenet_bn", "torch_memory", [200, 100, 100]),
+    ]
+    context = dict.fromkeys(bench_report.CONTEXT_FIELDS, "")
+    text = bench_report.tables(records, context)
+    table = text.split("BatchNorm training steps")[1]
+    # Per round 1.5, 2, 1.5 -> 1.5; fused 0.5, 1, 0.25 -> 0.5, flagged noisy.
+    assert "| `lenet_bn` | 100 | 150 (1.50x) | 50 (0.50x)* |" in table
+    assert "`lenet` |" not in table  # no keras_bn measurement: no row
+    # Before and after against PyTorch, per round: default 0.75, 1, 3 -> 1; Keras BN 0.5, 0.5, 2.
+    main_row = next(line for line in text.splitlines() if line.startswith("| `lenet_bn`"))
+    assert main_row.endswith("| 1.00x | 0.50x |")

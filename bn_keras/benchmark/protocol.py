@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from bn_keras.benchmark import noise
 
@@ -21,15 +22,23 @@ class WorkerError(RuntimeError):
     """A worker failed or died; the message ends with the tail of its log."""
 
 
-def serve(handle: Callable[[dict], dict], ready: dict) -> None:
+def reserve_stdout() -> TextIO:
+    """Keeps stdout for the replies: returns it, and sends whatever else gets printed from now on
+    (by TensorFlow, TFDS's preparation of MNIST, ...) to the log on stderr. Call it first."""
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return replies
+
+
+def serve(handle: Callable[[dict], dict], ready: dict, replies: TextIO) -> None:
     """Answers commands read from stdin until {"cmd": "exit"} or end of input.
 
     Args:
         handle: maps a command to its reply; an exception becomes an error reply.
         ready: sent first, once the worker is set up (versions, thread counts).
+        replies: the stream `reserve_stdout` returned.
     """
-    replies = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # whatever else gets printed goes to the log, not into the protocol
 
     def send(message: dict) -> None:
         replies.write(json.dumps(message) + "\n")

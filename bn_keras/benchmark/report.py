@@ -186,6 +186,12 @@ def tables(records: list[dict], context: dict) -> str:
                 paired(options, "default", "torch_loader"),
                 paired(options, "synthetic", "torch_memory"),
                 _mark(_times(_to_best_torch(options)), options, "default", *_torch_names(options)),
+                _mark(
+                    _times(_to_best_torch(options, "keras_bn")),
+                    options,
+                    "keras_bn",
+                    *_torch_names(options),
+                ),
             ]
         )
     main = _table(
@@ -202,13 +208,14 @@ def tables(records: list[dict], context: dict) -> str:
             "bn_keras / PyTorch: default / DataLoader",
             "synthetic / in-memory",
             "default / fastest PyTorch",
+            "with Keras's BN / fastest PyTorch",
         ],
         main_rows,
     )
     option_names = [
         name
         for name in dict.fromkeys(r["option"] for r in records)
-        if name != "plain" and not name.startswith("torch")
+        if name != "plain" and not name.startswith("torch") and name not in BN_DIRECTIONS
     ]
     option_rows = [
         [f"`{network}`"]
@@ -227,8 +234,57 @@ def tables(records: list[dict], context: dict) -> str:
         + _sweep_estimate(by_network)
         + "\n\nsteps/s as a ratio to plain model.fit (and to bn_keras's defaults):\n\n"
         + ratios
+        + _batch_norm_table(by_network)
         + "\n\n"
         + noise_line(records)
+    )
+
+
+# The BatchNorm training steps tried (benchmark/bn_directions.py), against Keras's layer.
+BN_DIRECTIONS = (
+    "keras_bn",
+    "bn_fused_v3",
+    "bn_closed_form",
+    "bn_closed_form_matmul",
+    "bn_xla_autodiff",
+)
+
+
+def _batch_norm_table(by_network: dict[str, dict[str, dict]]) -> str:
+    """Per BN network: each BatchNorm direction's steps/s as a paired ratio to Keras's layer
+    (FastBatchNormalization is `default`), and the callback share with and without folding."""
+    names = ["default", *BN_DIRECTIONS[1:]]
+    rows = []
+    for network, options in by_network.items():
+        if "keras_bn" not in options:
+            continue
+        cells = [f"`{network}`", f"{options['keras_bn']['steps_per_s']:.0f}"]
+        for name in names:
+            if name not in options:
+                cells.append("")
+                continue
+            ratio = paired_ratio(
+                options[name]["steps_per_s_reps"], options["keras_bn"]["steps_per_s_reps"]
+            )
+            text = f"{options[name]['steps_per_s']:.0f} ({_times(ratio)})"
+            cells.append(_mark(text, options, name, "keras_bn"))
+        for name in ("callback", "eval_folded"):
+            share = options.get(name, {}).get("callback_share", math.nan)
+            cells.append(_mark(_percent(share), options, name))
+        rows.append(cells)
+    if not rows:
+        return ""
+    header = [
+        "network",
+        "Keras BN steps/s",
+        "FastBatchNormalization (default)",
+        *BN_DIRECTIONS[1:],
+        "callback share",
+        "callback share, BN folded",
+    ]
+    return (
+        "\n\nBatchNorm training steps: steps/s (ratio to Keras's BatchNormalization, same "
+        "rounds):\n\n" + _table(header, rows)
     )
 
 
@@ -268,12 +324,13 @@ def noise_line(records: list[dict]) -> str:
     )
 
 
-def _to_best_torch(options: dict[str, dict]) -> float:
-    """bn_keras's defaults against the fastest PyTorch measurement of the same round."""
-    torch = [r["steps_per_s_reps"] for name, r in options.items() if name.startswith("torch")]
-    if not torch or "default" not in options:
+def _to_best_torch(options: dict[str, dict], name: str = "default") -> float:
+    """Option `name` (bn_keras's defaults) against the fastest PyTorch measurement of the same
+    round."""
+    torch = [r["steps_per_s_reps"] for key, r in options.items() if key.startswith("torch")]
+    if not torch or name not in options:
         return math.nan
-    return paired_ratio(options["default"]["steps_per_s_reps"], [max(v) for v in zip(*torch)])
+    return paired_ratio(options[name]["steps_per_s_reps"], [max(v) for v in zip(*torch)])
 
 
 def _sweep_estimate(by_network: dict[str, dict[str, dict]]) -> str:

@@ -31,6 +31,7 @@ class Option:
     worker: str
     variant: str
     description: str
+    bn_only: bool = False  # timed on the BN networks only
 
 
 # Worker processes: how each is started (TensorFlow reads these settings once, at start-up).
@@ -52,6 +53,22 @@ OPTIONS = {
     "synthetic": Option("tf", "synthetic", "defaults on in-memory batches (no input work)"),
     "callback": Option("tf", "callback", "defaults + test-accuracy callback (test batch 1000)"),
     "eval_batch_10000": Option("tf", "callback_b10000", "the same, test set in one batch"),
+    "eval_folded": Option(
+        "tf", "callback_folded", "the same, BN folded into conv/dense to evaluate", bn_only=True
+    ),
+    "keras_bn": Option(
+        "tf", "bn_keras", "defaults with Keras's BatchNormalization (--bn_impl=keras)", bn_only=True
+    ),
+    "bn_fused_v3": Option("tf", "bn_fused_v3", "BN by FusedBatchNormV3", bn_only=True),
+    "bn_closed_form": Option(
+        "tf", "bn_closed_form", "BN closed-form gradient, TF ops, no XLA", bn_only=True
+    ),
+    "bn_closed_form_matmul": Option(
+        "tf", "bn_closed_form_matmul", "the same, sums as matmuls", bn_only=True
+    ),
+    "bn_xla_autodiff": Option(
+        "tf", "bn_xla_autodiff", "Keras's BN ops in one XLA function, autodiff", bn_only=True
+    ),
     "jit_compile": Option("tf", "jit", "defaults with jit_compile=True (XLA)"),
     "custom_loop": Option("tf", "loop", "tf.function loop, steps_per_execution steps a call"),
     "onednn_off": Option("tf_onednn_off", "default", "defaults, TF_ENABLE_ONEDNN_OPTS=0"),
@@ -200,6 +217,8 @@ def run_benchmark(settings: BenchSettings) -> tuple[list[dict], dict]:
 
 
 def _time_network(network: str, names, workers: dict[str, Worker], settings) -> list[dict]:
+    if not network.endswith("_bn"):
+        names = tuple(name for name in names if not OPTIONS[name].bn_only)
     by_worker: dict[str, list[str]] = {}
     for name in names:
         by_worker.setdefault(OPTIONS[name].worker, []).append(OPTIONS[name].variant)

@@ -11,7 +11,10 @@ Variants (all at the flagfiles' settings: 10,000 iterations, `eval_every` from t
     jit: the defaults with `jit_compile=True` (XLA).
     loop: a custom `tf.function` loop of steps_per_execution steps per call, instead of `fit`.
     callback: the defaults plus the test-accuracy callback (metrics file, TensorBoard), with the
-        time spent in it measured; `callback_b10000` evaluates in one batch of 10,000.
+        time spent in it measured; `callback_b10000` evaluates in one batch of 10,000, and
+        `callback_folded` with BatchNorm folded into the layer before it.
+    bn_keras, bn_fused_v3, ...: the defaults with another BatchNorm layer
+        (`bn_directions.DIRECTIONS`): Keras's own (`--bn_impl=keras`) and the directions tried.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bn_keras.benchmark.protocol import serve
+from bn_keras.benchmark.bn_directions import DIRECTIONS
+from bn_keras.benchmark.protocol import reserve_stdout, serve
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.runs.metrics_file import MetricsWriter
@@ -36,7 +40,17 @@ from bn_keras.training import cpu_threads, recipe, train
 from bn_keras.training.callbacks import TestAccuracyCallback
 from bn_keras.training.evaluation import make_test_evaluator
 
-VARIANTS = ("plain", "default", "synthetic", "jit", "loop", "callback", "callback_b10000")
+VARIANTS = (
+    "plain",
+    "default",
+    "synthetic",
+    "jit",
+    "loop",
+    "callback",
+    "callback_b10000",
+    "callback_folded",
+    *DIRECTIONS,
+)
 PAPER_STEPS = 10_000  # the six paper flagfiles' --train_steps
 SYNTHETIC_BATCHES = 50
 SEED = 0
@@ -139,7 +153,9 @@ class TfWorker:
         config = network_config(network, eval_every, **overrides)
         keras.utils.set_random_seed(SEED)
         train_loss = recipe.make_train_loss_metric()
-        model = train.build_compiled_model(config, self.per_epoch, train_loss)
+        model = train.build_compiled_model(
+            config, self.per_epoch, train_loss, bn_layer_class=DIRECTIONS.get(variant)
+        )
         if variant == "loop":
             return _loop_runner(model, train_loss, self._train_data(), config)
         data = self._synthetic_data() if variant == "synthetic" else self._train_data()
@@ -147,7 +163,9 @@ class TfWorker:
         if variant.startswith("callback"):
             callbacks = [
                 _CallbackClock(clock, start=True),
-                self._accuracy_callback(model, train_loss, config, f"{network}_{variant}"),
+                self._accuracy_callback(
+                    model, train_loss, config, f"{network}_{variant}", variant == "callback_folded"
+                ),
                 _CallbackClock(clock, start=False),
             ]
 
@@ -165,7 +183,7 @@ class TfWorker:
 
         return run
 
-    def _accuracy_callback(self, model, train_loss, config: Config, label: str):
+    def _accuracy_callback(self, model, train_loss, config: Config, label: str, fold: bool):
         run_dir = Path(self._tmp.name, label)
         run_dir.mkdir(exist_ok=True)
         test_ds = input_pipeline.test_dataset(
@@ -174,7 +192,11 @@ class TfWorker:
         schedule = recipe.learning_rate_schedule(config, self.per_epoch)
         return TestAccuracyCallback(
             make_test_evaluator(
-                model, test_ds, tf.distribute.get_strategy(), len(self.mnist.test_labels)
+                model,
+                test_ds,
+                tf.distribute.get_strategy(),
+                len(self.mnist.test_labels),
+                fold_batch_norm=fold,
             ),
             train_loss,
             every=config.eval_every,
@@ -219,6 +241,7 @@ def _loop_runner(model, train_loss, data: tf.data.Dataset, config: Config):
 
 def main() -> None:
     """`python -m bn_keras.benchmark.tf_worker '{"intra": 1, "inter": 1, "data_dir": null}'`."""
+    replies = reserve_stdout()
     settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     if settings.get("intra"):
         tf.config.threading.set_intra_op_parallelism_threads(settings["intra"])
@@ -232,7 +255,7 @@ def main() -> None:
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
     }
-    serve(worker.handle, ready)
+    serve(worker.handle, ready, replies)
 
 
 if __name__ == "__main__":

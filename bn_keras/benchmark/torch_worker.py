@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bn_keras.benchmark.protocol import serve
+from bn_keras.benchmark.protocol import reserve_stdout, serve
 from bn_keras.twin.networks import build
 
 VARIANTS = ("torch_memory", "torch_loader")
@@ -119,12 +119,13 @@ def _runner(model: nn.Module, batches: Iterator) -> Callable[[int], dict]:
 
 def main() -> None:
     """`python -m bn_keras.benchmark.torch_worker '{"threads": 2}'`."""
+    replies = reserve_stdout()
     settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     if settings.get("threads"):
         torch.set_num_threads(settings["threads"])
         torch.set_num_interop_threads(settings["threads"])
     ready = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-    serve(TorchWorker().handle, ready)
+    serve(TorchWorker().handle, ready, replies)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ INITS = ("pytorch", "glorot")
 FRAMEWORKS = ("keras", "pytorch")  # pytorch: the twin in bn_keras.twin
 MNIST_SOURCES = ("auto", "tfds", "offline")
 JIT_COMPILE = ("auto", "true", "false")
+BN_IMPLS = ("fast", "keras")  # bn_keras.models.batch_norm
 MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
 RESULT_NEUTRAL = (
@@ -84,6 +85,14 @@ class Config:
         bounds=Bounds(0, 1, high_open=True),
     )
     bn_epsilon: float = setting(1e-5, "BN epsilon (PyTorch's 1e-5).", bounds=POSITIVE)
+    bn_impl: str = setting(
+        "fast",
+        "BatchNorm's training step: fast (FastBatchNormalization: closed-form gradient in "
+        "XLA-compiled passes) or keras (Keras's BatchNormalization). The same function and "
+        "gradient up to float32 rounding; inference and exports use Keras's ops either way. Runs "
+        "whose config.json lacks it used keras.",
+        choices=BN_IMPLS,
+    )
     init: str = setting(
         "pytorch",
         "Weight init: pytorch (PyTorch's default uniform fan-in init, as the original) or "

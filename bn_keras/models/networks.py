@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from bn_keras.config.settings import MODELS
+from bn_keras.models.batch_norm import batch_norm_class
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
@@ -24,12 +25,16 @@ class BnOptions:
     """BatchNormalization settings (Keras momentum convention: PyTorch's 0.1 is 0.9 here).
 
     `synchronized` computes the batch statistics over the global batch, across all replicas
-    of a tf.distribute strategy (Keras's synchronized BatchNormalization).
+    of a tf.distribute strategy (Keras's synchronized BatchNormalization). `implementation`
+    "fast" is bn_keras's FastBatchNormalization, "keras" Keras's own layer; `layer_class`, when
+    set, replaces both (the benchmark times other BN implementations through it).
     """
 
     momentum: float = 0.9
     epsilon: float = 1e-5
     synchronized: bool = False
+    implementation: str = "fast"
+    layer_class: type[layers.BatchNormalization] | None = None
 
 
 class _LayerFactory:
@@ -62,7 +67,8 @@ class _LayerFactory:
 
     def normalize_and_activate(self, x, activation: str, name: str):
         if self.bn:
-            x = layers.BatchNormalization(
+            layer_class = self.bn.layer_class or batch_norm_class(self.bn.implementation)
+            x = layer_class(
                 momentum=self.bn.momentum,
                 epsilon=self.bn.epsilon,
                 synchronized=self.bn.synchronized,

@@ -20,6 +20,7 @@ def build_compiled_model(
     steps_per_epoch: int,
     train_loss: keras.metrics.Mean | None = None,
     sync_bn: bool = False,
+    bn_layer_class: type[keras.layers.BatchNormalization] | None = None,
 ) -> keras.Model:
     """Builds and compiles the configured network; call it inside the strategy's scope.
 
@@ -28,13 +29,16 @@ def build_compiled_model(
         steps_per_epoch: iterations per epoch, for the per-epoch learning-rate schedule.
         train_loss: a metric to compile in, recording the training loss for the metrics rows.
         sync_bn: BatchNorm statistics over the global batch, across replicas.
+        bn_layer_class: a BatchNorm layer class instead of `config.bn_impl`'s (the benchmark's).
 
     Under a strategy with several replicas, fit runs one step per call (keras-team/keras#19246).
     """
     model = models.build_model(
         config.model,
         bn=config.bn,
-        bn_options=models.BnOptions(config.bn_momentum, config.bn_epsilon, sync_bn),
+        bn_options=models.BnOptions(
+            config.bn_momentum, config.bn_epsilon, sync_bn, config.bn_impl, bn_layer_class
+        ),
         init=config.init,
     )
     steps_per_execution = config.resolved_steps_per_execution

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from bn_keras.data.normalization import normalize
+from bn_keras.models.batch_norm import to_stock_model
 
 SERVING_INPUT = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="pixels")
 
@@ -46,11 +47,15 @@ def export_saved_model(model: keras.Model, path: Path) -> None:
 
 
 def save_keras_model(model: keras.Model, path: Path) -> None:
-    """Saves the Keras model (architecture, weights, optimizer state) atomically."""
+    """Saves the Keras model (architecture, weights, optimizer state) atomically.
+
+    FastBatchNormalization layers are saved as Keras's BatchNormalization (same config and
+    weights), so that stock Keras loads the file without bn_keras.
+    """
     path = Path(path)
     staging = path.with_name(path.name + ".partial.keras")
     try:
-        model.save(staging)
+        to_stock_model(model).save(staging)
     except BaseException:
         staging.unlink(missing_ok=True)
         raise

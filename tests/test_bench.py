@@ -91,6 +91,8 @@ def _record(network: str, option: str, rates: list[float]) -> dict:
         "steps_per_s": sorted(rates)[len(rates) // 2],
         "steps_per_s_reps": rates,
         "callback_share": math.nan,
+        "ratio_to_plain": math.nan,
+        "ratio_to_default": math.nan,
         "flagged": option == "bn_fused_v3",
     }
 

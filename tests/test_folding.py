@@ -75,3 +75,37 @@ def test_folding_evaluator_agrees_with_the_stock_one(tiny_mnist):
     stock = make_test_evaluator(model, test_ds, strategy, count, fold_batch_norm=False)()
     folded = make_test_evaluator(model, test_ds, strategy, count, fold_batch_norm=True)()
     assert folded[0] == pytest.approx(stock[0], rel=1e-5) and folded[1] == stock[1]
+
+
+def test_fold_bn_eval_folds_the_run_evaluation_and_keeps_its_numbers(tiny_mnist, tmp_path):
+    """--fold_bn_eval reaches the run's evaluator (a spy sees folded_inference built), training
+    stays bitwise the same and the test columns agree to the metrics file's 6 digits."""
+    from unittest import mock
+
+    from bn_keras.config.settings import Config
+    from bn_keras.runs.metrics_file import read_metrics
+    from bn_keras.training import train
+
+    rows, calls = {}, {}
+    for fold in (False, True):
+        config = Config(
+            model="lenetr",
+            bn=True,
+            fold_bn_eval=fold,
+            export=False,
+            batch_size=32,
+            eval_every=10,
+            train_steps=30,
+            test_batch_size=40,
+        )
+        with mock.patch.object(folding, "folded_inference", wraps=folding.folded_inference) as spy:
+            result = train.train_and_evaluate(config, tmp_path / f"fold_{fold}", mnist=tiny_mnist)
+        calls[fold] = spy.call_count
+        rows[fold] = read_metrics(result.run_dir / train.METRICS_FILE)
+    assert calls == {False: 0, True: 1}
+    stock, folded = rows[False], rows[True]
+    assert [r["train_loss"] for r in stock] == [r["train_loss"] for r in folded]
+    count = len(tiny_mnist.test_labels)
+    for a, b in zip(stock, folded):
+        assert b["test_loss"] == pytest.approx(a["test_loss"], rel=2e-5)
+        assert abs(b["test_accuracy"] - a["test_accuracy"]) <= 1 / count + 1e-12

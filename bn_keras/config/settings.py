@@ -137,6 +137,11 @@ class Config:
     )
     jit_compile: str = setting("auto", "XLA for the train step.", choices=JIT_COMPILE)
     export: bool = setting(True, "Export the SavedModel and model.keras at the end.")
+    fold_bn_eval: bool = setting(
+        False,
+        "Evaluate with each BatchNorm folded into the conv or dense layer before it "
+        "(bn_keras.models.folding): the same logits up to float rounding, fewer passes.",
+    )
     test_batch_size: int = setting(1000, "Evaluation batch size (global).", bounds=POSITIVE)
     checkpoint_every: int = setting(
         0,

@@ -160,6 +160,7 @@ def _make_callbacks(
             context.strategy,
             len(setup.mnist.test_labels),
             before=average_bn_statistics,
+            fold_batch_norm=config.fold_bn_eval,
         ),
         train_loss,
         every=config.eval_every,

@@ -52,16 +52,20 @@ def test_read_throttle_skips_files_without_counters(tmp_path):
     assert noise.read_throttle(tmp_path / "v2", proc) is None
 
 
-def _snap(nr, usec, load):
-    return noise.Snapshot(nr_throttled=nr, throttled_usec=usec, load1=load)
+def _snap(nr, usec, load, busy=None, own=0.0, wall=0.0):
+    return noise.Snapshot(
+        nr_throttled=nr, throttled_usec=usec, load1=load, busy_s=busy, own_s=own, wall_s=wall
+    )
 
 
 @pytest.mark.parametrize(
     ("before", "after", "throttled", "loaded", "periods", "millis"),
     [
-        (_snap(3, 2500.0, 0.5), _snap(3, 2500.0, 1.9), False, False, 0, 0.0),
-        (_snap(3, 2500.0, 0.5), _snap(5, 9500.0, 1.0), True, False, 2, 7.0),
-        (_snap(3, 2500.0, 2.5), _snap(3, 2500.0, 1.0), False, True, 0, 0.0),
+        # Alone: the machine's busy time is this process's own (plus 0.05 cores of background).
+        (_snap(3, 2500.0, 0.5, 10, 0, 0), _snap(3, 2500.0, 2.9, 12, 1.95, 1), False, False, 0, 0.0),
+        (_snap(3, 2500.0, 0.5, 10, 0, 0), _snap(5, 9500.0, 1.0, 12, 2, 1), True, False, 2, 7.0),
+        # Another process took 0.5 cores for the 2 s of the timing.
+        (_snap(3, 2500.0, 1.0, 10, 0, 0), _snap(3, 2500.0, 1.0, 15, 4, 2), False, True, 0, 0.0),
         (_snap(None, None, 0.1), _snap(None, None, 0.1), False, False, None, None),
     ],
 )
@@ -71,17 +75,28 @@ def test_compare_gives_the_verdicts(before, after, throttled, loaded, periods, m
     assert check["throttled_periods"] == periods and check["throttled_ms"] == millis
 
 
+def test_proc_stat_busy_time_counts_steal_and_not_idle():
+    line = "cpu  100 5 20 9000 30 1 2 7 0 0\ncpu0 50 2 10 4500 15 0 1 3 0 0\n"
+    # user + nice + system + irq + softirq + steal, in ticks of 1/100 s; idle and iowait not.
+    assert noise.parse_proc_stat(line, 100) == pytest.approx(1.35)
+    assert noise.parse_proc_stat("intr 5\n", 100) is None
+    assert noise.read_busy_seconds() is None or noise.read_busy_seconds() > 0
+
+
 OPTION = type("Option", (), {"worker": "tf", "variant": "v", "description": ""})
 
 
-def _check(throttled_ms: float, load: float) -> dict:
+def _check(throttled_ms: float, others: float, load: float = 1.0) -> dict:
+    """A timing of 1 s during which other processes used `others` cores."""
     return noise.compare(
-        _snap(0, 0.0, load), _snap(int(throttled_ms > 0), throttled_ms * 1e3, 0), 2
+        _snap(0, 0.0, load, busy=0.0),
+        _snap(int(throttled_ms > 0), throttled_ms * 1e3, 0, busy=1.0 + others, own=1.0, wall=1.0),
+        2,
     )
 
 
 def _records(default_checks: list[dict]) -> list[dict]:
-    clean = [{"seconds": 1.0, "noise": _check(0, 1.0)} for _ in default_checks]
+    clean = [{"seconds": 1.0, "noise": _check(0, 0.0)} for _ in default_checks]
     timings = {
         "plain": clean,
         "default": [{"seconds": 0.5, "noise": c} for c in default_checks],
@@ -92,14 +107,18 @@ def _records(default_checks: list[dict]) -> list[dict]:
 
 
 def test_noisy_timings_are_counted_and_marked(tmp_path):
-    plain, default = _records([_check(0, 1.0), _check(40.0, 1.5), _check(0, 3.5)])
+    plain, default = _records([_check(0, 0.0), _check(40.0, 0.1), _check(0, 0.75, load=3.5)])
     assert (plain["flagged"], plain["throttled_reps"], plain["loaded_reps"]) == (False, 0, 0)
     assert (default["flagged"], default["throttled_reps"], default["loaded_reps"]) == (True, 1, 1)
     assert default["throttled_ms"] == 40.0 and default["max_load"] == 3.5
+    assert default["max_other_cores"] == pytest.approx(0.75)
     text = bench_report.tables([plain, default], {**CONTEXT, "torch": ""})
     assert "| `mlp` | 100 | 200* |" in text
     assert "| 2.00x (1.00x)* |" in text  # the ratio rests on a flagged timing
-    assert "1 of 2 measurements flagged" in text and "1 timings with the load average" in text
+    assert (
+        "1 of 2 measurements flagged" in text
+        and "1 timings during which other processes used more than 0.2 cores" in text
+    )
     assert "1 timings CPU-throttled by the cgroup quota (40 ms in all)" in text
     bench_report.write_csv(tmp_path / "bench.csv", [plain, default], CONTEXT)
     rows = bench_report.read_csv(tmp_path / "bench.csv")
@@ -110,11 +129,12 @@ def test_noisy_timings_are_counted_and_marked(tmp_path):
 
 
 def test_clean_run_says_so():
-    records = _records([_check(0, 0.5), _check(0, 1.2)])
+    records = _records([_check(0, 0.05, load=2.8), _check(0, 0.1, load=1.2)])
     text = bench_report.tables(records, {**CONTEXT, "torch": ""})
     assert "*" not in text.replace("**", "")
     assert "Noise check: no figure flagged; 0 timings CPU-throttled" in text
-    assert "highest 1-minute load average 1.2" in text
+    assert "other processes used at most 0.10 cores during a timing" in text
+    assert "highest 1-minute load average 2.8 (this benchmark's threads included)" in text
 
 
 def test_replies_without_checks_are_not_flagged():

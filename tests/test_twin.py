@@ -1,11 +1,10 @@
 """The PyTorch twin: its networks match the Keras ones, its runs read like Keras runs, its
-schedule steps at epoch boundaries, and --framework=pytorch is refused cleanly without torch."""
+schedule steps at epoch boundaries. Needs torch; test_twin_refusals.py runs without it."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bn_keras.common.errors import ConfigError
 from bn_keras.config.settings import Config
-from bn_keras.twin import support
 
 torch = pytest.importorskip(
     "torch", reason="the PyTorch twin needs torch (pip install -e .[torch])"
@@ -135,45 +132,16 @@ def test_the_same_seed_gives_the_same_run(tiny_mnist, tmp_path):
     assert first != third
 
 
-@pytest.mark.parametrize(
-    "change",
-    [{"strategy": "mirrored"}, {"init": "glorot"}, {"probe_every": 10}, {"landscape_every": 10}],
-)
-def test_settings_the_twin_cannot_honour_are_refused(change):
-    with pytest.raises(ConfigError, match="--framework=pytorch"):
-        support.check_supported(dataclasses.replace(Config(), **change))
-
-
-def _main(*args: str, prelude: str = "", timeout: int = 300) -> subprocess.CompletedProcess:
-    code = f"{prelude}import sys; from bn_keras.main import run; sys.argv[0] = 'main'; run()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-
-
-def test_without_torch_the_twin_is_refused_in_one_line(tmp_path):
-    hide_torch = "import sys; sys.modules['torch'] = None; "  # import torch now fails
-    proc = _main("--framework=pytorch", f"--results_dir={tmp_path}", prelude=hide_torch)
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1
-    assert support.CPU_WHEEL_COMMAND in proc.stderr
-    assert not any(tmp_path.iterdir())
-
-
-def test_the_command_line_trains_the_twin_on_prepared_tfds_mnist(tiny_tfds_dir, tmp_path):
-    proc = _main(
+def test_the_command_line_trains_the_twin_on_prepared_tfds_mnist(tiny_tfds_dir, tmp_path, cli):
+    proc = cli.run(
+        "bn_keras.main",
         "--framework=pytorch",
         "--model=mlp",
         "--train_steps=4",
         "--eval_every=2",
         f"--data_dir={tiny_tfds_dir}",
         f"--results_dir={tmp_path}",
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = load_runs(tmp_path)

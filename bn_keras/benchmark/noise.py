@@ -5,21 +5,28 @@ before and after every timing (its own cgroup, which may differ from the parent'
 turns the two into the figures the benchmark reports and the verdict it flags:
     - throttling: `nr_throttled` grew in `cpu.stat` (cgroup v2: `throttled_usec`; v1:
       `throttled_time` in ns). Throttling of an ancestor cgroup is not visible from here.
-    - load: the 1-minute load average, before or after, is above the CPUs this process may use.
-      It lags by design (an exponential average over a minute), so it says "the machine was busy
-      around this timing", not "during it".
+    - other processes: the CPU time the whole machine spent busy during the timing (/proc/stat,
+      hypervisor steal included) minus this process's own (os.times), per second of wall time.
+      Above OTHERS_LIMIT cores, something else competed for the CPUs during this timing.
+    - the 1-minute load average, before and after: reported, not a verdict. It counts this
+      process's own runnable threads too (TensorFlow's pool and tf.data's), so a benchmark alone
+      on 2 CPUs shows 2-3, and it lags by a minute.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Where cgroup v1 mounts the cpu controller, and where hybrid systems mount cgroup v2.
 _V1_CPU_DIRS = ("cpu", "cpu,cpuacct", "cpuacct,cpu")
 _V2_DIRS = ("", "unified")
+OTHERS_LIMIT = 0.2  # cores of CPU time used by other processes, averaged over a timing
+# /proc/stat's "cpu" line: the fields that count as busy (user, nice, system, irq, softirq, steal).
+_BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +36,9 @@ class Snapshot:
     nr_throttled: int | None
     throttled_usec: float | None
     load1: float
+    busy_s: float | None = None  # the machine's busy CPU seconds so far (None: unreadable)
+    own_s: float = 0.0  # this process's CPU seconds so far
+    wall_s: float = 0.0  # a monotonic clock
 
 
 def cpu_stat_candidates(proc_cgroup: str, root: Path = CGROUP_ROOT) -> list[Path]:
@@ -101,11 +111,37 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def parse_proc_stat(text: str, ticks_per_s: float) -> float | None:
+    """The machine's busy CPU seconds (all CPUs, steal included) from /proc/stat's text."""
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            values = [int(v) for v in fields[1:]]
+            return sum(values[i] for i in _BUSY_FIELDS if i < len(values)) / ticks_per_s
+    return None
+
+
+def read_busy_seconds(path: Path = Path("/proc/stat")) -> float | None:
+    """The machine's busy CPU seconds so far; None where /proc/stat cannot be read."""
+    try:
+        return parse_proc_stat(Path(path).read_text(), os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def snapshot() -> Snapshot:
-    """Reads the throttle counters and the 1-minute load average now."""
+    """Reads the throttle counters, the load average and the CPU-time counters now."""
     throttle = read_throttle()
     nr, usec = throttle if throttle is not None else (None, None)
-    return Snapshot(nr_throttled=nr, throttled_usec=usec, load1=os.getloadavg()[0])
+    own = os.times()
+    return Snapshot(
+        nr_throttled=nr,
+        throttled_usec=usec,
+        load1=os.getloadavg()[0],
+        busy_s=read_busy_seconds(),
+        own_s=own.user + own.system,
+        wall_s=time.monotonic(),
+    )
 
 
 def compare(before: Snapshot, after: Snapshot, cpus: int) -> dict:
@@ -113,17 +149,25 @@ def compare(before: Snapshot, after: Snapshot, cpus: int) -> dict:
 
     Returns:
         throttled_periods and throttled_ms (None when the counters could not be read),
-        load_before, load_after, cpus, and the verdicts `throttled` and `loaded`.
+        load_before, load_after, cpus, other_cores (the CPU time of other processes per second,
+        None when unreadable), and the verdicts `throttled` and `loaded` (other_cores above
+        OTHERS_LIMIT).
     """
     readable = before.nr_throttled is not None and after.nr_throttled is not None
     periods = after.nr_throttled - before.nr_throttled if readable else None
     millis = (after.throttled_usec - before.throttled_usec) / 1000.0 if readable else None
+    others = None
+    wall = after.wall_s - before.wall_s
+    if before.busy_s is not None and after.busy_s is not None and wall > 0:
+        busy = after.busy_s - before.busy_s
+        others = max(0.0, busy - (after.own_s - before.own_s)) / wall
     return {
         "throttled_periods": periods,
         "throttled_ms": millis,
         "load_before": before.load1,
         "load_after": after.load1,
         "cpus": cpus,
+        "other_cores": others,
         "throttled": bool(periods),
-        "loaded": max(before.load1, after.load1) > cpus,
+        "loaded": others is not None and others > OTHERS_LIMIT,
     }

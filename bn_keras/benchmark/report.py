@@ -8,6 +8,7 @@ import math
 import statistics
 from pathlib import Path
 
+from bn_keras.benchmark.noise import OTHERS_LIMIT
 from bn_keras.common.atomic import write_text_atomic
 
 CSV_FIELDS = (
@@ -25,6 +26,7 @@ CSV_FIELDS = (
     "throttled_reps",
     "throttled_ms",
     "loaded_reps",
+    "max_other_cores",
     "max_load",
     "flagged",
 )
@@ -87,18 +89,21 @@ def noise_summary(replies: list[dict]) -> dict:
 
     Returns:
         throttled_reps, loaded_reps: repetitions with each verdict; throttled_ms: their total
-        throttled time (NaN where no worker could read its cgroup's counters); max_load: the
-        highest 1-minute load average seen around them; flagged: any repetition is either.
+        throttled time (NaN where no worker could read its cgroup's counters); max_other_cores:
+        the most CPU other processes used during one of them, in cores; max_load: the highest
+        1-minute load average seen around them; flagged: any repetition is either.
     """
     checks = [reply["noise"] for reply in replies if "noise" in reply]
     millis = [c["throttled_ms"] for c in checks if c["throttled_ms"] is not None]
     loads = [max(c["load_before"], c["load_after"]) for c in checks]
+    others = [c["other_cores"] for c in checks if c.get("other_cores") is not None]
     throttled = sum(c["throttled"] for c in checks)
     loaded = sum(c["loaded"] for c in checks)
     return {
         "throttled_reps": throttled,
         "throttled_ms": sum(millis) if millis else math.nan,
         "loaded_reps": loaded,
+        "max_other_cores": max(others) if others else math.nan,
         "max_load": max(loads) if loads else math.nan,
         "flagged": bool(throttled or loaded),
         "cpus": max((c["cpus"] for c in checks), default=0),
@@ -309,7 +314,18 @@ def noise_line(records: list[dict]) -> str:
     loaded = sum(r.get("loaded_reps", 0) for r in records)
     millis = [r["throttled_ms"] for r in records if not math.isnan(r.get("throttled_ms", math.nan))]
     loads = [r["max_load"] for r in records if not math.isnan(r.get("max_load", math.nan))]
-    peak = f"highest 1-minute load average {max(loads):.1f}" if loads else "load average unknown"
+    others = [
+        r["max_other_cores"] for r in records if not math.isnan(r.get("max_other_cores", math.nan))
+    ]
+    peak = (
+        f"other processes used at most {max(others):.2f} cores during a timing"
+        if others
+        else "other processes' CPU time unknown"
+    ) + (
+        f"; highest 1-minute load average {max(loads):.1f} (this benchmark's threads included)"
+        if loads
+        else ""
+    )
     counters = (
         f"{throttled} timings CPU-throttled by the cgroup quota ({sum(millis):.0f} ms in all)"
         if millis
@@ -319,8 +335,8 @@ def noise_line(records: list[dict]) -> str:
         return f"Noise check: no figure flagged; {counters}; {peak}."
     return (
         f"Noise check: {len(flagged)} of {len(records)} measurements flagged {NOISY} "
-        f"(and every ratio that uses one): {counters}, {loaded} timings with the load average "
-        f"above the {max(r.get('cpus', 0) for r in records)} usable CPUs; {peak}."
+        f"(and every ratio that uses one): {counters}, {loaded} timings during which other "
+        f"processes used more than {OTHERS_LIMIT} cores; {peak}."
     )
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from bn_keras.benchmark import report as bench_report
+from bn_keras.benchmark import runner
 
 
 def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
@@ -15,7 +16,7 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     start = time.monotonic()
     proc = cli.run(
         "bn_keras.bench",
-        "--networks=mlp,mlp_bn",
+        "--networks=mlp_bn",
         "--options=synthetic,callback,threads_1,torch_memory,keras_bn",
         "--steps=2",
         "--eval_every=2",
@@ -28,17 +29,9 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     wall_s = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "skipping the PyTorch reference" in proc.stderr
-    every_row = bench_report.read_csv(output)
-    # keras_bn times the BN networks only: on mlp it would time the same model as default.
-    assert [r["option"] for r in every_row if r["network"] == "mlp"] == [
-        "plain",
-        "default",
-        "synthetic",
-        "callback",
-        "threads_1",
-    ]
-    rows = {row["option"]: row for row in every_row if row["network"] == "mlp_bn"}
+    rows = {row["option"]: row for row in bench_report.read_csv(output)}
     assert list(rows) == ["plain", "default", "synthetic", "callback", "threads_1", "keras_bn"]
+    assert {row["network"] for row in rows.values()} == {"mlp_bn"}
     assert rows["keras_bn"]["variant"] == "bn_keras"
     assert rows["threads_1"]["worker"] == "tf_threads_1"
     rate = {name: float(row["steps_per_s"]) for name, row in rows.items()}
@@ -114,3 +107,41 @@ def test_batch_norm_table_pairs_each_direction_with_keras_bn_of_the_same_round()
     # Before and after against PyTorch, per round: default 0.75, 1, 3 -> 1; Keras BN 0.5, 0.5, 2.
     main_row = next(line for line in text.splitlines() if line.startswith("| `lenet_bn`"))
     assert main_row.endswith("| 1.00x | 0.50x |")
+
+
+class _StubWorker:
+    """Answers the runner's commands at once: every variant at 100 steps per second."""
+
+    def __init__(self):
+        self.timed = []
+
+    def call(self, cmd, **arguments):
+        if cmd == "prepare":
+            return {"warm_steps_per_s": dict.fromkeys(arguments["variants"], 100.0)}
+        if cmd == "time":
+            self.timed.append((arguments["network"], arguments["variant"]))
+            return {"seconds": 1.0}
+        return {}
+
+
+def test_bn_only_options_are_timed_on_the_bn_networks_only():
+    worker = _StubWorker()
+    settings = runner.make_settings(
+        ["mlp", "mlp_bn"],
+        ["synthetic", "keras_bn", "bn_fused_v3"],
+        100,
+        1.0,
+        1,
+        100,
+        None,
+        "auto",
+        "/nonexistent/python",
+        2,
+    )
+    names = (runner.BASELINE, runner.DEFAULT, *settings.options)
+    for network in settings.networks:
+        records = runner._time_network(network, names, {"tf": worker}, settings)
+        timed = [record["option"] for record in records]
+        expected = ["plain", "default", "synthetic"]
+        assert timed == expected + (["keras_bn", "bn_fused_v3"] if network == "mlp_bn" else [])
+    assert ("mlp", "bn_keras") not in worker.timed and ("mlp_bn", "bn_keras") in worker.timed

@@ -64,7 +64,8 @@ def _resume(cli, flags: list[str]) -> subprocess.CompletedProcess:
     return cli.run("bn_keras.main", *flags, timeout=300)
 
 
-@pytest.mark.parametrize("rows", [1, 7, 23])
+# Killed before the first checkpoint (row 1: resumes from scratch) and one row past one (row 7).
+@pytest.mark.parametrize("rows", [1, 7])
 def test_sigkill_at_any_point_then_rerun_equals_an_uninterrupted_run(
     rows, baseline, tiny_tfds_dir, tmp_path, cli, read_checkpoint_weights
 ):

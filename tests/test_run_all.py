@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,8 +51,28 @@ def test_run_all_sweeps_skips_finished_and_resumes(tiny_tfds_dir, tmp_path):
     assert (results / "smoke_seed1" / "result.json").is_file()
     assert (results / "smoke_seed0" / "metrics.csv").stat().st_mtime_ns == kept
 
-    # Different settings make a finished run stale; --force reruns finished ones.
-    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=1", "--quick")
-    assert "1 runs planned, 0 already finished, 1 to run" in out
-    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=1", "--quick", "--force")
+    # --force reruns a finished run with the same settings (stale settings: the test below).
+    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=1", "--force")
     assert "1 to run" in out and "finished smoke_seed0" in out
+
+
+def test_a_finished_run_with_other_settings_is_stale(tmp_path):
+    """run_state: the same settings finished or resumable, other ones FRESH; result-neutral
+    settings (steps_per_execution) and settings the record predates do not count."""
+    from bn_keras.config.settings import Config
+    from bn_keras.experiments import jobs
+
+    run = tmp_path / "smoke_seed0"
+    run.mkdir()
+    recorded = Config(model="mlp", train_steps=200).to_dict()
+    del recorded["bn_impl"]  # a record from before the setting existed
+    (run / "config.json").write_text(json.dumps({"config": recorded}))
+
+    def state(**config) -> str:
+        job = jobs.Job("smoke", 0, [], run, Config(model="mlp", **config).to_dict())
+        return jobs.run_state(job)
+
+    assert state(train_steps=200) == jobs.RESUMABLE
+    (run / "result.json").write_text("{}")
+    assert state(train_steps=200, steps_per_execution=10) == jobs.FINISHED
+    assert state(train_steps=100) == jobs.FRESH

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from bn_keras.reporting import claims, figures, statistics
-from bn_keras.reporting.summary import Run, group_by_experiment, load_runs
+from bn_keras.reporting import claims, figures
+from bn_keras.reporting.summary import Run, Spread, group_by_experiment, load_runs
 
 EXPERIMENTS = ("mlp_bn", "lenet_bn", "lenetr_bn")
 THRESHOLDS = (0.97, 0.98, 0.99)
@@ -35,11 +35,6 @@ def _runs(results_dir: Path, implementation: str) -> dict[str, list[Run]]:
         and run.record["config"].get("bn_impl", "keras") == implementation
     ]
     return group_by_experiment(runs)
-
-
-def _mean_ci(values: list[float]) -> str:
-    low, high = statistics.mean_band(np.array([values]).T)
-    return f"{np.mean(values):.4f} [{low[0]:.4f}, {high[0]:.4f}]"
 
 
 def _steps(runs: list[Run], threshold: float) -> str:
@@ -81,8 +76,8 @@ def compare(keras_runs: dict[str, list[Run]], fast_runs: dict[str, list[Run]]) -
         cells = [
             f"`{experiment}`",
             f"{len(theirs)} / {len(ours)}",
-            _mean_ci([r.final_accuracy for r in theirs]),
-            _mean_ci([r.final_accuracy for r in ours]),
+            Spread.of([r.final_accuracy for r in theirs]).ci_text(),
+            Spread.of([r.final_accuracy for r in ours]).ci_text(),
             f"{effect.effect_text()} ({effect.ci_text()})",
             p,
             claims.AGREEMENT_WORDS[verdict.outcome],

@@ -116,13 +116,19 @@ def run_cli(
     timeout: float = 120,
     env: Mapping[str, str | None] | None = None,
     cwd: Path = REPO,
+    prelude: str = "",
     **kwargs,
 ) -> subprocess.CompletedProcess:
     """`python -m <module> args`, by default from the repository root (flagfiles name each other
     relative to it, as in the README's commands), its output captured as text; killed after
-    `timeout`."""
+    `timeout`. `prelude`: Python statements run first in the same process (e.g. to hide a
+    module), the module then run as `-m` would."""
+    command = ["-m", module]
+    if prelude:
+        runner = f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"
+        command = ["-c", f"{prelude}; {runner}"]
     return subprocess.run(
-        [sys.executable, "-m", module, *args],
+        [sys.executable, *command, *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -4,18 +4,12 @@ cannot honour, and a missing torch. These need no torch, so they run where test_
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from bn_keras.common.errors import ConfigError
 from bn_keras.config.settings import Config
 from bn_keras.twin import support
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -27,22 +21,15 @@ def test_settings_the_twin_cannot_honour_are_refused(change):
         support.check_supported(dataclasses.replace(Config(), **change))
 
 
-def _main(*args: str, prelude: str = "", timeout: int = 300) -> subprocess.CompletedProcess:
-    code = f"{prelude}import sys; from bn_keras.main import run; sys.argv[0] = 'main'; run()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+def test_without_torch_the_twin_is_refused_in_one_line(tmp_path, cli):
+    hide_torch = "import sys; sys.modules['torch'] = None"  # import torch now fails
+    proc = cli.run(
+        "bn_keras.main",
+        "--framework=pytorch",
+        f"--results_dir={tmp_path}",
+        prelude=hide_torch,
+        timeout=300,
     )
-
-
-def test_without_torch_the_twin_is_refused_in_one_line(tmp_path):
-    hide_torch = "import sys; sys.modules['torch'] = None; "  # import torch now fails
-    proc = _main("--framework=pytorch", f"--results_dir={tmp_path}", prelude=hide_torch)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert support.CPU_WHEEL_COMMAND in proc.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from bn_keras.models.batch_norm import FastBatchNormalization
+from bn_keras.models.batch_norm import FastBatchNormalization, batch_norm_train
 
 
 def _rows(x: tf.Tensor) -> tf.Tensor:
@@ -39,42 +39,35 @@ class FusedV3BatchNormalization(FastBatchNormalization):
 
 
 class ClosedFormBatchNormalization(FastBatchNormalization):
-    """The closed-form gradient as plain TensorFlow ops, no XLA; with `matmul`, the per-channel
-    sums as products with a vector of ones and the diagonal of dy^T (x - mean)."""
-
-    matmul = False
+    """FastBatchNormalization's forward and closed-form backward, not compiled by XLA."""
 
     def _normalize_batch(self, x, gamma, beta):
-        epsilon, matmul = self.epsilon, self.matmul
+        return batch_norm_train(x, gamma, beta, self.epsilon, xla=False)
+
+
+class ClosedFormMatmulBatchNormalization(FastBatchNormalization):
+    """The closed-form gradient without XLA, the per-channel sums as products with a vector of
+    ones and the diagonal of dy^T (x - mean)."""
+
+    def _normalize_batch(self, x, gamma, beta):
+        epsilon = self.epsilon
 
         @tf.custom_gradient
         def normalize(x, gamma, beta):
             rows = _rows(x)
             count = tf.cast(tf.shape(rows)[0], x.dtype)
             ones = tf.ones([1, tf.shape(rows)[0]], x.dtype)
-            if matmul:
-                mean = tf.matmul(ones, rows)[0] / count
-                centred = rows - mean
-                variance = tf.linalg.diag_part(tf.matmul(centred, centred, transpose_a=True))
-                variance /= count
-            else:
-                mean = tf.reduce_mean(rows, 0)
-                centred = rows - mean
-                variance = tf.reduce_mean(tf.square(centred), 0)
+            mean = tf.matmul(ones, rows)[0] / count
+            centred = rows - mean
+            variance = tf.linalg.diag_part(tf.matmul(centred, centred, transpose_a=True)) / count
             inv_std = tf.math.rsqrt(variance + epsilon)
             scale = gamma * inv_std
             y = tf.reshape(centred * scale + beta, tf.shape(x))
 
             def grad(dy, *_statistics_grads):
                 dy_rows = _rows(dy)
-                if matmul:
-                    sum_dy = tf.matmul(ones, dy_rows)[0]
-                    sum_dy_centred = tf.linalg.diag_part(
-                        tf.matmul(dy_rows, centred, transpose_a=True)
-                    )
-                else:
-                    sum_dy = tf.reduce_sum(dy_rows, 0)
-                    sum_dy_centred = tf.reduce_sum(dy_rows * centred, 0)
+                sum_dy = tf.matmul(ones, dy_rows)[0]
+                sum_dy_centred = tf.linalg.diag_part(tf.matmul(dy_rows, centred, transpose_a=True))
                 b = -scale * tf.square(inv_std) * sum_dy_centred / count
                 dx = dy_rows * scale + (centred * b - scale * sum_dy / count)
                 return tf.reshape(dx, tf.shape(x)), sum_dy_centred * inv_std, sum_dy
@@ -83,10 +76,6 @@ class ClosedFormBatchNormalization(FastBatchNormalization):
 
         y, mean, variance = normalize(x, gamma, beta)
         return y, tf.stop_gradient(mean), tf.stop_gradient(variance)
-
-
-class ClosedFormMatmulBatchNormalization(ClosedFormBatchNormalization):
-    matmul = True
 
 
 @tf.function(jit_compile=True)

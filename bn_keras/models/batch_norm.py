@@ -21,8 +21,7 @@ import keras
 import tensorflow as tf
 
 
-@tf.function(jit_compile=True)
-def _forward(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float):
+def _forward_ops(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float):
     axes = list(range(x.shape.rank - 1))
     mean = tf.reduce_mean(x, axes)
     centred = x - mean
@@ -31,8 +30,7 @@ def _forward(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float):
     return centred * (gamma * inv_std) + beta, mean, variance, inv_std
 
 
-@tf.function(jit_compile=True)
-def _backward(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor, inv_std: tf.Tensor, gamma: tf.Tensor):
+def _backward_ops(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor, inv_std: tf.Tensor, gamma):
     axes = list(range(x.shape.rank - 1))
     count = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
     centred = x - mean
@@ -44,8 +42,14 @@ def _backward(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor, inv_std: tf.Tensor, 
     return dx, sum_dy_centred * inv_std, sum_dy
 
 
+_COMPILED = (
+    tf.function(_forward_ops, jit_compile=True),
+    tf.function(_backward_ops, jit_compile=True),
+)
+
+
 def batch_norm_train(
-    x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float
+    x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float, xla: bool = True
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Batch normalization over all axes but the last, as in training.
 
@@ -53,18 +57,22 @@ def batch_norm_train(
         x: activations [..., channels].
         gamma, beta: scale and offset [channels].
         epsilon: added to the batch variance.
+        xla: run the forward and the backward as XLA-compiled functions (False: the same ops,
+            uncompiled; the benchmark times both).
 
     Returns:
         (y, mean, variance): the normalized activations and the batch statistics (the variance
         biased, as Keras's); gradients flow to x, gamma and beta, not through the statistics.
     """
 
+    forward, backward = _COMPILED if xla else (_forward_ops, _backward_ops)
+
     @tf.custom_gradient
     def normalize(x, gamma, beta):
-        y, mean, variance, inv_std = _forward(x, gamma, beta, epsilon)
+        y, mean, variance, inv_std = forward(x, gamma, beta, epsilon)
 
         def grad(dy, *_statistics_grads):
-            return _backward(dy, x, mean, inv_std, gamma)
+            return backward(dy, x, mean, inv_std, gamma)
 
         return (y, mean, variance), grad
 

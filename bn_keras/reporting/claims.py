@@ -191,8 +191,8 @@ def contrast_effect(
             perm_p = statistics.permutation_p(*arms[0])
         elif all(abs(w) == 1 / k for w in weights) and weights[0::2] == (-1 / k,) * k:
             perm_p = statistics.stratified_permutation_p(arms)
-    if tau is not None:
-        medians = tuple(median_or_none([v for arm in arms for v in arm[i]], tau) for i in (0, 1))
+    if tau is not None and reached is not None:
+        medians = tuple(median_or_none([v for a in arms for v in a[i]], reached[i]) for i in (0, 1))
     return Effect(
         quantity,
         key,
@@ -207,13 +207,13 @@ def contrast_effect(
     )
 
 
-def median_or_none(values: list[float], tau: int) -> float | None:
-    """The median of restricted iterations, None when half or more of them are tau (never
-    reached): the median is then only known to exceed tau."""
-    if not values:
+def median_or_none(values: list[float], reached: int) -> float | None:
+    """The median of restricted iterations, None when half or more of the seeds never reached
+    the threshold (their values sit at tau, the top): the median is then only known to lie
+    beyond tau."""
+    if not values or (len(values) - reached) * 2 >= len(values):
         return None
-    median = py_statistics.median(values)
-    return None if median >= tau and sum(v >= tau for v in values) * 2 >= len(values) else median
+    return py_statistics.median(values)
 
 
 def restricted_iterations(runs: Sequence[RunLike], threshold: float) -> tuple[list[float], int]:

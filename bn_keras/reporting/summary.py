@@ -171,7 +171,7 @@ def experiment_stats(runs: list[Run]) -> ExperimentStats:
         final=Spread.of([r.final_accuracy for r in runs]),
         best=Spread.of([r.best_accuracy for r in runs]),
         iterations={t: statistics.fmean(v) for t, (v, _) in restricted.items()},
-        medians={t: claims.median_or_none(v, tau) for t, (v, _) in restricted.items()},
+        medians={t: claims.median_or_none(v, n) for t, (v, n) in restricted.items()},
         reached={t: reached for t, (_, reached) in restricted.items()},
         tau=tau,
         train_seconds=statistics.fmean(r.result["train_seconds"] for r in runs),

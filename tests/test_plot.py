@@ -132,7 +132,9 @@ def test_five_seeds_draw_the_mean_and_a_band_that_says_when_it_is_clipped():
             for i in range(5)]  # fmt: skip
     curve = figures.mean_curve(runs)
     assert not curve.few and curve.clipped and curve.high.max() == 1.0
-    unclipped = figures.mean_curve(runs[1:] + [_run(5, {0: 0.1, 100: 0.9, 200: 0.99})])
+    unclipped = figures.mean_curve(
+        [_run(i, {0: 0.1, 100: 0.5 + 0.01 * i, 200: 0.6 + 0.01 * i}) for i in range(5)]
+    )
     assert not unclipped.clipped
     fig = Figure()
     ax = fig.add_subplot()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from bn_keras.reporting import claims, curves, statistics
+from bn_keras.reporting import claims, curves, effects, statistics
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
 from bn_keras.reporting.summary import Run, Spread, group_by_experiment, load_runs
 
@@ -41,11 +41,11 @@ def _runs(results_dir: Path, implementation: str) -> dict[str, list[Run]]:
 
 def _steps(runs: list[Run], threshold: float) -> str:
     """The RMST at train_steps and how many seeds reached the threshold, e.g. "1267 (3/3)"."""
-    values, reached = claims.restricted_iterations(runs, threshold)
+    values, reached = effects.restricted_iterations(runs, threshold)
     return f"{np.mean(values):.0f} ({reached}/{len(runs)})"
 
 
-def paired_effect(keras_runs: list[Run], fast_runs: list[Run]) -> claims.Effect:
+def paired_effect(keras_runs: list[Run], fast_runs: list[Run]) -> effects.Effect:
     """fast - Keras in final accuracy over the seeds both have: the paired t interval of the
     per-seed differences, with the paired TOST p at the summary's margin."""
     keras_by_seed = {r.seed: r.final_accuracy for r in keras_runs}
@@ -53,8 +53,8 @@ def paired_effect(keras_runs: list[Run], fast_runs: list[Run]) -> claims.Effect:
     pairs = [(keras_by_seed[r.seed], r.final_accuracy) for r in both]
     keras, fast = [k for k, _ in pairs], [f for _, f in pairs]
     interval = statistics.paired_interval(keras, fast) if pairs else None
-    return claims.Effect(
-        claims.FINAL,
+    return effects.Effect(
+        effects.FINAL,
         "final_accuracy",
         interval,
         (len(pairs), len(pairs)),
@@ -86,7 +86,7 @@ def compare(keras_runs: dict[str, list[Run]], fast_runs: dict[str, list[Run]]) -
         ours, theirs = fast_runs[experiment], keras_runs[experiment]
         effect = paired_effect(theirs, ours)
         verdict = claims.no_difference_verdict(experiment, effect, claims.AGREES)
-        p = "" if effect.tost_p is None else claims.p_text(effect.tost_p)
+        p = "" if effect.tost_p is None else effects.p_text(effect.tost_p)
         cells = [
             f"`{experiment}`",
             f"{len(theirs)} / {len(ours)} / {effect.n[0]}",

@@ -8,7 +8,7 @@ import math
 import pytest
 from scipy import stats
 
-from bn_keras.reporting import claims
+from bn_keras.reporting import claims, effects
 from bn_keras.reporting.claims import NOT_REPRODUCED, REPRODUCED, UNDECIDED
 
 TRAIN_STEPS = 10_000
@@ -34,11 +34,11 @@ def _runs(steps: list[int | None], threshold: float = 0.97) -> list[FakeRun]:
 
 
 def _its(base, bn, threshold=0.97):
-    return claims.iterations_effect(threshold, [(_runs(base, threshold), _runs(bn, threshold))])
+    return effects.iterations_effect(threshold, [(_runs(base, threshold), _runs(bn, threshold))])
 
 
 def test_a_seed_that_never_reached_counts_at_train_steps():
-    values, reached = claims.restricted_iterations(_runs([500, None, 700]), 0.97)
+    values, reached = effects.restricted_iterations(_runs([500, None, 700]), 0.97)
     assert values == [500.0, 10_000.0, 700.0] and reached == 2
 
 
@@ -103,8 +103,8 @@ def test_a_holm_adjusted_p_can_leave_a_claim_undecided():
     assert "Holm p=0.200" in adjusted.line
 
 
-def _final(base: list[float], bn: list[float]) -> claims.Effect:
-    return claims.accuracy_effect(claims.FINAL, base, bn)
+def _final(base: list[float], bn: list[float]) -> effects.Effect:
+    return effects.accuracy_effect(effects.FINAL, base, bn)
 
 
 @pytest.mark.parametrize(
@@ -200,23 +200,23 @@ def test_verdicts_use_one_primary_threshold_per_network():
     fast = {0.97: 400, 0.98: 600, 0.99: None}
     base = [FakeRun(dict(reach)) for _ in range(3)]
     bn = [FakeRun(dict(fast)) for _ in range(3)]
-    effects = claims.pair_effects(base, bn)
-    assert [e.key for e in effects] == [
+    found = effects.pair_effects(base, bn)
+    assert [e.key for e in found] == [
         "final_accuracy",
         "best_accuracy",
         "iterations_to_97",
         "iterations_to_98",
         "iterations_to_99",
     ]
-    mlp_speed, mlp_raise = claims.verdicts_for("mlp", effects)
-    lenet_speed, _ = claims.verdicts_for("lenet", effects)
+    mlp_speed, mlp_raise = claims.verdicts_for("mlp", found)
+    lenet_speed, _ = claims.verdicts_for("lenet", found)
     assert (mlp_speed.claim, mlp_raise.claim) == (claims.SPEEDS_UP, claims.RAISES)
     assert mlp_speed.effect.key == "iterations_to_97"
     assert lenet_speed.effect.key == "iterations_to_98"
-    assert [v.claim for v in claims.verdicts_for("lenetr", effects)] == [claims.NO_DIFFERENCE]
-    assert claims.verdicts_for("ioffe_mlp", effects) == []
+    assert [v.claim for v in claims.verdicts_for("lenetr", found)] == [claims.NO_DIFFERENCE]
+    assert claims.verdicts_for("ioffe_mlp", found) == []
 
 
 def test_p_values_below_a_thousandth_are_not_written_as_zero():
-    assert claims.p_is(0.0342) == "p=0.034" and claims.p_is(0.00002) == "p<0.001"
-    assert claims.p_text(0.00002) == "<0.001"
+    assert effects.p_is(0.0342) == "p=0.034" and effects.p_is(0.00002) == "p<0.001"
+    assert effects.p_text(0.00002) == "<0.001"

@@ -209,8 +209,12 @@ def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):
     assert figures.schedules_figure({}) is None
 
 
-def test_rebuilding_gives_the_same_bytes(results):
-    figures.rebuild(results)
-    first = {p.name: p.read_bytes() for p in results.glob("*.svg")}
-    figures.rebuild(results)
-    assert first and first == {p.name: p.read_bytes() for p in results.glob("*.svg")}
+def test_rebuilding_from_unchanged_runs_rewrites_nothing(results):
+    """plot only reads the runs: a second rebuild, even one given another --command, leaves
+    every file it wrote as it was, byte for byte and untouched."""
+    figures.rebuild(results, "python -m bn_keras.sweep --seeds=2", "1h")
+    written = sorted(results.glob("*.*"))
+    first = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in written}
+    figures.rebuild(results, "./run_all.sh", "6 s")
+    assert first and first == {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in written}
+    assert "- Command: `python -m bn_keras.sweep --seeds=2`" in (results / "summary.md").read_text()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from bn_keras.reporting import claims
+from bn_keras.reporting import claims, effects
 from bn_keras.reporting.summary import BN_SUFFIX, KERAS, Run
 
 START_SEEDS = 3
@@ -55,7 +55,7 @@ class PairState:
             e = v.effect
             p = claims.primary_p(v.claim, e)
             test = "TOST" if v.claim == claims.NO_DIFFERENCE else "Welch"
-            deciding = "" if p is None else f", {test} {claims.p_is(p)}"
+            deciding = "" if p is None else f", {test} {effects.p_is(p)}"
             parts.append(
                 f"{v.claim}: {e.quantity} BN - no BN {e.effect_text()}, 95% CI {e.ci_text()}"
                 f"{deciding}, {v.outcome}"
@@ -81,7 +81,7 @@ def pair_state(runs: list[Run], framework: str, pair: str, seeds: int) -> PairSt
         ]
 
     base, bn = arm(pair), arm(pair + BN_SUFFIX)
-    verdicts = claims.verdicts_for(pair, claims.pair_effects(base, bn)) if base and bn else []
+    verdicts = claims.verdicts_for(pair, effects.pair_effects(base, bn)) if base and bn else []
     return PairState(framework, pair, seeds, verdicts)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from bn_keras.reporting import claims, statistics
-from bn_keras.reporting.claims import CLAIMS, Effect, RunLike, Verdict
+from bn_keras.reporting import claims, effects, statistics
+from bn_keras.reporting.claims import CLAIMS, Verdict
+from bn_keras.reporting.effects import Effect, RunLike
 
 BN_SUFFIX = "_bn"
 INTERACTION = (-1.0, 1.0, 1.0, -1.0)  # first framework's BN effect minus the second's
@@ -37,8 +38,8 @@ def interaction(arms: Mapping[str, Arms], quantity_key: str) -> Effect | None:
     are exactly two frameworks."""
     if len(arms) != 2:
         return None
-    effects = claims.arms_effects(list(arms.values()), weights=INTERACTION)
-    return next(e for e in effects if e.key == quantity_key)
+    found = effects.arms_effects(list(arms.values()), weights=INTERACTION)
+    return next(e for e in found if e.key == quantity_key)
 
 
 def claim_verdicts(groups: Mapping[str, Mapping[str, Sequence[RunLike]]]) -> list[Verdict]:
@@ -55,21 +56,21 @@ def claim_verdicts(groups: Mapping[str, Mapping[str, Sequence[RunLike]]]) -> lis
     tests = []
     for pair, claim in FAMILY:
         arms = arms_of(groups, pair)
-        effects = claims.arms_effects(list(arms.values())) if arms else []
-        effect = claims.primary_effect(pair, claim, effects) if effects else None
-        tests.append((pair, claim, arms, effects, effect))
+        found = effects.arms_effects(list(arms.values())) if arms else []
+        effect = claims.primary_effect(pair, claim, found) if found else None
+        tests.append((pair, claim, arms, found, effect))
     primary = [None if e is None else claims.primary_p(c, e) for _, c, _, _, e in tests]
     adjusted = statistics.holm(primary)
     verdicts = []
-    for i, (pair, claim, arms, effects, effect) in enumerate(tests):
+    for i, (pair, claim, arms, found, effect) in enumerate(tests):
         if effect is None:
             continue
         perm_adjusted = None
         if claim == claims.SPEEDS_UP and effect.perm_p is not None:
             perm_adjusted = statistics.holm([*primary[:i], effect.perm_p, *primary[i + 1 :]])[i]
-        verdict = claims.decide(pair, claim, effects, adjusted[i], perm_adjusted)
+        verdict = claims.decide(pair, claim, found, adjusted[i], perm_adjusted)
         alone = tuple(
-            (framework, claims.decide(pair, claim, claims.pair_effects(*arm)))
+            (framework, claims.decide(pair, claim, effects.pair_effects(*arm)))
             for framework, arm in arms.items()
         )
         pooled = dataclasses.replace(

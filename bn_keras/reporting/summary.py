@@ -12,9 +12,9 @@ from pathlib import Path
 
 from absl import logging
 
-from bn_keras.reporting import claims, findings
+from bn_keras.reporting import claims, effects, findings
 from bn_keras.reporting import statistics as stats_lib
-from bn_keras.reporting.claims import THRESHOLDS
+from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 
@@ -156,22 +156,22 @@ class ExperimentStats:
     def iterations_text(self, threshold: float) -> str:
         """The RMST, the median and how many seeds reached `threshold`, e.g.
         "4230; median 3900; 8/10 reached" or "10000; median > 10,000; 0/3 reached"."""
-        median = claims.median_text(self.medians[threshold], self.tau)
+        median = effects.median_text(self.medians[threshold], self.tau)
         reached = f"{self.reached[threshold]}/{len(self.seeds)} reached"
         return f"{self.iterations[threshold]:.0f}; median {median}; {reached}"
 
 
 def experiment_stats(runs: list[Run]) -> ExperimentStats:
     """Statistics over the finished runs of one experiment (`runs` must be non-empty)."""
-    tau = claims.tau_of(runs)
-    restricted = {t: claims.restricted_iterations(runs, t) for t in THRESHOLDS}
+    tau = effects.tau_of(runs)
+    restricted = {t: effects.restricted_iterations(runs, t) for t in THRESHOLDS}
     return ExperimentStats(
         experiment=runs[0].experiment,
         seeds=tuple(r.seed for r in runs),
         final=Spread.of([r.final_accuracy for r in runs]),
         best=Spread.of([r.best_accuracy for r in runs]),
         iterations={t: statistics.fmean(v) for t, (v, _) in restricted.items()},
-        medians={t: claims.median_or_none(v, n) for t, (v, n) in restricted.items()},
+        medians={t: effects.median_or_none(v, n) for t, (v, n) in restricted.items()},
         reached={t: reached for t, (_, reached) in restricted.items()},
         tau=tau,
         train_seconds=statistics.fmean(r.result["train_seconds"] for r in runs),
@@ -197,7 +197,7 @@ class Pair:
 
     base: ExperimentStats
     bn: ExperimentStats
-    effects: list[claims.Effect]
+    effects: list[effects.Effect]
 
     @property
     def name(self) -> str:
@@ -207,7 +207,7 @@ class Pair:
     def speedups(self) -> dict[float, float | str]:
         return {t: speedup(self.base, self.bn, t) for t in THRESHOLDS}
 
-    def effect(self, quantity: str) -> claims.Effect:
+    def effect(self, quantity: str) -> effects.Effect:
         return next(e for e in self.effects if e.quantity == quantity)
 
 
@@ -216,7 +216,7 @@ class Agreement:
     """One experiment in two frameworks: final accuracy of the primary minus the twin's."""
 
     experiment: str
-    effect: claims.Effect
+    effect: effects.Effect
     verdict: claims.Verdict
 
 
@@ -283,7 +283,7 @@ def framework_view(framework: str, finished: list[Run]) -> FrameworkView:
         Pair(
             stats,
             experiments[name + BN_SUFFIX],
-            claims.pair_effects(groups[name], groups[name + BN_SUFFIX]),
+            effects.pair_effects(groups[name], groups[name + BN_SUFFIX]),
         )
         for name, stats in experiments.items()
         if name + BN_SUFFIX in experiments
@@ -297,8 +297,8 @@ def agreement(primary: list[Run], twin: list[Run]) -> list[Agreement]:
     ours, theirs = group_by_experiment(primary), group_by_experiment(twin)
     rows = []
     for experiment in (e for e in ours if e in theirs):
-        effect = claims.accuracy_effect(
-            claims.FINAL,
+        effect = effects.accuracy_effect(
+            effects.FINAL,
             [r.final_accuracy for r in theirs[experiment]],
             [r.final_accuracy for r in ours[experiment]],
         )

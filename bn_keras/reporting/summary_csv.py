@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from bn_keras.reporting import claims
-from bn_keras.reporting.claims import THRESHOLDS
+from bn_keras.reporting import claims, effects
+from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
 from bn_keras.reporting.summary import Agreement, FrameworkView, Summary
 
@@ -22,7 +22,7 @@ def _blank(value):
     return "" if value is None else value
 
 
-def _effect_fields(e: claims.Effect, prefix: str = "") -> dict:
+def _effect_fields(e: effects.Effect, prefix: str = "") -> dict:
     key, ci = prefix + e.key, e.interval
     usable = ci is not None and e.estimable
     row = {

@@ -9,8 +9,8 @@ from pathlib import Path
 from absl import logging
 
 from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import claims, design, paper_checks, provenance
-from bn_keras.reporting.claims import THRESHOLDS
+from bn_keras.reporting import claims, design, effects, paper_checks, provenance
+from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
 from bn_keras.reporting.summary import (
     ExperimentStats,
@@ -107,7 +107,7 @@ def _design_section(summary: Summary) -> list[str]:
     return lines
 
 
-def _n_text(effect: claims.Effect) -> str:
+def _n_text(effect: effects.Effect) -> str:
     """Seeds per arm, e.g. "10" or "10/10 + 3/3" (per framework when pooled)."""
     n = effect.n
     if len(set(n)) == 1:
@@ -116,7 +116,7 @@ def _n_text(effect: claims.Effect) -> str:
 
 
 def _p_cell(p: float | None) -> str:
-    return "" if p is None else claims.p_text(p)
+    return "" if p is None else effects.p_text(p)
 
 
 def _claims_table(summary: Summary) -> list[str]:
@@ -145,7 +145,7 @@ def _claims_table(summary: Summary) -> list[str]:
     return lines
 
 
-def _interaction(effect: claims.Effect | None) -> str:
+def _interaction(effect: effects.Effect | None) -> str:
     if effect is None:
         return "one framework only"
     return (

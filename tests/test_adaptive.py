@@ -86,7 +86,9 @@ def test_large_effects_decide_at_three_close_ones_get_seeds_and_the_cap_stops(tm
     assert (lenet.seeds, lenet.decided) == (6, False)
     assert not (tmp_path / "mlp_seed3").exists()
     line = lenetr.line()
-    assert line.startswith("lenetr: 4 seeds, BN makes no difference: final accuracy BN - no BN")
+    assert line.startswith(
+        "lenetr (exploratory): 4 seeds, BN makes no difference: final accuracy BN - no BN"
+    )
     assert "+0.0005, 95% CI [" in line and ", TOST p=0.0" in line and line.endswith("REPRODUCED")
 
 
@@ -97,7 +99,10 @@ def test_each_framework_is_decided_on_its_own_runs(tmp_path, rounds):
         keys, run_round, lambda: summary.load_runs(tmp_path), start=3, cap=4
     )
     assert len(calls) == 1 and all(s.decided for s in states.values())
-    assert states["pytorch", "mlp"].line().startswith("pytorch mlp: 3 seeds, ")
+    line = states["pytorch", "mlp"].line()
+    assert line.startswith("pytorch mlp (exploratory): 3 seeds, ")
+    # Each claim with the test that decides it: no "TOST p=1.000, REPRODUCED" on a raise.
+    assert "final accuracy BN - no BN +0.0070" in line and ", Welch p=0.001, REPRODUCED" in line
     assert (tmp_path / "pytorch" / "mlp_bn_seed2" / "result.json").is_file()
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from bn_keras import plot
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.reporting import claims, framework_figures, summary
+from bn_keras.reporting import claims, curves, framework_figures, summary
 from bn_keras.runs.metrics_file import MetricsWriter
 
 EVERY = 100
@@ -96,7 +96,8 @@ def test_summary_files_show_the_twin(results):
     md = (results / "summary.md").read_text()
     assert "## Keras and PyTorch side by side" in md
     assert "| mlp_bn | 4 / 4 | -0.0060 |" in md and "**DIFFERENT**" in md
-    assert "### The paper's claims from the PyTorch runs alone" in md
+    assert "### Each framework alone (secondary, unadjusted)" in md
+    assert "| mlp | BN raises final accuracy | PyTorch | +0.0129 |" in md
     rows = list(csv.DictReader((results / "summary.csv").open()))
     twin = {r["experiment"]: r for r in rows if r["framework"] == "pytorch"}
     assert twin["mlp_bn"]["vs_primary_agreement"] == "DIFFERENT"
@@ -105,19 +106,44 @@ def test_summary_files_show_the_twin(results):
     assert (results / "frameworks_lenetr.png").is_file()
 
 
-def test_framework_figure_overlays_both_frameworks_with_bands(results):
+def test_one_finding_per_claim_from_both_frameworks(results):
+    """The pooled effect and the interaction against a hand computation from the seeds."""
+    result = summary.summarize(summary.load_runs(results))
+    verdicts = {(v.pair, v.claim): v for v in result.verdicts}
+    raises = verdicts["mlp", claims.RAISES]
+    # Keras: 0.977125 - 0.97025 = 0.006875; PyTorch: 0.983125 - 0.97025 = 0.012875.
+    assert raises.effect.interval.effect == pytest.approx((0.006875 + 0.012875) / 2)
+    assert raises.effect.n == (4, 4, 4, 4) and raises.outcome == claims.REPRODUCED
+    assert raises.interaction.interval.effect == pytest.approx(0.006875 - 0.012875)
+    # The frameworks' BN effects differ, well beyond the margin: said in the same words.
+    assert claims.finding(raises.interaction, directed=False).startswith(
+        "a real effect beyond the margin"
+    )
+    alone = dict(raises.alone)
+    assert alone["keras"].effect.interval.effect == pytest.approx(0.006875)
+    assert alone["pytorch"].effect.interval.effect == pytest.approx(0.012875)
+    assert alone["keras"].p_adjusted is None and raises.p_adjusted is not None
+    assert [(v.pair, v.claim) for v in result.verdicts] == [
+        ("mlp", claims.SPEEDS_UP),
+        ("mlp", claims.RAISES),
+        ("lenetr", claims.NO_DIFFERENCE),
+    ]
+
+
+def test_framework_figure_overlays_both_frameworks(results):
     result = summary.summarize(summary.load_runs(results))
     figures = dict(framework_figures.framework_figures(result))
     assert list(figures) == ["frameworks_mlp", "frameworks_lenetr"]
-    without, with_bn = figures["frameworks_lenetr"].axes
-    assert [line.get_label() for line in with_bn.get_lines()] == [
-        "Keras, 4 seeds",
-        "PyTorch, 4 seeds",
-    ]
-    assert len(with_bn.collections) == 2  # one band each
-    assert with_bn.get_title() == "lenetr_bn (with BN)"
-    assert without.get_title() == "lenetr (without BN)"
-    assert with_bn.get_legend().get_title().get_text() == framework_figures.BAND_TEXT
+    fig = figures["frameworks_lenetr"]
+    without, with_bn = fig.axes
+    # Four seeds per arm, fewer than five: each seed drawn, one legend entry per framework.
+    labelled = [ln.get_label() for ln in with_bn.get_lines() if not ln.get_label().startswith("_")]
+    assert labelled == ["Keras, 4 seeds", "PyTorch, 4 seeds"]
+    assert len(with_bn.get_lines()) == 8 and not with_bn.collections  # no t-band
+    assert with_bn.get_legend().get_title().get_text() == curves.SEEDS_TEXT
+    assert (without.get_title(), with_bn.get_title()) == ("without BN", "with BN")
+    assert fig.get_suptitle() == "LeNet-5, ReLU: Keras and PyTorch, test accuracy"
+    assert without.get_ylim() == with_bn.get_ylim()  # one y-range for both panels
 
 
 def test_without_twin_runs_one_line_and_no_figure(tmp_path):

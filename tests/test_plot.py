@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.reporting import figures, summary
@@ -86,7 +86,7 @@ def test_cli_rebuilds_every_figure_and_the_summary(results):
     assert "Command: `./run_all.sh`" in (results / "summary.md").read_text()
     assert (results / "summary.csv").is_file()
     assert not list(results.glob(".*.tmp"))
-    assert "lenet: BN raises final accuracy: REPRODUCED" in proc.stdout
+    assert "lenet: BN raises final accuracy: " in proc.stdout and "Holm p=" in proc.stdout
     assert "unfinished, left out: lenet_bn_seed2" in proc.stdout
 
 
@@ -107,28 +107,51 @@ def _groups(results):
     )
 
 
-def test_lenet_figure_has_the_papers_lines_and_bands(results):
+def test_lenet_figure_with_two_seeds_draws_the_seeds(results):
     fig = figures.pair_figure(_groups(results), "lenet")
     (ax,) = fig.axes
     lines = ax.get_lines()
-    assert len(lines) == 2
-    without, with_bn = lines
+    assert len(lines) == 4 and not ax.collections  # two seeds per arm, no t-band
+    without, _, with_bn, _ = lines
     assert to_rgba(without.get_color()) == to_rgba("black") and without.get_linestyle() == "-"
     assert to_rgba(with_bn.get_color()) == to_rgba("red") and with_bn.get_linestyle() == "--"
-    # Mean over the two finished seeds, from the first evaluation after step 0 (log x).
+    # Each seed's own curve, from the first evaluation after step 0 (log x).
     np.testing.assert_array_equal(without.get_xdata(), [100, 200, 300, 400])
-    np.testing.assert_allclose(with_bn.get_ydata(), [0.92, 0.98, 0.989, 0.992])
-    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
-    assert len(bands) == 2 and len(ax.collections) == 2
-    band = bands[1].get_paths()[0].vertices[:, 1]
-    # The 95% CI of the mean, widest at step 100: 0.92 -+ t(0.975, 1) 12.706 * sem 0.02, its
-    # top clipped to accuracy 1.
-    assert band.min() == pytest.approx(0.92 - 12.706205 * 0.02) and band.max() == 1.0
+    np.testing.assert_allclose(with_bn.get_ydata(), CURVES[True][0][1:])
     assert ax.get_xscale() == "log"
-    assert ax.get_title() == "LeNet-5 (sigmoid), Adadelta lr 1.0, x0.7/epoch, batch 64, 2 seeds"
+    assert ax.get_title() == "LeNet-5, sigmoid: Adadelta lr 1.0, x0.7/epoch, batch 64, 2 seeds"
     legend = ax.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["without BN", "with BN"]
-    assert legend.get_title().get_text() == "bands: 95% CI of the mean over seeds (t)"
+    assert legend.get_title().get_text() == "one line per seed (fewer than 5 seeds)"
+
+
+def test_five_seeds_draw_the_mean_and_a_band_that_says_when_it_is_clipped():
+    # Five seeds 0.8-1.0 at step 100: mean 0.9, sem 0.0354, t(0.975, 4) x sem = 0.098: fits.
+    # Then 0.95-1.0 at step 200: the band's top passes 1 and is clipped there.
+    runs = [_run(i, {0: 0.1, 100: 0.8 + 0.05 * i, 200: 1.0 - (0.05 if i == 0 else 0)})
+            for i in range(5)]  # fmt: skip
+    curve = figures.mean_curve(runs)
+    assert not curve.few and curve.clipped and curve.high.max() == 1.0
+    unclipped = figures.mean_curve(
+        [_run(i, {0: 0.1, 100: 0.5 + 0.01 * i, 200: 0.6 + 0.01 * i}) for i in range(5)]
+    )
+    assert not unclipped.clipped
+    fig = Figure()
+    ax = fig.add_subplot()
+    figures.draw_pair(ax, curve, unclipped, "test")
+    assert len(ax.get_lines()) == 2 and len(ax.collections) == 2
+    title = ax.get_legend().get_title().get_text()
+    assert title == "bands: 95% CI of the mean over seeds (t); clipped to [0, 1]"
+
+
+def test_the_overview_compares_like_with_like(results):
+    fig = figures.panels_figure(_groups(results), ["mlp", "lenet", "lenetr"])
+    assert len({ax.get_ylim() for ax in fig.axes}) == 1  # one shared y-range
+    zoom = figures.panels_figure(_groups(results), ["mlp", "lenet", "lenetr"], zoom=True)
+    for ax in zoom.axes:  # each zoomed panel has its own range, and says how tall it is
+        low, high = ax.get_ylim()
+        (text,) = ax.texts
+        assert text.get_text() == f"zoom: the y-axis spans {100 * (high - low):.1f} points"
 
 
 def test_zoom_shows_the_top_percent_over_the_second_half(results):
@@ -141,6 +164,7 @@ def test_zoom_shows_the_top_percent_over_the_second_half(results):
     assert low == pytest.approx(0.977 - 0.002) and 0.992 <= high < 0.994
     assert ax.get_xlim() == (200, 400) and ax.get_xscale() == "linear"
     assert list(ax.get_lines()[0].get_xdata()) == [200, 300, 400]
+    assert ax.texts[0].get_text().startswith("zoom: the y-axis spans")
 
 
 def _run(seed, accuracy_by_step):
@@ -185,8 +209,12 @@ def test_schedules_figure_draws_each_schedule_in_its_style(tmp_path):
     assert figures.schedules_figure({}) is None
 
 
-def test_rebuilding_gives_the_same_bytes(results):
-    figures.rebuild(results)
-    first = {p.name: p.read_bytes() for p in results.glob("*.svg")}
-    figures.rebuild(results)
-    assert first and first == {p.name: p.read_bytes() for p in results.glob("*.svg")}
+def test_rebuilding_from_unchanged_runs_rewrites_nothing(results):
+    """plot only reads the runs: a second rebuild, even one given another --command, leaves
+    every file it wrote as it was, byte for byte and untouched."""
+    figures.rebuild(results, "python -m bn_keras.sweep --seeds=2", "1h")
+    written = sorted(results.glob("*.*"))
+    first = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in written}
+    figures.rebuild(results, "./run_all.sh", "6 s")
+    assert first and first == {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in written}
+    assert "- Command: `python -m bn_keras.sweep --seeds=2`" in (results / "summary.md").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import threading
 from xml.etree import ElementTree
@@ -291,14 +292,15 @@ def test_figures_and_table_from_probed_runs(probed_run, tiny_mnist, tmp_path, cl
     assert "Command: `./run_all.sh --probes`" in summary
     table_rows = [line for line in summary.splitlines() if line.startswith("| `lenet` |")]
     assert len(table_rows) == len(probe_table.MEASURES)
-    # The eta_eff row: the median over the probe steps after step 0 of each run's own file.
+    # The eta_eff row: each run's median over its probe steps in the second half (step 20 of
+    # 20 here), one seed per arm.
     medians = [
-        f"{np.median([r['eta_eff'] for r in _rows(tmp_path / name, LANDSCAPE_FILE)[1:]]):.3g}"
-        for name in ("lenet_seed0", "lenet_bn_seed0")
+        f"{np.median([r['eta_eff'] for r in _rows(tmp_path / n, LANDSCAPE_FILE) if r['step'] > 10]):.3g}"  # noqa: E501
+        for n in ("lenet_seed0", "lenet_bn_seed0")
     ]
     assert medians[0] != medians[1]  # two different runs
     eta_row = next(line for line in table_rows if "eta_eff" in line)
-    assert eta_row.split(" | ")[2:4] == medians
+    assert eta_row.split(" | ")[2:5] == ["1 (provisional)", *medians]
     assert "| `lenet_seed0` |" in summary and "| `lenet_bn_seed0` |" in summary
     proc = cli.run("bn_keras.probes.plot", str(tmp_path / "lenet_seed0"), timeout=120)
     assert proc.returncode == 1 and proc.stderr.startswith("bn_keras: error: no pair")
@@ -311,3 +313,83 @@ def test_probe_flagfiles_resolve(cli):
     assert proc.returncode == 0, proc.stderr
     config = json.loads(proc.stdout)
     assert config["probe_every"] == config["landscape_every"] == 100 and config["bn"]
+
+
+def _probe_run(root, experiment, seed, scale):
+    """A finished run directory with probe files: steps 0-400, every measure `scale` times a
+    per-seed factor, grad_diff_max alternating x1.1 and /1.1 between probe steps."""
+    from bn_keras.common.atomic import write_json_atomic
+    from bn_keras.runs.metrics_file import MetricsWriter
+
+    run_dir = root / f"{experiment}_seed{seed}"
+    run_dir.mkdir(parents=True)
+    config = {"model": "lenet", "train_steps": 400, "probe_every": 100, "landscape_every": 100}
+    write_json_atomic(run_dir / "config.json", {"config": config})
+    write_json_atomic(run_dir / "result.json", {"train_seconds": 1.0})
+    seed_factor = 1 + 0.01 * seed
+    metrics = MetricsWriter(run_dir / "metrics.csv")
+    landscape_fields = ("step", "loss_max", "loss_min", "grad_diff_max", "beta_smoothness")
+    landscape_file = MetricsWriter(
+        run_dir / LANDSCAPE_FILE, (*landscape_fields, "eta_eff", "probe_s")
+    )
+    ics_fields = [f"{n}:{k}" for n in ("l1", "l2") for k in ("ics_l2", "ics_cos", "grad_norm")]
+    ics_file = MetricsWriter(run_dir / ICS_FILE, ("step", *ics_fields, "probe_s"))
+    activations_file = MetricsWriter(run_dir / ACTIVATIONS_FILE, ("step", "probe_s"))
+    for i, step in enumerate(range(0, 500, 100)):
+        metrics.append({"step": step, "epoch": 0.0, "learning_rate": 1.0, "train_loss": 0.1,
+                        "test_loss": 0.1, "test_accuracy": 0.9, "elapsed_s": 10.0 * i})  # fmt: skip
+        wobble = 1.1 if i % 2 else 1 / 1.1
+        landscape_file.append({"step": step, "loss_max": 1.0 + 0.05 * seed_factor,
+                               "loss_min": 1.0, "grad_diff_max": seed_factor * wobble,
+                               "beta_smoothness": scale * seed_factor, "eta_eff": 0.2,
+                               "probe_s": 0.1})  # fmt: skip
+        ics_file.append({"step": step, "l1:ics_l2": 0.0, "l1:ics_cos": 1.0, "l1:grad_norm": 1.0,
+                         "l2:ics_l2": 0.1 * scale * seed_factor, "l2:ics_cos": 0.9,
+                         "l2:grad_norm": 1.0, "probe_s": 0.1})  # fmt: skip
+        activations_file.append({"step": step, "probe_s": 0.1})
+
+
+def test_probe_table_one_number_per_run_and_an_interval_over_seeds(tmp_path):
+    """Constructed probe files with known answers: beta-smoothness and ICS halved by BN in
+    every seed, the loss variation and 1 - cos the same, grad_diff_max wobbling between steps."""
+    for seed in range(5):
+        _probe_run(tmp_path, "lenet", seed, 2.0)
+        _probe_run(tmp_path, "lenet_bn", seed, 1.0)
+    pairs = probe_figures.probe_pairs(tmp_path)["lenet"]
+    beta = probe_table.measure("effective beta-smoothness", pairs)
+    # One number per run: the median over steps 300 and 400 (the second half of 400).
+    np.testing.assert_allclose(beta.without, [2.0 * (1 + 0.01 * s) for s in range(5)])
+    assert beta.interval.effect == pytest.approx(math.log(0.5))  # BN / no BN = 0.5 exactly
+    assert beta.ratio_text().startswith("x0.50 [") and beta.answer() == "**yes**"
+    same = probe_table.measure("loss variation: max - min over eta of L(W - eta g)", pairs)
+    assert same.interval.effect == pytest.approx(0.0, abs=1e-12)
+    assert same.answer() == "**no**: no difference beyond x1.25"
+    cos = probe_table.measure("ICS 1 - cos(G, G') (lower: less shift)", pairs)
+    assert np.allclose(cos.without, 0.1)  # 1 - 0.9: layer 2 only (the first is left out)
+    # Single-batch noise of grad_diff_max: log values alternate by 2 log 1.1, so the within-run
+    # SD is sqrt((2 log 1.1)^2 / 2); between seeds the medians spread as log(1 + 0.01 s).
+    wobble = probe_table.measure("gradient change: max over eta of ‖grad L(W - eta g) - g‖", pairs)
+    within = math.sqrt(2) * math.log(1.1)
+    between = float(np.std(np.log(1 + 0.01 * np.arange(5)), ddof=1))
+    # (The files hold 6 significant digits.)
+    assert wobble.noise.within_sd == pytest.approx(within, rel=1e-5)
+    assert wobble.noise.between_sd == pytest.approx(between, rel=1e-4)
+    assert wobble.noise.share == pytest.approx(math.pi / 2 * within**2 / 2 / between**2, rel=1e-3)
+    # The file: no "(provisional)" at 5 seeds; a rebuild from the same runs changes nothing.
+    path = probe_table.write_summary({"lenet": pairs}, tmp_path, "./run_all.sh --probes", "9 s")
+    text = path.read_text()
+    assert "| `lenet` | effective beta-smoothness | 5 | 2.04 | 1.02 | x0.50 [" in text
+    assert "- Command: `./run_all.sh --probes`\n- Wall time of this command: 9 s" in text
+    probe_table.write_summary({"lenet": pairs}, tmp_path, "./run_all.sh --probes", "1 s")
+    assert path.read_text() == text
+
+
+def test_probe_table_verdicts_need_two_seeds_and_old_summaries_count_their_runs(tmp_path):
+    _probe_run(tmp_path, "lenet", 0, 2.0)
+    _probe_run(tmp_path, "lenet_bn", 0, 1.0)
+    pairs = probe_figures.probe_pairs(tmp_path)["lenet"]
+    assert probe_table.measure("effective beta-smoothness", pairs).answer() == (
+        "needs 2+ seeds per arm"
+    )
+    legacy = "| `mlp` | x | 1 |\n| `mlp_seed0` | 0.96 | 28 |\n| `mlp_bn_seed0` | 0.97 | 40 |\n"
+    assert probe_table._legacy_count(legacy) == 2  # noqa: SLF001 - the old header's run count

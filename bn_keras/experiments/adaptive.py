@@ -1,14 +1,19 @@
 """Adds seeds to a BN pair until the paper's claims about it are decided, up to a cap.
 
+An exploratory option (`python -m bn_keras.sweep --until_decided`), not the design the summary's
+verdicts follow: those come from the fixed design of 10 seeds per arm (reporting/design.py).
+
 Every pair starts with `start` seeds per arm. After each round the verdicts are computed from
-the finished runs (reporting/claims.py), and each pair with an UNDECIDED claim gets one more seed
-in both arms, until all its claims are decided or it reaches `cap` seeds.
+the finished runs (each framework alone, unadjusted: reporting/claims.py), and each pair with an
+UNDECIDED claim gets one more seed in both arms, until all its claims are decided or it reaches
+`cap` seeds.
 
 This is optional stopping: the number of seeds depends on the data seen so far, and each extra
-look is another chance for an interval to exclude zero by luck, so the error rate over the whole
-procedure is somewhat above the nominal 5% of each interval. The cap bounds the number of looks
-(cap - start + 1; 8 with the defaults 3 and 10), and every verdict is reported with the interval
-and seed count it was reached at.
+look is another chance to decide by luck. Simulated on normal data (scripts/simulate_adaptive.py,
+40,000 repeats per cell), the rule's false-positive rate ("CI excludes 0" at a true effect of 0)
+is 3.6%, 8.0% and 13.7% at seed SDs of 0.0005, 0.001 and 0.002, and its false-equivalence rate
+(TOST passes at a true effect on the 0.002 margin) 13.1%, 13.4% and 10.0%, where the fixed
+10-seed design holds 4.5-5.0% in every cell.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from bn_keras.reporting import claims
+from bn_keras.reporting import claims, effects
 from bn_keras.reporting.summary import BN_SUFFIX, KERAS, Run
 
 START_SEEDS = 3
@@ -38,18 +43,22 @@ class PairState:
         return bool(self.verdicts) and all(v.decided for v in self.verdicts)
 
     def line(self) -> str:
-        """E.g. "lenetr: 10 seeds, final accuracy BN - no BN +0.0003, 95% CI [...], TOST
-        p=0.010, REPRODUCED"."""
+        """E.g. "lenetr (exploratory): 10 seeds, BN makes no difference: final accuracy BN - no
+        BN +0.0003, 95% CI [...], TOST p=0.010, REPRODUCED": each claim with its deciding test
+        (TOST for "no difference", Welch's test of zero otherwise)."""
         name = self.pair if self.framework == KERAS else f"{self.framework} {self.pair}"
+        name = f"{name} (exploratory)"
         if not self.verdicts:
             return f"{name}: {self.seeds} seeds, no finished runs to decide from"
         parts = []
         for v in self.verdicts:
             e = v.effect
-            tost = f", TOST {claims.p_is(e.tost_p)}" if e.tost_p is not None else ""
+            p = claims.primary_p(v.claim, e)
+            test = "TOST" if v.claim == claims.NO_DIFFERENCE else "Welch"
+            deciding = "" if p is None else f", {test} {effects.p_is(p)}"
             parts.append(
                 f"{v.claim}: {e.quantity} BN - no BN {e.effect_text()}, 95% CI {e.ci_text()}"
-                f"{tost}, {v.outcome}"
+                f"{deciding}, {v.outcome}"
             )
         return f"{name}: {self.seeds} seeds, " + "; ".join(parts)
 
@@ -72,7 +81,7 @@ def pair_state(runs: list[Run], framework: str, pair: str, seeds: int) -> PairSt
         ]
 
     base, bn = arm(pair), arm(pair + BN_SUFFIX)
-    verdicts = claims.verdicts_for(pair, claims.pair_effects(base, bn)) if base and bn else []
+    verdicts = claims.verdicts_for(pair, effects.pair_effects(base, bn)) if base and bn else []
     return PairState(framework, pair, seeds, verdicts)
 
 

@@ -8,57 +8,30 @@ the SVG backend whatever the session's default backend is: nothing needs a displ
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import paper_checks, report, statistics
+from bn_keras.reporting import paper_checks, provenance, summary_files
 from bn_keras.reporting import summary as summary_lib
+from bn_keras.reporting.curves import (
+    NETWORKS,
+    STYLES,
+    Curve,
+    draw_curve,
+    legend_title,
+    mean_curve,
+)
 from bn_keras.reporting.framework_figures import framework_figures
 from bn_keras.reporting.summary import Run
 
 PAPER_FIGURES = {"mlp": "fig2_mlp", "lenet": "fig3_lenet", "lenetr": "fig4_lenetr"}
-NETWORKS = {
-    "mlp": "MLP 784-100-100-100-10 (sigmoid)",
-    "lenet": "LeNet-5 (sigmoid)",
-    "lenetr": "LeNet-5 (ReLU)",
-}
-# The paper's convention: without BN a black solid line, with BN a red dashed one.
-STYLES = {
-    False: {"color": "black", "linestyle": "-", "label": "without BN"},
-    True: {"color": "red", "linestyle": "--", "label": "with BN"},
-}
 ZOOM_DEPTH = 0.01  # the zoomed panels show this much accuracy below the best mean
 FORMATS = ("png", "svg")
-BAND_TEXT = "bands: 95% CI of the mean over seeds (t)"
-
-
-@dataclasses.dataclass(frozen=True)
-class Curve:
-    """Test accuracy over the seeds of one experiment, at the steps every seed evaluated: the
-    mean and the 95% CI of the mean (low, high), the statistic of the summary's tables."""
-
-    steps: np.ndarray
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-
-
-def mean_curve(runs: list[Run]) -> Curve:
-    """Mean and 95% CI band of the mean of test accuracy over `runs` (non-empty), the band
-    clipped to [0, 1]."""
-    by_step = [{int(r["step"]): r["test_accuracy"] for r in run.rows} for run in runs]
-    steps = np.array(sorted(set.intersection(*(set(s) for s in by_step))))
-    acc = np.array([[s[int(step)] for step in steps] for s in by_step])
-    # Accuracy lies in [0, 1]; with 3 seeds t = 4.3 can carry the interval past it.
-    low, high = np.clip(statistics.mean_band(acc), 0.0, 1.0)
-    return Curve(steps, acc.mean(axis=0), low, high)
 
 
 def schedule_text(config: dict) -> str:
@@ -77,16 +50,17 @@ def recipe_text(config: dict) -> str:
 
 
 def pair_title(base_runs: list[Run], bn_runs: list[Run]) -> str:
-    """Network, recipe and seed count, e.g. "LeNet-5 (sigmoid), Adadelta ..., 3 seeds"."""
+    """Network, recipe and seed count, e.g. "LeNet-5, sigmoid: Adadelta ..., 3 seeds"."""
     config = base_runs[0].record.get("config", {})
     network = NETWORKS.get(config.get("model"), base_runs[0].experiment)
     counts = {len(base_runs), len(bn_runs)}
     seeds = f"{len(base_runs)}" if len(counts) == 1 else f"{len(base_runs)}/{len(bn_runs)}"
-    return f"{network}, {recipe_text(config)}, {seeds} seed{'s' if max(counts) > 1 else ''}"
+    return f"{network}: {recipe_text(config)}, {seeds} seed{'s' if max(counts) > 1 else ''}"
 
 
 def draw_pair(ax: Axes, base: Curve, bn: Curve, title: str, zoom: bool = False) -> None:
-    """Draws both mean curves with their 95% CI bands on `ax`.
+    """Draws both experiments on `ax`: mean curves with their 95% CI bands, or with fewer than
+    FEW_SEEDS seeds each seed's curve.
 
     Args:
         ax: the axes to draw on.
@@ -100,29 +74,25 @@ def draw_pair(ax: Axes, base: Curve, bn: Curve, title: str, zoom: bool = False) 
     last = max(base.steps.max(), bn.steps.max())
     for is_bn, curve in ((False, base), (True, bn)):
         keep = curve.steps >= last / 2 if zoom else curve.steps > 0
-        style = STYLES[is_bn]
-        ax.plot(curve.steps[keep], curve.mean[keep], linewidth=1.5, **style)
-        ax.fill_between(
-            curve.steps[keep],
-            curve.low[keep],
-            curve.high[keep],
-            color=style["color"],
-            alpha=0.15,
-            linewidth=0,
-        )
+        style = dict(STYLES[is_bn])
+        draw_curve(ax, curve, keep, style.pop("label"), **style)
     if zoom:
         best = max(base.mean.max(), bn.mean.max())
         # Lower still when a final accuracy lies further down, so that both curves stay in view.
         low = min(best - ZOOM_DEPTH, base.mean[-1] - ZOOM_DEPTH / 5, bn.mean[-1] - ZOOM_DEPTH / 5)
-        ax.set_ylim(low, best + ZOOM_DEPTH / 10)
+        high = best + ZOOM_DEPTH / 10
+        ax.set_ylim(low, high)
         ax.set_xlim(last / 2, last)
+        # Each zoomed panel has its own y-range: say how tall it is, so that panels compare.
+        ax.text(0.02, 0.97, f"zoom: the y-axis spans {100 * (high - low):.1f} points",
+                transform=ax.transAxes, fontsize=7, va="top")  # fmt: skip
     else:
         ax.set_xscale("log")
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("training iterations")
     ax.set_ylabel("test accuracy")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", title=BAND_TEXT, title_fontsize=7)
+    ax.legend(loc="lower right", title=legend_title([base, bn]), title_fontsize=7)
 
 
 def pair_figure(groups: dict[str, list[Run]], base: str) -> Figure:
@@ -141,9 +111,11 @@ def pair_figure(groups: dict[str, list[Run]], base: str) -> Figure:
 
 
 def panels_figure(groups: dict[str, list[Run]], bases: list[str], zoom: bool = False) -> Figure:
-    """Several pairs side by side (the overview), or their zoom on the end of training."""
+    """Several pairs side by side: the overview on one shared y-range, so that the panels'
+    gaps compare; or their zoom on the end of training, each panel stating its y-range."""
     fig = Figure(figsize=(5.2 * len(bases), 4.4), layout="constrained")
-    for ax, base in zip(fig.subplots(1, len(bases), squeeze=False)[0], bases):
+    axes = fig.subplots(1, len(bases), squeeze=False, sharey=not zoom)[0]
+    for ax, base in zip(axes, bases):
         _draw(ax, groups, base, zoom)
     return fig
 
@@ -177,7 +149,7 @@ def schedules_figure(groups: dict[str, list[Run]]) -> Figure | None:
                 linewidth=1.5, label=label)  # fmt: skip
     ax.set_xscale("log")
     ax.set_ylim(0.95, 1.0)
-    ax.set_title("LeNet-5 (sigmoid), 100K iterations: x0.7 per epoch vs per 10 epochs", fontsize=9)
+    ax.set_title("LeNet-5, sigmoid, 100K iterations: x0.7 per epoch vs per 10 epochs", fontsize=9)
     ax.set_xlabel("training iterations")
     ax.set_ylabel("test accuracy")
     ax.grid(True, which="both", alpha=0.3)
@@ -186,7 +158,8 @@ def schedules_figure(groups: dict[str, list[Run]]) -> Figure | None:
 
 
 def save_figure(fig: Figure, results_dir: Path, stem: str) -> list[Path]:
-    """Writes `stem`.png and `stem`.svg into `results_dir`, each atomically; returns the paths."""
+    """Writes `stem`.png and `stem`.svg into `results_dir`, each atomically and only when its
+    bytes change; returns the paths."""
     paths = []
     for fmt in FORMATS:
         buffer = io.BytesIO()
@@ -196,7 +169,7 @@ def save_figure(fig: Figure, results_dir: Path, stem: str) -> list[Path]:
         with matplotlib.rc_context({"svg.hashsalt": "bn_keras"}):
             fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
         path = Path(results_dir) / f"{stem}.{fmt}"
-        write_bytes_atomic(path, buffer.getvalue())
+        provenance.write_if_changed(path, buffer.getvalue(), write_bytes_atomic)
         paths.append(path)
     return paths
 
@@ -222,7 +195,7 @@ def rebuild(
     if not runs:
         raise FileNotFoundError(f"no <experiment>_seed<N> run directories in {results_dir}")
     summary = summary_lib.summarize(runs)
-    paths = list(report.write_summary(summary, results_dir, command, total_wall_time))
+    paths = list(summary_files.write_summary(summary, results_dir, command, total_wall_time))
     groups = summary_lib.group_by_experiment(summary.finished)
     bases = [pair.name for pair in summary.pairs]
     for base in bases:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 from matplotlib.figure import Figure
 
-from bn_keras.reporting import statistics
+from bn_keras.reporting.curves import NETWORKS, draw_curve, legend_title, mean_curve
 from bn_keras.reporting.summary import (
     BN_SUFFIX,
     Run,
@@ -18,20 +17,11 @@ from bn_keras.reporting.summary import (
 
 COLORS = ("tab:blue", "tab:orange", "tab:green")  # primary framework first
 LINESTYLES = ("-", "--", ":")
-BAND_TEXT = "bands: 95% CI of the mean over seeds (t)"
-
-
-def _curve(runs: list[Run]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Steps every seed evaluated (after step 0), mean accuracy and its 95% CI band in [0, 1]."""
-    by_step = [{int(r["step"]): r["test_accuracy"] for r in run.rows} for run in runs]
-    steps = sorted(set.intersection(*(set(s) for s in by_step)) - {0})
-    acc = np.array([[s[step] for step in steps] for s in by_step])
-    low, high = np.clip(statistics.mean_band(acc), 0.0, 1.0)  # accuracy lies in [0, 1]
-    return np.array(steps), acc.mean(axis=0), low, high
 
 
 def framework_figure(base: str, groups: dict[str, dict[str, list[Run]]]) -> Figure:
-    """Without BN and with BN side by side, each framework's mean curve and band overlaid.
+    """Without BN and with BN side by side on one y-range, each framework's mean curve and band
+    overlaid (each seed's curve with fewer than 5 seeds).
 
     Args:
         base: the experiment without BN, e.g. "lenetr".
@@ -42,23 +32,24 @@ def framework_figure(base: str, groups: dict[str, dict[str, list[Run]]]) -> Figu
         A two-panel figure, log x.
     """
     fig = Figure(figsize=(10.4, 4.4), layout="constrained")
-    for ax, experiment in zip(fig.subplots(1, 2), (base, base + BN_SUFFIX)):
+    for ax, experiment in zip(fig.subplots(1, 2, sharey=True), (base, base + BN_SUFFIX)):
+        curves = []
         for i, (framework, experiments) in enumerate(groups.items()):
             runs = experiments[experiment]
-            steps, mean, low, high = _curve(runs)
-            color = COLORS[i % len(COLORS)]
+            curve = mean_curve(runs)
+            curves.append(curve)
             seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
             label = f"{framework_name(framework)}, {seeds}"
-            ax.plot(steps, mean, color=color, linestyle=LINESTYLES[i % 3], label=label)
-            ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
+            style = {"color": COLORS[i % len(COLORS)], "linestyle": LINESTYLES[i % 3]}
+            draw_curve(ax, curve, curve.steps > 0, label, **style)
         ax.set_xscale("log")
-        ax.set_title(f"{experiment} ({'with' if experiment != base else 'without'} BN)", fontsize=9)
+        ax.set_title("with BN" if experiment != base else "without BN", fontsize=9)
         ax.set_xlabel("training iterations")
         ax.set_ylabel("test accuracy")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="lower right", title=BAND_TEXT, title_fontsize=7)
+        ax.legend(loc="lower right", title=legend_title(curves), title_fontsize=7)
     names = " and ".join(framework_name(f) for f in groups)
-    fig.suptitle(f"{base}: {names}, test accuracy (mean over seeds)", fontsize=10)
+    fig.suptitle(f"{NETWORKS.get(base, base)}: {names}, test accuracy", fontsize=10)
     return fig
 
 

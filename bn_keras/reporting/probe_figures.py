@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 
 from bn_keras.reporting import probe_table as table
 from bn_keras.reporting import summary as summary_lib
-from bn_keras.reporting.figures import NETWORKS, STYLES, save_figure
+from bn_keras.reporting.curves import NETWORKS, STYLES
+from bn_keras.reporting.figures import save_figure
 from bn_keras.reporting.summary import Run
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE

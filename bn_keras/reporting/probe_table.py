@@ -1,102 +1,183 @@
-"""The probes' table: each measure without and with BN, and the issue's questions answered."""
+"""The probes' table: each measure as one number per run, BN against no BN over the seeds.
+
+Each probe measure of a run becomes one number: its median over the probe steps of the second
+half of training (after the early phase, the plateau of sigmoid LeNet-5 without BN). Every
+measure is positive, so BN's effect is read on the log scale: the Welch 95% interval of BN - no
+BN in log(value) over the seeds, shown as a ratio BN / no BN. The verdict on "does BN reduce
+it?" follows the accuracy claims' three-way rule with a margin of x1.25 either way (RATIO_MARGIN,
+fixed with this table after the 2-seed probe runs had been seen): yes when the interval lies
+below 1, no when it lies above 1 or, spanning 1, inside the margin by TOST; open otherwise.
+
+Each value comes from a single batch, so the table also says how much of the seed-to-seed
+spread that noise explains: the within-run SD of single-batch values (from successive
+differences, which a slow trend barely moves) gives the noise in one run's median, about
+(pi/2) x SD^2 / m for m probe steps, against the between-seed variance of the run medians.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import statistics as py_statistics
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from bn_keras.common.atomic import write_text_atomic
+from bn_keras.common.atomic import write_bytes_atomic
+from bn_keras.reporting import provenance
+from bn_keras.reporting import statistics as stats_lib
 from bn_keras.reporting.summary import Run
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
 SUMMARY_FILE = "summary.md"
-
-
-@dataclasses.dataclass(frozen=True)
-class Measure:
-    """One measure of a network over its probe steps after step 0, without and with BN."""
-
-    name: str
-    without: np.ndarray
-    with_bn: np.ndarray
-
-    @property
-    def ratio(self) -> float:
-        """Median with BN over median without."""
-        return float(np.median(self.with_bn) / np.median(self.without))
-
-    @property
-    def higher_is_better(self) -> bool:
-        """True for the cosine, where higher means less shift."""
-        return "cos" in self.name
-
-    @property
-    def bn_better(self) -> tuple[int, int]:
-        """(probe steps where BN's value is lower, or higher for the cosine; steps compared)."""
-        n = min(len(self.without), len(self.with_bn))
-        better = self.with_bn[:n] > self.without[:n]
-        if not self.higher_is_better:
-            better = self.with_bn[:n] < self.without[:n]
-        return int(np.sum(better)), n
-
-
-def _rows(run: Run, name: str, after: float) -> list[dict]:
-    return [r for r in read_metrics(run.run_dir / name) if r["step"] > after]
+RATIO_MARGIN = 1.25  # "no difference" when BN / no BN stays within [1/1.25, 1.25]
+MIN_SEEDS = 5  # per arm, for the table's verdicts to count as more than provisional
+_COST_ROW = re.compile(r"^\| `[^`]+_seed\d+` \|", re.M)
 
 
 def _column(rows: list[dict], fn) -> np.ndarray:
     return np.array([fn(r) for r in rows])
 
 
-def _ics(rows: list[dict], what: str) -> np.ndarray:
-    """Mean over the layers after the first (the first one's is 0 by definition) of `what`."""
+def _ics(rows: list[dict], fn: Callable[[dict, str], float]) -> np.ndarray:
+    """Mean over the layers after the first (the first one's shift is 0 by definition)."""
     layers = [k.split(":")[0] for k in rows[0] if k.endswith(":ics_l2")][1:]
-    if what == "relative":
-        return _column(
-            rows, lambda r: np.mean([r[f"{n}:ics_l2"] / r[f"{n}:grad_norm"] for n in layers])
-        )
-    return _column(rows, lambda r: np.mean([r[f"{n}:{what}"] for n in layers]))
+    return _column(rows, lambda r: np.mean([fn(r, n) for n in layers]))
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureSpec:
+    """A probe measure: its file, how a row gives its value, and whether it answers the
+    question "does BN reduce it?" (eta_eff is context, not a measure of smoothness)."""
+
+    file: str
+    values: Callable[[list[dict]], np.ndarray]
+    question: bool = True
 
 
 MEASURES = {
-    "loss variation: max - min over eta of L(W - eta g)": (
-        LANDSCAPE_FILE,
-        lambda rows: _column(rows, lambda r: r["loss_max"] - r["loss_min"]),
+    "loss variation: max - min over eta of L(W - eta g)": MeasureSpec(
+        LANDSCAPE_FILE, lambda rows: _column(rows, lambda r: r["loss_max"] - r["loss_min"])
     ),
-    "gradient change: max over eta of ‖grad L(W - eta g) - g‖": (
-        LANDSCAPE_FILE,
-        lambda rows: _column(rows, lambda r: r["grad_diff_max"]),
+    "gradient change: max over eta of ‖grad L(W - eta g) - g‖": MeasureSpec(
+        LANDSCAPE_FILE, lambda rows: _column(rows, lambda r: r["grad_diff_max"])
     ),
-    "effective beta-smoothness": (
-        LANDSCAPE_FILE,
-        lambda rows: _column(rows, lambda r: r["beta_smoothness"]),
+    "effective beta-smoothness": MeasureSpec(
+        LANDSCAPE_FILE, lambda rows: _column(rows, lambda r: r["beta_smoothness"])
     ),
-    "ICS ‖G - G'‖ (mean over layers 2..L)": (ICS_FILE, lambda rows: _ics(rows, "ics_l2")),
-    "ICS ‖G - G'‖ / ‖G‖": (ICS_FILE, lambda rows: _ics(rows, "relative")),
-    "ICS cos(G, G') (higher: less shift)": (ICS_FILE, lambda rows: _ics(rows, "ics_cos")),
-    "eta_eff = ‖Adadelta step‖ / ‖g‖": (
-        LANDSCAPE_FILE,
-        lambda rows: _column(rows, lambda r: r["eta_eff"]),
+    "ICS ‖G - G'‖ (mean over layers 2..L)": MeasureSpec(
+        ICS_FILE, lambda rows: _ics(rows, lambda r, n: r[f"{n}:ics_l2"])
+    ),
+    "ICS ‖G - G'‖ / ‖G‖": MeasureSpec(
+        ICS_FILE, lambda rows: _ics(rows, lambda r, n: r[f"{n}:ics_l2"] / r[f"{n}:grad_norm"])
+    ),
+    "ICS 1 - cos(G, G') (lower: less shift)": MeasureSpec(
+        ICS_FILE, lambda rows: _ics(rows, lambda r, n: 1.0 - r[f"{n}:ics_cos"])
+    ),
+    "eta_eff = ‖Adadelta step‖ / ‖g‖": MeasureSpec(
+        LANDSCAPE_FILE, lambda rows: _column(rows, lambda r: r["eta_eff"]), question=False
     ),
 }
 
 
-def measures(pairs: list[tuple[Run, Run]], after: float = 0) -> list[Measure]:
-    """Every measure of MEASURES for one network, over the probe steps after `after` of every
-    seed (pairs of runs without and with BN of one seed, compared step by step)."""
-    out = []
-    for name, (file, fn) in MEASURES.items():
-        without, with_bn = [], []
-        for base_run, bn_run in pairs:
-            a, b = fn(_rows(base_run, file, after)), fn(_rows(bn_run, file, after))
-            n = min(len(a), len(b))
-            without.append(a[:n])
-            with_bn.append(b[:n])
-        out.append(Measure(name, np.concatenate(without), np.concatenate(with_bn)))
-    return out
+def second_half(run: Run, spec: MeasureSpec) -> np.ndarray:
+    """The measure at each probe step in the second half of the run's training."""
+    half = run.record.get("config", {}).get("train_steps", 0) / 2
+    rows = [r for r in read_metrics(run.run_dir / spec.file) if r["step"] > half]
+    return spec.values(rows) if rows else np.array([])
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """Single-batch noise against the seed-to-seed spread, on the log scale.
+
+    Attributes:
+        within_sd: SD of one probe step's value within a run (from successive differences).
+        between_sd: SD of the run medians between seeds (pooled over both arms).
+        share: the part of the between-seed variance that the noise of one run's median,
+            (pi/2) x within_sd^2 / steps, accounts for; None without two seeds in an arm.
+    """
+
+    within_sd: float
+    between_sd: float | None
+    share: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """One measure of one network: one number per run (the second-half median), per arm.
+
+    Attributes:
+        name: the measure, as MEASURES names it.
+        without: the run values without BN, one per seed.
+        with_bn: the run values with BN.
+        interval: Welch 95% interval of BN - no BN in log(value); None with fewer than 2 seeds
+            per arm or a value that is not positive.
+        tost_p: TOST p of |log ratio| < log(RATIO_MARGIN).
+        noise: the single-batch noise against the seed spread.
+        question: whether "does BN reduce it?" is asked of it.
+    """
+
+    name: str
+    without: np.ndarray
+    with_bn: np.ndarray
+    interval: stats_lib.Interval | None
+    tost_p: float | None
+    noise: Noise
+    question: bool = True
+
+    def ratio_text(self) -> str:
+        """BN / no BN with its 95% interval, e.g. "x0.62 [0.45, 0.85]"."""
+        if self.interval is None:
+            return "-"
+        ci = self.interval
+        return f"x{math.exp(ci.effect):.2f} [{math.exp(ci.low):.2f}, {math.exp(ci.high):.2f}]"
+
+    def answer(self) -> str:
+        """The three-way verdict on "does BN reduce it?", worded by the summary's rule."""
+        ci = self.interval
+        if ci is None:
+            return "needs 2+ seeds per arm"
+        inside = self.tost_p is not None and self.tost_p < stats_lib.ALPHA
+        margin = f"x{RATIO_MARGIN}"
+        if ci.high < 0:
+            return "**yes**" + (f", inside the margin {margin}" if inside else "")
+        if ci.low > 0:
+            return "**no, BN raises it**" + (f", inside the margin {margin}" if inside else "")
+        if inside:
+            return f"**no**: no difference beyond {margin}"
+        return "open: the interval spans 1 and reaches beyond the margin"
+
+
+def _noise(without: list[np.ndarray], with_bn: list[np.ndarray], medians) -> Noise:
+    series = [np.log(s) for s in (*without, *with_bn) if len(s) > 1 and np.all(s > 0)]
+    if not series:
+        return Noise(math.nan, None, None)
+    within = math.sqrt(np.mean([np.mean(np.diff(s) ** 2) / 2 for s in series]))
+    steps = np.mean([len(s) for s in series])
+    arms = [np.log(m) for m in medians if len(m) > 1 and np.all(m > 0)]
+    if not arms:
+        return Noise(within, None, None)
+    df = sum(len(a) - 1 for a in arms)
+    between = math.sqrt(sum((len(a) - 1) * np.var(a, ddof=1) for a in arms) / df)
+    noise_var = math.pi / 2 * within**2 / steps
+    share = noise_var / between**2 if between > 0 else None
+    return Noise(within, between, share)
+
+
+def measure(name: str, pairs: list[tuple[Run, Run]]) -> Measure:
+    """One measure of one network over its seeds (pairs of runs without and with BN)."""
+    spec = MEASURES[name]
+    series = [[second_half(run, spec) for run in arm] for arm in zip(*pairs)]
+    medians = [np.array([np.median(s) for s in arm if len(s)]) for arm in series]
+    positive = all(len(m) and np.all(m > 0) for m in medians)
+    interval = stats_lib.welch_interval(*np.log(medians)) if positive else None
+    tost_p = None if interval is None else interval.tost_p(math.log(RATIO_MARGIN))
+    noise = _noise(series[0], series[1], medians)
+    return Measure(name, medians[0], medians[1], interval, tost_p, noise, spec.question)
 
 
 def probe_seconds(run: Run) -> float:
@@ -107,59 +188,72 @@ def probe_seconds(run: Run) -> float:
     )
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.3g}"
 
 
-CLEAR = 0.65  # the share of probe steps on one side needed to call a difference
+def _share(noise: Noise) -> str:
+    """The share as a percentage; ">= 100%" where the noise alone exceeds the seed spread."""
+    if noise.share is None:
+        return "-"
+    return ">= 100%" if noise.share >= 1 else f"{100 * noise.share:.0f}%"
 
 
-def _answer(measure: Measure) -> str:
-    """yes / no, the opposite / unclear, by the share of steps where BN is better."""
-    better, n = measure.bn_better
-    if better >= CLEAR * n:
-        verdict = "**yes**"
-    elif better <= (1 - CLEAR) * n:
-        verdict = "**no, BN raises it**" if not measure.higher_is_better else "**no, more shift**"
-    else:
-        verdict = "unclear"
-    return f"{verdict} (x{measure.ratio:.2f}; better with BN at {better} of {n} steps)"
+METHOD = (
+    "- Values: each run's median over its probe steps in the second half of training (one "
+    "number per run and measure); the columns without and with BN give the median of those "
+    "run values over the seeds.\n"
+    "- BN / no BN: the Welch 95% interval of BN - no BN in log(run value) over the seeds, shown "
+    "as a ratio. 'Does BN reduce it?': **yes** when the interval lies below 1; **no, BN raises "
+    "it** when it lies above 1; **no** (no difference beyond x1.25) when it spans 1 and TOST "
+    f"puts the ratio inside [1/{RATIO_MARGIN}, {RATIO_MARGIN}]; open otherwise. A verdict "
+    "inside that margin says so. The margin was fixed with this table, after the 2-seed runs "
+    f"had been seen; fewer than {MIN_SEEDS} seeds per arm make every verdict provisional.\n"
+    "- Single-batch noise: the SD of log(value) between consecutive probe steps of a run "
+    "(sqrt of half the mean squared successive difference), the between-seed SD of the run "
+    "medians (log, pooled over both arms), and the share of the between-seed variance that "
+    "the noise of one run's median, (pi/2) x SD^2 / steps, explains. Near 0%: the seeds "
+    "differ for real; near or above 100%: the single-batch noise alone could make them differ."
+)
 
 
-def markdown(pairs: dict[str, list[tuple[Run, Run]]], command: str | None, wall: str | None) -> str:
+def markdown(pairs: dict[str, list[tuple[Run, Run]]], provenance_lines: list[str]) -> str:
     """summary.md: provenance, the per-network table, cost, and the answers."""
-    first = next(iter(pairs.values()))[0][0].record
-    seeds = sorted({run.seed for ps in pairs.values() for pair in ps for run in pair})
-    lines = ["# Probes: how does BatchNorm help? (issue 6)", ""]
-    lines += [f"- Command: `{command}`"] if command else []
-    lines += [f"- Wall time of this command: {wall}"] if wall else []
     runs = [run for ps in pairs.values() for pair in ps for run in pair]
+    first = runs[0].record
+    seeds = sorted({run.seed for run in runs})
     commits = sorted({r.record.get("versions", {}).get("git_commit") or "?" for r in runs})
     config = first.get("config", {})
+    lines = ["# Probes: how does BatchNorm help? (issue 6)", "", *provenance_lines]
     lines += [
+        provenance.runs_line(runs),
         f"- Commit(s): {', '.join(commits)}; seed(s) {', '.join(map(str, seeds))}; "
         f"{config.get('train_steps')} iterations, probes every {config.get('probe_every')} "
         f"(activations) and {config.get('landscape_every')} (landscape, ICS) iterations",
-        "- Values: median over the probe steps after step 0 of every seed. 'Better with BN at k "
-        "of n steps' counts the probe steps (of every seed, each compared with the same step of "
-        "the same seed without BN) where the network with BN has the lower value (for the cosine: "
-        f"the higher, less shift); 'does BN reduce it?' is yes when k >= {CLEAR:.0%} of n, the "
-        f"opposite when k <= {1 - CLEAR:.0%} of n, unclear otherwise; xR is the median with BN "
-        "over the median without. The last columns take only "
-        "the second half of training, after the early phase (the plateau of sigmoid LeNet "
-        "without BN).",
+        METHOD,
         "",
-        "| network | measure | without BN | with BN | does BN reduce it? | 2nd half: without BN "
-        "| with BN | does BN reduce it? |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| network | measure | seeds per arm | without BN | with BN | BN / no BN [95% CI] | "
+        "does BN reduce it? | single-batch SD (log) | between-seed SD (log) | seed spread "
+        "from single-batch noise |",
+        "|" + " --- |" * 10,
     ]
-    half = config.get("train_steps", 0) / 2
     for base, network_pairs in pairs.items():
-        for m, late in zip(measures(network_pairs), measures(network_pairs, after=half)):
-            cells = [f"`{base}`", m.name]
-            for x in (m, late):
-                answer = "" if x.name.startswith("eta_eff") else _answer(x)
-                cells += [_fmt(np.median(x.without)), _fmt(np.median(x.with_bn)), answer]
+        n = len(network_pairs)
+        short = "" if n >= MIN_SEEDS else " (provisional)"
+        for name in MEASURES:
+            m = measure(name, network_pairs)
+            cells = [
+                f"`{base}`",
+                m.name,
+                f"{n}{short}",
+                _fmt(py_statistics.median(m.without)) if len(m.without) else "-",
+                _fmt(py_statistics.median(m.with_bn)) if len(m.with_bn) else "-",
+                m.ratio_text(),
+                m.answer() if m.question else "",
+                _fmt(m.noise.within_sd),
+                _fmt(m.noise.between_sd),
+                _share(m.noise),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Runs and probe cost", ""]
     lines += [
@@ -178,13 +272,24 @@ def markdown(pairs: dict[str, list[tuple[Run, Run]]], command: str | None, wall:
     return "\n".join(lines) + "\n"
 
 
+def _legacy_count(text: str) -> int | None:
+    """Runs in a summary written before it carried a "Finished runs" line: its cost table."""
+    return len(_COST_ROW.findall(text)) or None
+
+
 def write_summary(
     pairs: dict[str, list[tuple[Run, Run]]],
     results_dir: Path,
     command: str | None,
     wall: str | None,
 ) -> Path:
-    """Writes summary.md into `results_dir` atomically; returns its path."""
+    """Writes summary.md into `results_dir` atomically when its text changes, keeping the
+    provenance lines of the summary there when the runs are the same (reporting/provenance.py);
+    returns its path."""
     path = Path(results_dir) / SUMMARY_FILE
-    write_text_atomic(path, markdown(pairs, command, wall))
+    runs = [run for ps in pairs.values() for pair in ps for run in pair]
+    lines = provenance.provenance_lines(
+        provenance.read_previous(path), provenance.runs_line(runs), command, wall, _legacy_count
+    )
+    provenance.write_if_changed(path, markdown(pairs, lines).encode(), write_bytes_atomic)
     return path

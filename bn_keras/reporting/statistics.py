@@ -1,161 +1,302 @@
-"""Effects over seeds with 95% intervals: Welch's t, TOST equivalence, censoring, seeds to decide.
+"""Effects over seeds with 95% intervals: Welch contrasts, TOST, permutation p, Holm, power.
 
-Welch's t interval for the difference of two means, because with 3-10 seeds per arm a bootstrap
-over seeds has too few distinct resamples (10 for 3 seeds) and its percentile interval
-undercovers, and because Welch does not assume the two arms vary alike (BN often narrows the
-seed-to-seed spread). Equivalence is two one-sided Welch t tests (TOST) against a margin fixed in
-advance, which is the same as the 90% interval lying inside +-margin.
+Welch's t interval for a difference of means, because with 3-10 seeds per arm a bootstrap over
+seeds has too few distinct resamples (10 for 3 seeds) and its percentile interval undercovers,
+and because Welch does not assume the arms vary alike (BN often narrows the seed-to-seed spread).
+The same interval serves any contrast of group means (the pooled BN effect of two frameworks, or
+the difference of their BN effects), with Welch-Satterthwaite degrees of freedom. Equivalence is
+two one-sided t tests (TOST) against a margin fixed in advance, which is the same as the 90%
+interval lying inside +-margin. Every function takes the seeds of a group along the last axis, so
+the simulations (scripts/simulate_adaptive.py, the tests) run the same formulas on many
+repetitions at once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
 
 CONFIDENCE = 0.95
-ALPHA = 0.05  # of each one-sided test of TOST
-# The equivalence margin for final and best accuracy, fixed on 2026-11-27 before the 10-seed
-# lenetr runs were read (issue 13). The binomial standard error of one accuracy near 0.99 on
-# 10,000 test images is sqrt(0.99 * 0.01 / 10000) = 0.001, so 0.002 (20 images) is about two
-# standard errors of a single test-set measurement: less than the test set itself resolves for
-# one model, and below what a practitioner would call a difference on MNIST.
-ACCURACY_MARGIN = 0.002
-MARGIN_JUSTIFICATION = (
-    f"equivalence margin {ACCURACY_MARGIN} in accuracy ({ACCURACY_MARGIN * 100:.1f} percentage "
-    f"points, "
-    f"{ACCURACY_MARGIN * 10_000:.0f} of the 10,000 test images), fixed before the 10-seed runs: "
-    "the binomial standard error of one accuracy near 0.99 on 10,000 images is "
-    "sqrt(0.99 x 0.01 / 10,000) = 0.001, so 0.002 is about two standard errors of a single "
-    "test-set measurement, less than the test set resolves for one model and below what a "
-    "practitioner would call a difference on MNIST"
-)
+ALPHA = 0.05  # of each test, and of each one-sided test of TOST; Holm's family-wise level
+POWER = 0.80  # of "seeds that would decide"
+ACCURACY_MARGIN = 0.002  # equivalence margin for accuracies; why and when: reporting/design.py
 MAX_SEEDS = 100  # beyond this many seeds per arm a claim counts as not decidable
+EXACT_PERMUTATIONS = 10_000  # enumerate every relabelling up to this many, else draw this many
+PERMUTATION_SEED = 0  # the draws are fixed: rebuilding a summary gives the same p-values
+DIFFERENCE = (-1.0, 1.0)  # second group minus first
 
 
 @dataclasses.dataclass(frozen=True)
 class Interval:
-    """The difference of two means (second arm minus first) with its confidence interval.
+    """A contrast of group means (by default the second minus the first) with its interval.
 
     Attributes:
-        effect: mean of the second arm minus mean of the first.
+        effect: the contrast's estimate, sum of weight x group mean.
         low: lower limit of the interval.
         high: upper limit.
         df: Welch-Satterthwaite degrees of freedom.
-        sds: the sample standard deviations of the two arms.
-        n: the number of values in each arm.
+        sds: the sample standard deviation of each group.
+        n: the number of values in each group.
         confidence: the interval's confidence level.
+        se: the estimate's standard error.
+        weights: each group's weight in the contrast.
     """
 
     effect: float
     low: float
     high: float
     df: float
-    sds: tuple[float, float]
-    n: tuple[int, int]
+    sds: tuple[float, ...]
+    n: tuple[int, ...]
     confidence: float = CONFIDENCE
+    se: float = 0.0
+    weights: tuple[float, ...] = DIFFERENCE
 
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
+    @property
+    def p(self) -> float:
+        """Two-sided p-value of "the contrast is 0" (t test with the interval's df)."""
+        return float(difference_p(self.effect, self.se, self.df))
 
-@contextlib.contextmanager
-def _constant_arm_is_fine() -> Iterator[None]:
-    """Silences scipy's "precision loss" warning for an arm of identical values (all seeds at the
-    same step, say): its variance is exactly 0, which Welch's formulas handle."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-        yield
+    def tost_p(self, margin: float) -> float:
+        """TOST p-value of "|contrast| < margin"."""
+        return float(equivalence_p(self.effect, self.se, self.df, margin))
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def beyond(self, margin: float) -> bool:
+        """The whole interval lies beyond +-margin."""
+        return self.low > margin or self.high < -margin
+
+
+def contrast_moments(
+    groups: Sequence[np.ndarray], weights: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Estimate, standard error and Welch-Satterthwaite df of sum(w_i x mean_i).
+
+    Args:
+        groups: the values of each group, seeds along the last axis (leading axes broadcast,
+            for many simulated repetitions at once); each group needs 2+ values.
+        weights: one weight per group.
+
+    Returns:
+        Arrays (scalars for 1-D groups) of estimate, se and df; df is sum(n) - len(groups)
+        where every group is constant (se 0).
+    """
+    arrays = [np.asarray(g, float) for g in groups]
+    estimate = sum(w * a.mean(axis=-1) for w, a in zip(weights, arrays))
+    parts = [w**2 * a.var(axis=-1, ddof=1) / a.shape[-1] for w, a in zip(weights, arrays)]
+    variance = sum(parts)
+    spread = sum(p**2 / (a.shape[-1] - 1) for p, a in zip(parts, arrays))
+    fallback = float(sum(a.shape[-1] for a in arrays) - len(arrays))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df = np.where(spread > 0, variance**2 / np.where(spread > 0, spread, 1.0), fallback)
+    return estimate, np.sqrt(variance), df
+
+
+def difference_p(estimate, se, df):
+    """Two-sided p of "the contrast is 0"; with se 0, 0 for a nonzero estimate and 1 for 0."""
+    estimate, se = np.asarray(estimate, float), np.asarray(se, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.abs(estimate) / np.where(se > 0, se, 1.0)
+    return np.where(se > 0, 2 * stats.t.sf(t, df), np.where(estimate != 0, 0.0, 1.0))
+
+
+def equivalence_p(estimate, se, df, margin: float):
+    """TOST p of "|contrast| < margin": the larger p of the two one-sided t tests; with se 0,
+    0 inside the margin and 1 outside."""
+    estimate, se = np.asarray(estimate, float), np.asarray(se, float)
+    safe = np.where(se > 0, se, 1.0)
+    above = stats.t.sf((estimate + margin) / safe, df)  # H0: contrast <= -margin
+    below = stats.t.cdf((estimate - margin) / safe, df)  # H0: contrast >= +margin
+    return np.where(se > 0, np.maximum(above, below), np.where(abs(estimate) < margin, 0.0, 1.0))
+
+
+def contrast_interval(
+    groups: Sequence[Sequence[float]],
+    weights: Sequence[float],
+    confidence: float = CONFIDENCE,
+) -> Interval | None:
+    """Welch's t interval for sum(w_i x mean_i).
+
+    Args:
+        groups: the values of each group, e.g. (Keras without BN, Keras with BN, PyTorch
+            without BN, PyTorch with BN).
+        weights: one per group, e.g. (-0.5, 0.5, -0.5, 0.5) for the BN effect averaged over
+            two frameworks, (-1, 1, 1, -1) for the difference of their BN effects.
+        confidence: the interval's level.
+
+    Returns:
+        The interval, or None when a group has fewer than two values (no variance to estimate).
+    """
+    if any(len(g) < 2 for g in groups):
+        return None
+    estimate, se, df = (float(x) for x in contrast_moments(groups, weights))
+    half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
+    return Interval(
+        effect=estimate,
+        low=estimate - half,
+        high=estimate + half,
+        df=df,
+        sds=tuple(float(np.std(g, ddof=1)) for g in groups),
+        n=tuple(len(g) for g in groups),
+        confidence=confidence,
+        se=se,
+        weights=tuple(float(w) for w in weights),
+    )
 
 
 def welch_interval(
     first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
 ) -> Interval | None:
-    """Welch's t interval for mean(second) - mean(first).
-
-    Args:
-        first: the values of one arm (e.g. without BN), one per seed.
-        second: the values of the other arm (e.g. with BN).
-        confidence: the confidence level.
-
-    Returns:
-        The interval, or None when an arm has fewer than two values (no variance to estimate).
-    """
-    if len(first) < 2 or len(second) < 2:
-        return None
-    sds = (float(np.std(first, ddof=1)), float(np.std(second, ddof=1)))
-    n = (len(first), len(second))
-    effect = float(np.mean(second) - np.mean(first))
-    if sds == (0.0, 0.0):  # identical values in each arm: no spread, the interval is the point
-        return Interval(effect, effect, effect, float(sum(n) - 2), sds, n, confidence)
-    with _constant_arm_is_fine():
-        result = stats.ttest_ind(second, first, equal_var=False)
-    ci = result.confidence_interval(confidence)
-    return Interval(effect, float(ci.low), float(ci.high), float(result.df), sds, n, confidence)
+    """Welch's t interval for mean(second) - mean(first); None with fewer than 2 values in an
+    arm."""
+    return contrast_interval((first, second), DIFFERENCE, confidence)
 
 
 def tost_pvalue(first: Sequence[float], second: Sequence[float], margin: float) -> float | None:
-    """The p-value of TOST for |mean(second) - mean(first)| < `margin` (Welch df).
+    """The p-value of TOST for |mean(second) - mean(first)| < `margin` (Welch df); below ALPHA
+    means equivalence at level ALPHA. None when an arm has fewer than two values."""
+    interval = welch_interval(first, second)
+    return None if interval is None else interval.tost_p(margin)
 
-    The larger p of the two one-sided tests "difference > -margin" and "difference < +margin";
-    below ALPHA means equivalence at level ALPHA.
+
+def paired_interval(
+    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
+) -> Interval | None:
+    """The t interval of mean(second - first) over matched pairs (the same seed in both).
 
     Returns:
-        The p-value, or None when an arm has fewer than two values.
+        The interval of the mean difference (its sds and n those of the differences), or None
+        with fewer than two pairs.
     """
+    if len(first) != len(second):
+        raise ValueError(f"paired samples of different lengths: {len(first)}, {len(second)}")
+    differences = np.asarray(second, float) - np.asarray(first, float)
+    return contrast_interval((differences,), (1.0,), confidence)
+
+
+def permutation_p(first: Sequence[float], second: Sequence[float]) -> float | None:
+    """Two-sided permutation p of mean(second) - mean(first): exact when there are at most
+    EXACT_PERMUTATIONS relabellings (184,756 at 10 against 10 are more), otherwise that many
+    fixed random ones (scipy.stats.permutation_test). None with fewer than two values in an
+    arm."""
     if len(first) < 2 or len(second) < 2:
         return None
-    first, second = np.asarray(first, float), np.asarray(second, float)
-    if np.std(first) == 0 and np.std(second) == 0:
-        return 0.0 if abs(second.mean() - first.mean()) < margin else 1.0
-    with _constant_arm_is_fine():
-        above = stats.ttest_ind(second + margin, first, equal_var=False, alternative="greater")
-        below = stats.ttest_ind(second - margin, first, equal_var=False, alternative="less")
-    return float(max(above.pvalue, below.pvalue))
+    arrangements = math.comb(len(first) + len(second), len(first))
+    result = stats.permutation_test(
+        (np.asarray(first, float), np.asarray(second, float)),
+        lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis),
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=np.inf if arrangements <= EXACT_PERMUTATIONS else EXACT_PERMUTATIONS,
+        rng=np.random.default_rng(PERMUTATION_SEED),
+    )
+    return float(result.pvalue)
 
 
-def expected_half_width(sds: tuple[float, float], n: int, confidence: float) -> float:
-    """The half-width of Welch's interval with `n` seeds per arm if the SDs stay at `sds`."""
-    v1, v2 = sds[0] ** 2, sds[1] ** 2
-    if v1 + v2 == 0:
-        return 0.0
-    df = (v1 + v2) ** 2 * (n - 1) / (v1**2 + v2**2)
-    return float(stats.t.ppf((1 + confidence) / 2, df) * math.sqrt((v1 + v2) / n))
+def stratified_permutation_p(
+    strata: Sequence[tuple[Sequence[float], Sequence[float]]], draws: int = EXACT_PERMUTATIONS
+) -> float | None:
+    """Two-sided permutation p of the mean over strata of mean(second) - mean(first), labels
+    shuffled within each stratum (framework) only.
+
+    The p-value is (1 + draws at least as extreme) / (1 + draws), as scipy's random
+    permutation test gives it; the draws are fixed by PERMUTATION_SEED.
+
+    Args:
+        strata: per stratum, the values without and with the treatment.
+        draws: random relabellings.
+
+    Returns:
+        The p-value, or None when a stratum has fewer than two values in an arm.
+    """
+    if any(len(a) < 2 or len(b) < 2 for a, b in strata):
+        return None
+    rng = np.random.default_rng(PERMUTATION_SEED)
+    observed, null = 0.0, np.zeros(draws)
+    for first, second in strata:
+        values = np.concatenate([np.asarray(first, float), np.asarray(second, float)])
+        k = len(first)
+        observed += values[k:].mean() - values[:k].mean()
+        shuffled = rng.permuted(np.broadcast_to(values, (draws, len(values))), axis=1)
+        null += shuffled[:, k:].mean(axis=1) - shuffled[:, :k].mean(axis=1)
+    # A relative tolerance, as scipy's, so that ties computed in another order still count.
+    extreme = np.abs(null) >= abs(observed) * (1 - 1e-12) - 1e-15
+    return float((1 + extreme.sum()) / (1 + draws))
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float]:
+    """Holm's step-down adjusted p-values of one family (a missing p counts as 1).
+
+    The k-th smallest of m p-values is multiplied by m - k + 1, then made non-decreasing in
+    that order and capped at 1; a hypothesis is rejected at family-wise level ALPHA when its
+    adjusted p is below ALPHA.
+    """
+    p = np.array([1.0 if v is None else float(v) for v in pvalues])
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, p[order] * (len(p) - np.arange(len(p))))
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.maximum.accumulate(scaled) if len(p) else scaled
+    return [float(a) for a in adjusted]
+
+
+def expected_se(sds: Sequence[float], n: int, weights: Sequence[float] = DIFFERENCE) -> float:
+    """The contrast's standard error with `n` seeds in every group if the SDs stay at `sds`."""
+    return math.sqrt(sum(w**2 * s**2 for w, s in zip(weights, sds)) / n)
+
+
+def expected_df(sds: Sequence[float], n: int, weights: Sequence[float] = DIFFERENCE) -> float:
+    """Welch-Satterthwaite df with `n` seeds per group if the SDs stay at `sds`."""
+    parts = [w**2 * s**2 for w, s in zip(weights, sds)]
+    spread = sum(p**2 for p in parts)
+    return sum(parts) ** 2 * (n - 1) / spread if spread else len(sds) * (n - 1)
 
 
 def seeds_to_decide(
-    sds: tuple[float, float],
+    sds: Sequence[float],
     distance: float,
     n_now: int,
     confidence: float = CONFIDENCE,
+    power: float = POWER,
+    weights: Sequence[float] = DIFFERENCE,
     max_seeds: int = MAX_SEEDS,
 ) -> int | None:
-    """The smallest number of seeds per arm at which the expected interval would decide.
+    """The smallest number of seeds per group at which the test would decide with `power`.
 
-    A rough guide, not a promise: with the observed SDs and the observed effect, the interval's
-    expected half-width falls below `distance` (|effect| for a difference from zero, margin -
-    |effect| for equivalence); at that n about half of repeated experiments would decide.
+    If the true contrast lies `distance` from the limit to clear (|effect| for a difference
+    from zero, margin - |effect| for equivalence) and the SDs stay as observed, the test
+    decides with probability about `power` once distance >= (t_crit + t_power) x se(n), with
+    t_crit the interval's two-sided quantile (0.975 for 95%, 0.95 for TOST's 90%) and t_power
+    the `power` quantile, both at the expected df.
 
     Args:
-        sds: the observed standard deviations of the two arms.
-        distance: how far the interval's centre lies from the limit it must clear.
-        n_now: seeds per arm today; the answer is larger.
+        sds: the observed standard deviations of the groups.
+        distance: how far the estimate lies from the limit it must clear.
+        n_now: seeds per group today; the answer is larger.
         confidence: the interval's level (0.90 for TOST at alpha 0.05).
+        power: the wanted chance of deciding.
+        weights: the contrast's weights (one per SD).
         max_seeds: above this, None.
 
     Returns:
-        Seeds per arm, or None when not decidable at any reasonable n (distance ~0 or too many).
+        Seeds per group, or None when not decidable at any reasonable n (distance ~0 or too
+        many).
     """
     if distance <= 0:
         return None
     for n in range(max(n_now + 1, 2), max_seeds + 1):
-        if expected_half_width(sds, n, confidence) < distance:
+        df = expected_df(sds, n, weights)
+        quantiles = stats.t.ppf((1 + confidence) / 2, df) + stats.t.ppf(power, df)
+        if distance >= quantiles * expected_se(sds, n, weights):
             return n
     return None
 

@@ -12,17 +12,15 @@ from pathlib import Path
 
 from absl import logging
 
-from bn_keras.reporting import claims
+from bn_keras.reporting import claims, effects, findings
 from bn_keras.reporting import statistics as stats_lib
-from bn_keras.reporting.claims import THRESHOLDS
+from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 
 PAPER_BASES = ("mlp", "lenet", "lenetr")
 BN_SUFFIX = "_bn"
-BN_ONLY = "BN only"  # speed-up where only the BN twin reaches the threshold
-BN_NEVER = "BN never"  # speed-up where only the network without BN reaches it
-NEITHER = "-"
+NEITHER = "-"  # speed-up where no seed of either arm reaches the threshold
 KERAS = "keras"
 TWIN_DIRS = ("pytorch",)  # subdirectories of a results tree holding another framework's runs
 FRAMEWORK_NAMES = {KERAS: "Keras", "pytorch": "PyTorch"}
@@ -136,60 +134,57 @@ class ExperimentStats:
     """One experiment over its finished seeds.
 
     Attributes:
-        iterations: per threshold, the mean first step reaching it when every seed did, else None.
+        iterations: per threshold, the restricted mean at tau of the iterations to it (RMST: a
+            seed that never reached it counts as tau, its train_steps).
+        medians: per threshold, the median iterations, None where half or more seeds never
+            reached it.
         reached: per threshold, how many seeds reached it.
+        tau: the restriction, train_steps.
     """
 
     experiment: str
     seeds: tuple[int, ...]
     final: Spread
     best: Spread
-    iterations: dict[float, float | None]
+    iterations: dict[float, float]
+    medians: dict[float, float | None]
     reached: dict[float, int]
+    tau: int
     train_seconds: float
     steps_per_second: float
 
     def iterations_text(self, threshold: float) -> str:
-        """The mean iterations to `threshold`, like "1234", or "never (1/3)" if a seed missed it."""
-        its = self.iterations[threshold]
-        if its is not None:
-            return f"{its:.0f}"
-        return f"never ({self.reached[threshold]}/{len(self.seeds)})"
+        """The RMST, the median and how many seeds reached `threshold`, e.g.
+        "4230; median 3900; 8/10 reached" or "10000; median > 10,000; 0/3 reached"."""
+        median = effects.median_text(self.medians[threshold], self.tau)
+        reached = f"{self.reached[threshold]}/{len(self.seeds)} reached"
+        return f"{self.iterations[threshold]:.0f}; median {median}; {reached}"
 
 
 def experiment_stats(runs: list[Run]) -> ExperimentStats:
     """Statistics over the finished runs of one experiment (`runs` must be non-empty)."""
-    reached = {
-        t: [s for r in runs if (s := r.first_step_reaching(t)) is not None] for t in THRESHOLDS
-    }
+    tau = effects.tau_of(runs)
+    restricted = {t: effects.restricted_iterations(runs, t) for t in THRESHOLDS}
     return ExperimentStats(
         experiment=runs[0].experiment,
         seeds=tuple(r.seed for r in runs),
         final=Spread.of([r.final_accuracy for r in runs]),
         best=Spread.of([r.best_accuracy for r in runs]),
-        iterations={
-            t: statistics.fmean(steps) if len(steps) == len(runs) else None
-            for t, steps in reached.items()
-        },
-        reached={t: len(steps) for t, steps in reached.items()},
+        iterations={t: statistics.fmean(v) for t, (v, _) in restricted.items()},
+        medians={t: effects.median_or_none(v, n) for t, (v, n) in restricted.items()},
+        reached={t: reached for t, (_, reached) in restricted.items()},
+        tau=tau,
         train_seconds=statistics.fmean(r.result["train_seconds"] for r in runs),
         steps_per_second=statistics.fmean(r.result["steps_per_second"] for r in runs),
     )
 
 
-def speedup(without_bn: float | None, with_bn: float | None) -> float | str:
-    """BN's speed-up to a threshold: iterations(X) / iterations(X_bn), a ratio of means.
-
-    Args:
-        without_bn: mean iterations of X to the threshold, None if a seed never reached it.
-        with_bn: the same for X_bn.
-
-    Returns:
-        The ratio, or BN_ONLY, BN_NEVER or NEITHER when one or both never reach it.
-    """
-    if without_bn is None:
-        return NEITHER if with_bn is None else BN_ONLY
-    return BN_NEVER if with_bn is None else float(without_bn) / with_bn
+def speedup(without_bn: ExperimentStats, with_bn: ExperimentStats, threshold: float) -> float | str:
+    """BN's speed-up to a threshold: RMST(X) / RMST(X_bn), NEITHER when no seed of either
+    reached it."""
+    if not without_bn.reached[threshold] and not with_bn.reached[threshold]:
+        return NEITHER
+    return without_bn.iterations[threshold] / with_bn.iterations[threshold]
 
 
 def format_speedup(value: float | str) -> str:
@@ -202,7 +197,7 @@ class Pair:
 
     base: ExperimentStats
     bn: ExperimentStats
-    effects: list[claims.Effect]
+    effects: list[effects.Effect]
 
     @property
     def name(self) -> str:
@@ -210,9 +205,9 @@ class Pair:
 
     @property
     def speedups(self) -> dict[float, float | str]:
-        return {t: speedup(self.base.iterations[t], self.bn.iterations[t]) for t in THRESHOLDS}
+        return {t: speedup(self.base, self.bn, t) for t in THRESHOLDS}
 
-    def effect(self, quantity: str) -> claims.Effect:
+    def effect(self, quantity: str) -> effects.Effect:
         return next(e for e in self.effects if e.quantity == quantity)
 
 
@@ -221,13 +216,14 @@ class Agreement:
     """One experiment in two frameworks: final accuracy of the primary minus the twin's."""
 
     experiment: str
-    effect: claims.Effect
+    effect: effects.Effect
     verdict: claims.Verdict
 
 
 @dataclasses.dataclass(frozen=True)
 class FrameworkView:
-    """The statistics, pairs and verdicts of one framework's finished runs."""
+    """The statistics, pairs and verdicts of one framework's finished runs (its verdicts are
+    that framework's alone, unadjusted)."""
 
     framework: str
     experiments: dict[str, ExperimentStats]
@@ -240,9 +236,10 @@ class FrameworkView:
 class Summary:
     """Everything summary.md and summary.csv show.
 
-    The primary framework (Keras when it has runs) fills experiments, pairs, verdicts and
-    finished; `twins` holds every other framework's view, `agreement` its comparison with the
-    primary per experiment.
+    `verdicts` are the paper's claims decided from every framework's runs together (pooled,
+    Holm-adjusted: reporting/findings.py). The primary framework (Keras when it has runs) fills
+    experiments, pairs, finished and `alone` (its own unadjusted verdicts); `twins` holds every
+    other framework's view, `agreement` its comparison with the primary per experiment.
     """
 
     experiments: dict[str, ExperimentStats]
@@ -253,6 +250,15 @@ class Summary:
     framework: str = KERAS
     twins: dict[str, FrameworkView] = dataclasses.field(default_factory=dict)
     agreement: dict[str, list[Agreement]] = dataclasses.field(default_factory=dict)
+    alone: list[claims.Verdict] = dataclasses.field(default_factory=list)
+
+    @property
+    def views(self) -> dict[str, FrameworkView]:
+        """Every framework's view, the primary first."""
+        primary = FrameworkView(
+            self.framework, self.experiments, self.pairs, self.alone, self.finished
+        )
+        return {self.framework: primary, **self.twins}
 
 
 def group_by_experiment(runs: list[Run]) -> dict[str, list[Run]]:
@@ -277,7 +283,7 @@ def framework_view(framework: str, finished: list[Run]) -> FrameworkView:
         Pair(
             stats,
             experiments[name + BN_SUFFIX],
-            claims.pair_effects(groups[name], groups[name + BN_SUFFIX]),
+            effects.pair_effects(groups[name], groups[name + BN_SUFFIX]),
         )
         for name, stats in experiments.items()
         if name + BN_SUFFIX in experiments
@@ -291,8 +297,8 @@ def agreement(primary: list[Run], twin: list[Run]) -> list[Agreement]:
     ours, theirs = group_by_experiment(primary), group_by_experiment(twin)
     rows = []
     for experiment in (e for e in ours if e in theirs):
-        effect = claims.accuracy_effect(
-            claims.FINAL,
+        effect = effects.accuracy_effect(
+            effects.FINAL,
             [r.final_accuracy for r in theirs[experiment]],
             [r.final_accuracy for r in ours[experiment]],
         )
@@ -322,13 +328,15 @@ def summarize(runs: list[Run]) -> Summary:
     primary = frameworks[0] if frameworks else KERAS
     view = framework_view(primary, by_framework.get(primary, []))
     twins = {f: framework_view(f, by_framework[f]) for f in frameworks[1:]}
+    groups = {f: group_by_experiment(by_framework[f]) for f in frameworks}
     return Summary(
         experiments=view.experiments,
         pairs=view.pairs,
-        verdicts=view.verdicts,
+        verdicts=findings.claim_verdicts(groups),
         unfinished=[r for r in runs if not r.finished],
         finished=view.finished,
         framework=primary,
         twins=twins,
         agreement={f: agreement(view.finished, by_framework[f]) for f in twins},
+        alone=view.verdicts,
     )

@@ -207,14 +207,8 @@ def test_a_stop_request_checkpoints_and_stops_a_diverged_loss_stops_and_raises(t
     engine, checkpoint = _Engine(), _Checkpoint(tmp_path / "checkpoints")
     stop = threading.Event()
     controller = RunController(
-        CADENCE,
-        tmp_path / "stopped",
-        engine,
-        StartingPoint(checkpoint),
-        steps_per_epoch=4,
-        stop_request=stop,
+        CADENCE, tmp_path, engine, StartingPoint(checkpoint), steps_per_epoch=4, stop_request=stop
     )
-    (tmp_path / "stopped").mkdir()
     controller.begin(0)
     assert not controller.end_of_step(7, 1.0)
     stop.set()
@@ -222,9 +216,7 @@ def test_a_stop_request_checkpoints_and_stops_a_diverged_loss_stops_and_raises(t
     assert controller.interrupted_at == 8 and sorted(checkpoint.saved) == [8]
     assert checkpoint.saved[8]["interval_examples"] == 0
 
-    diverging = RunController(
-        CADENCE, tmp_path, _Engine(), StartingPoint(checkpoint), steps_per_epoch=4
-    )
+    diverging = RunController(CADENCE, tmp_path, _Engine(), StartingPoint(None), steps_per_epoch=4)
     assert diverging.end_of_step(3, math.nan)
     with pytest.raises(TrainingDiverged, match=r"at iteration 3; the metrics so far are in .*csv"):
         diverging.result()

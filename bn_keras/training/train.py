@@ -83,7 +83,7 @@ def train_and_evaluate(
     setup = set_up(config, Path(run_dir), strategy, mnist)
     model, train_loss = _build_model(setup)
     average_bn_statistics = setup.context.prepare_fit(model)
-    probes = _make_probes(setup, model)
+    probing = _make_probes(setup, model)
     starting = start_or_resume(setup, model)
     setup.context.log(setup.config_used)
     controller = _make_controller(
@@ -93,7 +93,7 @@ def train_and_evaluate(
         setup,
         model,
         starting.step,
-        [TestAccuracyCallback(controller), *probes, CheckpointCallback(controller)],
+        [TestAccuracyCallback(controller), *probing, CheckpointCallback(controller)],
     )
     result = controller.result()
     if result.interrupted_at is None:

@@ -55,7 +55,7 @@ class RunCheckpoint:
         state, path = saved
         try:
             self._checkpoint.restore(str(path)).assert_existing_objects_matched()
-        except (ValueError, AssertionError, tf.errors.OpError) as err:
+        except (ValueError, KeyError, TypeError, AssertionError, tf.errors.OpError) as err:
             raise damaged(self.directory, err) from err
         return state
 

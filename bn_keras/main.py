@@ -1,7 +1,7 @@
 """Command line: `python -m bn_keras.main --model=lenetr --bn` or `--flagfile=flags/NAME.flags`.
 
 The flags are the fields of Config and CommandOptions (bn_keras/config/settings.py, listed in
-docs/flags.md); bn_keras.training.start does the rest.
+docs/flags.md); bn_keras.engines.dispatch does the rest.
 """
 
 import os
@@ -15,7 +15,7 @@ from bn_keras.common.errors import ConfigError  # noqa: E402
 from bn_keras.config import checks  # noqa: E402
 from bn_keras.config import flags as config_flags  # noqa: E402
 from bn_keras.config.settings import CommandOptions, Config  # noqa: E402
-from bn_keras.training import start  # noqa: E402
+from bn_keras.engines import dispatch  # noqa: E402
 
 config_flags.define_flags(Config, CommandOptions)
 flags.adopt_module_key_flags(config_flags)  # --helpshort lists them as main's own
@@ -24,7 +24,7 @@ flags.adopt_module_key_flags(config_flags)  # --helpshort lists them as main's o
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments {argv[1:]}: all settings are --flags")
-    start.start(config_flags.from_flags(Config), config_flags.from_flags(CommandOptions))
+    dispatch.run_main(config_flags.from_flags(Config), config_flags.from_flags(CommandOptions))
 
 
 def parse_flags(argv: list[str]) -> list[str]:

@@ -10,15 +10,17 @@ import time
 
 import torch
 
-from bn_keras.twin import train
+from bn_keras.twin.batches import TrainingBatches
+from bn_keras.twin.engine import evaluate
+from bn_keras.twin.networks import build
 
 threads, steps, network = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 images, labels = torch.randn(60_000, 1, 28, 28), torch.randint(0, 10, (60_000,))
-model = train.build(network)
+model = build(network)
 optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.9, eps=1e-6)
-batches = train.training_batches(images, labels, 64)
+batches = TrainingBatches(images, labels, 64)
 loss_fn = torch.nn.CrossEntropyLoss()
 start = time.perf_counter()
 for _ in range(steps):
@@ -28,5 +30,5 @@ for _ in range(steps):
     loss.backward()
     optimizer.step()
     loss.item()
-train.evaluate(model, images[:10_000], labels[:10_000], 1000)
+evaluate(model, images[:10_000], labels[:10_000], 1000)
 print(network, threads, steps, round(time.perf_counter() - start, 2), flush=True)

@@ -1,47 +1,58 @@
-"""The layering of docs/architecture.md, held: imports point one way, and the TensorFlow-free
-rooms stay free of it."""
+"""The layering of docs/architecture.md, held: the rooms, their imports and their TensorFlow are
+read from that page (its picture and its table), and every import in the package is checked
+against them."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "bn_keras"
-# What each room may import from bn_keras besides itself. The commands (bn_keras/*.py and
-# probes/plot.py) sit on top and may import any room.
-_MIDDLE = {"data", "models", "distribution", "probes", "twin", "runs", "config", "common"}
-ALLOWED = {
-    "benchmark": {"training", *_MIDDLE},
-    "training": _MIDDLE,
-    "data": {"config", "common"},
-    "models": {"config", "common"},
-    "distribution": {"config", "common"},
-    "probes": {"data", "runs", "config", "common"},
-    # The twin reads MNIST through bn_keras.data in a child process only (twin/mnist_arrays.py).
-    "twin": {"data", "runs", "config", "common"},
-    "runs": {"config", "common"},
-    "reporting": {"runs", "config", "common"},
-    "experiments": {"reporting", "runs", "config", "common"},
-    "config": {"common"},
-    "common": set(),
-}
-COMMANDS = {"main", "sweep", "plot", "launch", "bench", "probes/plot"}
-# Importing any of these must not load TensorFlow, Keras or TFDS.
-TF_FREE_ROOMS = ("config", "runs", "common", "reporting", "experiments")
-TF_FREE_EXTRA = ("bn_keras.probes.files", "bn_keras.training.start")
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "bn_keras"
 TF_MODULES = ("tensorflow", "keras", "tensorflow_datasets")
+
+
+def _picture(text: str) -> list[list[str]]:
+    """The picture's layers, top first: each the names it holds (commands, or rooms). A line is
+    its layer's label, the names two spaces apart, then four or more spaces and a comment."""
+    block = text.split("```\n", 2)[1]
+    layers = [line.split(None, 1)[1] for line in block.splitlines()]
+    return [re.split(r"\s{4,}", names)[0].split() for names in layers]
+
+
+def _table(text: str) -> dict[str, dict]:
+    """The table's rows by room: `imports` (the rooms it may import, None for any) and `tf`
+    (the TensorFlow cell)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        imports = None if cells[2] == "any room" else set(re.findall(r"`(\w+)`", cells[2]))
+        rows[cells[0].strip("`")] = {"imports": imports, "tf": cells[3]}
+    return rows
+
+
+DOC = (REPO / "docs" / "architecture.md").read_text()
+LAYERS = _picture(DOC)
+ROOMS = _table(DOC)
+COMMANDS = set(LAYERS[0])
+_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def _name(path: Path) -> str:
     return ".".join(("bn_keras", *path.relative_to(PACKAGE).with_suffix("").parts))
 
 
-def _room_and_command(path: Path) -> tuple[str | None, bool]:
-    relative = path.relative_to(PACKAGE)
+def _room_and_command(path: Path, package: Path = PACKAGE) -> tuple[str | None, bool]:
+    relative = path.relative_to(package)
     command = str(relative.with_suffix("")) in COMMANDS
     return (relative.parts[0] if len(relative.parts) > 1 else None), command
 
@@ -62,55 +73,118 @@ def _bn_keras_imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def test_every_module_lives_in_a_known_room_or_is_a_command():
-    for path in PACKAGE.rglob("*.py"):
-        room, command = _room_and_command(path)
-        assert command or path.name == "__init__.py" or room in ALLOWED, path
-
-
-def test_imports_point_one_way():
+def _broken_imports(package: Path) -> list[str]:
+    """Every import in the modules of `package`'s rooms that the table does not allow."""
     broken = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        room, command = _room_and_command(path)
+    for path in sorted(package.rglob("*.py")):
+        room, command = _room_and_command(path, package)
         if command or room is None:
             continue
+        allowed = ROOMS[room]["imports"]
         for line, target in _bn_keras_imports(path):
-            if target != room and target not in ALLOWED[room]:
-                broken.append(f"{path.relative_to(PACKAGE)}:{line} ({room}) imports {target}")
+            if target != room and target not in allowed:
+                broken.append(f"{path.relative_to(package)}:{line} ({room}) imports {target}")
+    return broken
+
+
+def test_the_picture_and_the_table_name_the_same_rooms():
+    pictured = {name for layer in LAYERS[1:] for name in layer}
+    assert pictured == set(ROOMS) - {"commands"}
+    assert {"main", "sweep", "plot", "launch", "bench", "probes/plot"} <= COMMANDS
+
+
+def test_every_module_lives_in_a_room_of_the_table_or_is_a_command():
+    for path in PACKAGE.rglob("*.py"):
+        room, command = _room_and_command(path)
+        assert command or path.name == "__init__.py" or room in ROOMS, path
+
+
+def test_the_table_imports_point_down_the_picture():
+    layer_of = {name: depth for depth, layer in enumerate(LAYERS) for name in layer}
+    for room, row in ROOMS.items():
+        if row["imports"] is None:
+            continue
+        assert row["imports"] <= set(ROOMS), room
+        up = [t for t in row["imports"] if layer_of[t] <= layer_of[room]]
+        assert not up, f"{room} imports {up}, not below it in the picture"
+
+
+def test_imports_are_those_the_table_allows():
+    broken = _broken_imports(PACKAGE)
     assert not broken, "imports against docs/architecture.md:\n" + "\n".join(broken)
 
 
 def test_the_check_catches_a_wrong_import(tmp_path):
-    # A reporting module importing the training room must be found by the same parser.
-    fake = tmp_path / "fake.py"
+    # A reporting module importing the training room, lazily, in a copy of the layout.
+    fake = tmp_path / "reporting" / "fake.py"
+    fake.parent.mkdir()
     fake.write_text("def f():\n    from bn_keras.training import train\n")
-    assert _bn_keras_imports(fake) == [(2, "training")]
-    assert "training" not in ALLOWED["reporting"]
+    (tmp_path / "reporting" / "fine.py").write_text("from bn_keras.runs import run_dir\n")
+    assert _broken_imports(tmp_path) == ["reporting/fake.py:2 (reporting) imports training"]
 
 
 def _tf_free_modules() -> list[str]:
-    modules = [
-        _name(path)
-        for room in TF_FREE_ROOMS
-        for path in sorted((PACKAGE / room).glob("*.py"))
-        if path.name != "__init__.py"
-    ]
-    commands = [f"bn_keras.{c.replace('/', '.')}" for c in sorted(COMMANDS)]
-    return modules + list(TF_FREE_EXTRA) + commands + ["bn_keras.probes"]
+    """The library modules the table calls free of TensorFlow: those of its rooms whose cell
+    says "no" (those needing torch only where it is installed), and the modules its other cells
+    name as exceptions."""
+    modules = ["bn_keras.probes"]
+    for room, row in ROOMS.items():
+        if room == "commands" or ("torch" in row["tf"] and not _TORCH):
+            continue
+        if row["tf"].startswith("no"):
+            paths = sorted((PACKAGE / room).glob("*.py"))
+        else:
+            paths = [PACKAGE / room / name for name in re.findall(r"`(\w+\.py)`", row["tf"])]
+        for path in paths:
+            assert path.is_file(), f"docs/architecture.md names {path}, which does not exist"
+            if path.name != "__init__.py" and not _room_and_command(path)[1]:
+                modules.append(_name(path))
+    return modules
 
 
-@pytest.mark.parametrize("module", _tf_free_modules())
-def test_module_imports_without_tensorflow(module):
-    code = (
-        f"import sys, {module}\n"
-        f"loaded = [m for m in {TF_MODULES!r} if m in sys.modules]\n"
-        "print(','.join(loaded))"
-    )
+# Imports the modules one after the other in one fresh interpreter, noting after each which of
+# TensorFlow's modules are loaded: the first module that loads one is the one named.
+_IMPORT_EACH = """
+import importlib, json, sys
+loaded = {}
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+    loaded[module] = [m for m in %r if m in sys.modules]
+    if loaded[module]:
+        break
+print(json.dumps(loaded))
+"""
+
+
+def test_library_modules_import_without_tensorflow():
+    modules = _tf_free_modules()
+    assert {"bn_keras.runs.controller", "bn_keras.engines.dispatch"} <= set(modules)
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", _IMPORT_EACH % (TF_MODULES,), *modules],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "", f"importing {module} loads {proc.stdout.strip()}"
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.splitlines()[-1])
+    assert not {module: tf for module, tf in loaded.items() if tf}
+    assert list(loaded) == modules
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_command_imports_without_tensorflow(command):
+    # One interpreter each: every command defines its flags when imported.
+    module = f"bn_keras.{command.replace('/', '.')}"
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_EACH % (TF_MODULES,), module],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.splitlines()[-1]) == {module: []}
 
 
 # Run in-process by a fresh interpreter: the command, then whether TensorFlow was loaded.

@@ -1,12 +1,14 @@
 """Runs that survive: exact resume after SIGKILL or SIGTERM, a torn metrics row repaired, and a
 diverging run that stops with its metrics kept (refusals that protect a run directory: see
-test_bad_inputs)."""
+test_bad_inputs); the PyTorch twin's exact resume, in process."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -130,3 +132,74 @@ def test_metrics_cut_mid_row_after_the_checkpoint_is_repaired_on_resume(
     assert again.returncode == 0, again.stderr[-2000:]
     steps = [int(r["step"]) for r in read_metrics(tmp_path / "run" / run_dir.METRICS_FILE)]
     assert steps == list(range(0, STEPS + 1, 10))
+
+
+# The twin in a child process (torch's training step crashes beside TensorFlow, see
+# twin.mnist_arrays): 60 iterations at batch 32 (7 per epoch), checkpoints at 20, 40, 60. One run
+# goes through; one is stopped at 25 (mid-epoch) by its stop request and rerun; one dies at 33
+# (after the checkpoint at 20, mid-epoch, and after the row at 30) and is rerun.
+_TWIN_CHILD = """
+import json, sys
+from pathlib import Path
+from types import SimpleNamespace
+import numpy as np, torch
+from bn_keras.config.settings import Config
+from bn_keras.twin import train
+
+class Killed(Exception):
+    pass
+
+class StopAt:
+    '''A stop request asked after every iteration: set from iteration `step` on, or a kill.'''
+    def __init__(self, step, kill):
+        self.asked, self.step, self.kill = 0, step, kill
+    def is_set(self):
+        self.asked += 1
+        if self.kill and self.asked == self.step:
+            raise Killed
+        return self.asked >= self.step
+
+with np.load(sys.argv[1]) as arrays:
+    mnist = SimpleNamespace(**{name: arrays[name] for name in arrays.files})
+root = Path(sys.argv[2])
+config = Config(model="lenetr", bn=True, batch_size=32, train_steps=60, eval_every=10,
+                checkpoint_every=20, export=False)
+train.train_and_evaluate(config, root / "base", mnist=mnist)
+stop = StopAt(25, False)
+stopped = train.train_and_evaluate(config, root / "stop", mnist=mnist, stop_request=stop)
+assert stopped.interrupted_at == 25 and not (root / "stop" / "result.json").exists()
+try:
+    train.train_and_evaluate(config, root / "kill", mnist=mnist, stop_request=StopAt(33, True))
+except Killed:
+    pass
+for name in ("stop", "kill"):
+    train.train_and_evaluate(config, root / name, mnist=mnist)
+
+def weights(name):
+    state = json.loads((root / name / "checkpoints" / "state.json").read_text())
+    return torch.load(root / name / "checkpoints" / Path(state["path"]).name)["model"]
+
+print(json.dumps({name: all(torch.equal(weights(name)[k], v) for k, v in weights("base").items())
+                  for name in ("stop", "kill")}))
+"""
+
+
+def test_a_twin_run_stopped_or_killed_then_rerun_equals_an_uninterrupted_run(tiny_mnist, tmp_path):
+    pytest.importorskip("torch", reason="the PyTorch twin needs torch")
+    arrays = tmp_path / "tiny.npz"
+    np.savez(arrays, **dataclasses.asdict(tiny_mnist))
+    proc = subprocess.run(
+        [sys.executable, "-c", _TWIN_CHILD, str(arrays), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"stop": True, "kill": True}  # bitwise
+    expected = _rows_without_time(tmp_path / "base" / run_dir.METRICS_FILE)
+    assert [row[0] for row in expected] == list(range(0, 61, 10))
+    for name in ("stop", "kill"):
+        assert _rows_without_time(tmp_path / name / run_dir.METRICS_FILE) == expected, name
+        result = json.loads((tmp_path / name / run_dir.RESULT_FILE).read_text())
+        assert result["checkpoints_written"] == (4 if name == "stop" else 3)

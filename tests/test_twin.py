@@ -18,11 +18,11 @@ torch = pytest.importorskip(
     "torch", reason="the PyTorch twin needs torch (pip install -e .[torch])"
 )
 
-from bn_keras.data import input_pipeline  # noqa: E402
+from bn_keras.data import facts, input_pipeline  # noqa: E402
 from bn_keras.models import networks as keras_networks  # noqa: E402
 from bn_keras.reporting.summary import load_runs  # noqa: E402
 from bn_keras.runs.metrics_file import read_metrics  # noqa: E402
-from bn_keras.twin import networks, train  # noqa: E402
+from bn_keras.twin import batches, networks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = [f"{m}{s}" for m in ("mlp", "lenet", "lenetr") for s in ("", "_bn")]
@@ -50,7 +50,7 @@ def test_bn_settings_follow_the_config_in_pytorch_convention():
 
 
 def test_normalization_matches_the_keras_pipeline(tiny_mnist):
-    images, labels = train.to_tensors(tiny_mnist.test_images[:5], tiny_mnist.test_labels[:5])
+    images, labels = batches.to_tensors(tiny_mnist.test_images[:5], tiny_mnist.test_labels[:5])
     expected = input_pipeline.normalize(tiny_mnist.test_images[:5]).numpy()
     np.testing.assert_allclose(images.numpy(), expected.transpose(0, 3, 1, 2), rtol=0, atol=1e-6)
     assert labels.dtype == torch.int64 and labels.tolist() == tiny_mnist.test_labels[:5].tolist()
@@ -59,19 +59,48 @@ def test_normalization_matches_the_keras_pipeline(tiny_mnist):
 def test_batches_cover_each_epoch_once_with_a_partial_last_batch():
     torch.manual_seed(0)
     images, labels = torch.zeros(200, 1, 28, 28), torch.arange(200)
-    batches = train.training_batches(images, labels, 64)
-    epoch = [next(batches)[1] for _ in range(train.steps_per_epoch(200, 64))]
+    training = batches.TrainingBatches(images, labels, 64)
+    epoch = [next(training)[1] for _ in range(facts.steps_per_epoch(200, 64))]
     assert [len(b) for b in epoch] == [64, 64, 64, 8]
     assert sorted(torch.cat(epoch).tolist()) == list(range(200))
     assert torch.cat(epoch).tolist() != list(range(200))  # shuffled
 
 
+def test_batches_are_those_of_the_original_data_loader():
+    images, labels = torch.zeros(200, 1, 28, 28), torch.arange(200)
+    torch.manual_seed(3)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images, labels), batch_size=64, shuffle=True
+    )
+    expected = [y.tolist() for _ in range(2) for _, y in loader]
+    torch.manual_seed(3)
+    training = batches.TrainingBatches(images, labels, 64)
+    assert [next(training)[1].tolist() for _ in expected] == expected
+
+
+@pytest.mark.parametrize("taken", [0, 2, 4, 6])  # before, within, at the end of, after epoch 1
+def test_a_saved_position_gives_the_same_batches_again(taken):
+    torch.manual_seed(0)
+    images, labels = torch.zeros(200, 1, 28, 28), torch.arange(200)
+    training = batches.TrainingBatches(images, labels, 64)
+    for _ in range(taken):
+        next(training)
+    position, rng = training.position(), torch.get_rng_state()
+    expected = [next(training)[1].tolist() for _ in range(6)]
+
+    torch.manual_seed(1)  # another generator state and a fresh loader, as a new process has
+    again = batches.TrainingBatches(images, labels, 64)
+    again.seek(position)
+    torch.set_rng_state(rng)
+    assert [next(again)[1].tolist() for _ in range(6)] == expected
+
+
 def test_learning_rate_decays_once_per_epoch_of_938_iterations():
-    per_epoch = train.steps_per_epoch(60_000, 64)
+    per_epoch = facts.steps_per_epoch(60_000, 64)
     assert per_epoch == 938
-    assert train.decay_interval(Config(), per_epoch) == 938
-    assert train.decay_interval(Config(lr_schedule="steps", lr_decay_steps=50), 938) == 50
-    assert train.decay_interval(Config(lr_schedule="constant"), 938) is None
+    assert facts.decay_interval(Config(), per_epoch) == 938
+    assert facts.decay_interval(Config(lr_schedule="steps", lr_decay_steps=50), 938) == 50
+    assert facts.decay_interval(Config(lr_schedule="constant"), 938) is None
 
 
 # TensorFlow and torch in one process crash in torch's training step (see twin.mnist_arrays), and
@@ -148,7 +177,9 @@ def test_the_command_line_trains_the_twin_on_prepared_tfds_mnist(tiny_tfds_dir, 
     assert run.experiment == "mlp" and run.result["steps"] == 4
     assert "prepared TFDS mnist" in run.record["data_source"]
     assert run.record["ignored_settings"]["export"].startswith("no SavedModel")
+    assert "checkpoint_every" not in run.record["ignored_settings"]
     assert not (run.run_dir / "saved_model").exists()
+    assert (run.run_dir / "checkpoints" / "state.json").is_file()
 
 
 def test_the_networks_and_the_torch_worker_import_without_tensorflow():

@@ -34,10 +34,11 @@ from bn_keras.benchmark.bn_directions import DIRECTIONS
 from bn_keras.benchmark.protocol import reserve_stdout, serve
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
-from bn_keras.runs.metrics_file import MetricsWriter
-from bn_keras.runs.run_dir import METRICS_FILE, TENSORBOARD_DIR
+from bn_keras.runs.controller import RunController
+from bn_keras.runs.resume import StartingPoint
+from bn_keras.runs.run_dir import TENSORBOARD_DIR
 from bn_keras.training import cpu_threads, recipe, train
-from bn_keras.training.callbacks import TestAccuracyCallback
+from bn_keras.training.callbacks import KerasEngine, TestAccuracyCallback, tensorboard_rows
 from bn_keras.training.evaluation import make_test_evaluator
 
 VARIANTS = (
@@ -189,24 +190,25 @@ class TfWorker:
         test_ds = input_pipeline.test_dataset(
             self.mnist.test_images, self.mnist.test_labels, config.test_batch_size
         )
-        schedule = recipe.learning_rate_schedule(config, self.per_epoch)
-        return TestAccuracyCallback(
-            make_test_evaluator(
-                model,
-                test_ds,
-                tf.distribute.get_strategy(),
-                len(self.mnist.test_labels),
-                fold_batch_norm=fold,
-            ),
-            train_loss,
-            every=config.eval_every,
-            total_steps=config.train_steps,
-            steps_per_epoch=self.per_epoch,
-            learning_rate=lambda step: float(schedule(step)),
-            writer=MetricsWriter(run_dir / METRICS_FILE),
-            tensorboard_dir=run_dir / TENSORBOARD_DIR,
-            label=label,
+        evaluate = make_test_evaluator(
+            model,
+            test_ds,
+            tf.distribute.get_strategy(),
+            len(self.mnist.test_labels),
+            fold_batch_norm=fold,
         )
+        engine = KerasEngine(
+            evaluate, train_loss, recipe.learning_rate_schedule(config, self.per_epoch)
+        )
+        controller = RunController(  # no checkpoint: rows, TensorBoard and progress lines only
+            config,
+            run_dir,
+            engine,
+            StartingPoint(None),
+            steps_per_epoch=self.per_epoch,
+            on_row=tensorboard_rows(run_dir / TENSORBOARD_DIR),
+        )
+        return TestAccuracyCallback(controller)
 
 
 def _loop_runner(model, train_loss, data: tf.data.Dataset, config: Config):

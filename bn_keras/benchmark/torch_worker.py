@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from bn_keras.benchmark.protocol import reserve_stdout, serve
+from bn_keras.data.facts import MNIST_MEAN, MNIST_STD
 from bn_keras.twin.networks import build
 
 VARIANTS = ("torch_memory", "torch_loader")
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 SYNTHETIC_BATCHES = 50
 
 

@@ -16,6 +16,7 @@ from absl import logging
 
 from bn_keras.common.errors import DataError
 from bn_keras.data import dataset_integrity, mnist_offline
+from bn_keras.data.facts import steps_per_epoch
 from bn_keras.data.normalization import normalize
 
 _TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
@@ -146,11 +147,6 @@ def load_mnist(data_dir: str | None) -> Mnist:
         )
     )
     return Mnist(train[0], train[1], test[0], test[1])
-
-
-def steps_per_epoch(num_examples: int, batch_size: int) -> int:
-    """Iterations in one pass over the data; the last batch may be partial (PyTorch's default)."""
-    return -(-num_examples // batch_size)
 
 
 def train_dataset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from bn_keras.config.settings import Config
+from bn_keras.data.facts import decay_interval
 
 
 def learning_rate_schedule(
@@ -16,16 +17,11 @@ def learning_rate_schedule(
     0..steps_per_epoch-1 use the initial rate. "steps" decays every `lr_decay_steps` iterations and
     "constant" never decays.
     """
-    decay_steps = {
-        "epoch": steps_per_epoch,
-        "steps": config.lr_decay_steps,
-        "constant": 1,
-    }[config.lr_schedule]
-    decay_rate = 1.0 if config.lr_schedule == "constant" else config.lr_decay
+    interval = decay_interval(config, steps_per_epoch)
     return keras.optimizers.schedules.ExponentialDecay(
         config.learning_rate,
-        decay_steps=decay_steps,
-        decay_rate=decay_rate,
+        decay_steps=interval or 1,
+        decay_rate=config.lr_decay if interval else 1.0,
         staircase=True,
     )
 

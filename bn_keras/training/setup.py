@@ -10,7 +10,7 @@ import tensorflow as tf
 from absl import logging
 
 from bn_keras.config.settings import Config
-from bn_keras.data import input_pipeline
+from bn_keras.data import facts, input_pipeline
 from bn_keras.distribution.context import DistributionContext
 from bn_keras.training import cpu_threads
 
@@ -65,7 +65,7 @@ def set_up(
         data_source = input_pipeline.ensure_mnist(config.data_dir, config.mnist_source)
         mnist = input_pipeline.load_mnist(config.data_dir)
     else:
-        data_source = "arrays passed to train_and_evaluate"
+        data_source = facts.INJECTED_SOURCE
     logging.info(
         "MNIST source: %s (%d train, %d test)", data_source, mnist.num_train, len(mnist.test_labels)
     )

@@ -1,14 +1,12 @@
 """Trains one network with the original recipe and records it in its run directory.
 
 `train_and_evaluate` reads as its phases: set up (distribution context, seed, data), build the
-model, start or resume the run directory, assemble the callbacks, fit, then the result, the exports
-and result.json.
+model, start or resume the run directory, make the run's controller (runs.controller) that the
+callbacks drive, fit, then the result, the exports and result.json.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +14,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from bn_keras.common.atomic import write_json_atomic
-from bn_keras.common.errors import TrainingDiverged
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
-from bn_keras.runs.metrics_file import MetricsWriter, read_metrics
+from bn_keras.runs.controller import RunController
+from bn_keras.runs.records import RunResult, write_result
+from bn_keras.runs.resume import StartingPoint
 from bn_keras.runs.run_dir import (
     CONFIG_FILE,
     KERAS_MODEL_FILE,
@@ -29,15 +27,13 @@ from bn_keras.runs.run_dir import (
     SAVED_MODEL_DIR,
     TENSORBOARD_DIR,
 )
-from bn_keras.training import probe_callbacks as probes
-from bn_keras.training import recipe
-from bn_keras.training.callbacks import TestAccuracyCallback
+from bn_keras.training import probe_callbacks, recipe
+from bn_keras.training.callbacks import KerasEngine, TestAccuracyCallback, tensorboard_rows
 from bn_keras.training.checkpointing import CheckpointCallback
 from bn_keras.training.compiled_model import build_compiled_model
 from bn_keras.training.evaluation import make_test_evaluator
 from bn_keras.training.export import export_saved_model, save_keras_model
-from bn_keras.training.records import result_record
-from bn_keras.training.resume import Start, start_or_resume
+from bn_keras.training.resume import start_or_resume
 from bn_keras.training.setup import Setup, set_up
 
 __all__ = [  # build_compiled_model and the run-file names are here for the tests and scripts
@@ -47,24 +43,10 @@ __all__ = [  # build_compiled_model and the run-file names are here for the test
     "RESULT_FILE",
     "SAVED_MODEL_DIR",
     "TENSORBOARD_DIR",
-    "TrainResult",
+    "RunResult",
     "build_compiled_model",
     "train_and_evaluate",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
-    """What a run measured; `interrupted_at` is set when a stop request ended it early."""
-
-    run_dir: Path
-    steps: int
-    final_test_accuracy: float
-    final_test_loss: float
-    train_seconds: float
-    steps_per_second: float
-    rows: list[dict]
-    interrupted_at: int | None = None
 
 
 def train_and_evaluate(
@@ -74,7 +56,7 @@ def train_and_evaluate(
     strategy: tf.distribute.Strategy | None = None,
     mnist: input_pipeline.Mnist | None = None,
     stop_request: threading.Event | None = None,
-) -> TrainResult:
+) -> RunResult:
     """Trains `config.model` for `config.train_steps` iterations, evaluating every `eval_every`.
 
     Writes into `run_dir`: config.json, metrics.csv, TensorBoard events, checkpoints and, when
@@ -101,16 +83,21 @@ def train_and_evaluate(
     setup = set_up(config, Path(run_dir), strategy, mnist)
     model, train_loss = _build_model(setup)
     average_bn_statistics = setup.context.prepare_fit(model)
-    probe_callbacks = _make_probes(setup, model)
-    start = start_or_resume(setup, model)
+    probing = _make_probes(setup, model)
+    starting = start_or_resume(setup, model)
     setup.context.log(setup.config_used)
-    accuracy, checkpoint = _make_callbacks(
-        setup, model, train_loss, start, average_bn_statistics, stop_request
+    controller = _make_controller(
+        setup, model, train_loss, starting, average_bn_statistics, stop_request
     )
-    _fit(setup, model, start.step, [accuracy, *probe_callbacks, checkpoint])
-    result = _result(setup, start, accuracy, checkpoint)
+    _fit(
+        setup,
+        model,
+        starting.step,
+        [TestAccuracyCallback(controller), *probing, CheckpointCallback(controller)],
+    )
+    result = controller.result()
     if result.interrupted_at is None:
-        _export_and_record(setup, model, result, checkpoint)
+        _export_and_record(setup, model, result)
     return result
 
 
@@ -136,53 +123,42 @@ def _make_probes(setup: Setup, model: keras.Model) -> list[keras.callbacks.Callb
     """
     if not setup.context.chief:
         return []
-    return probes.make_callbacks(setup.config, model, setup.mnist, setup.run_dir)
+    return probe_callbacks.make_callbacks(setup.config, model, setup.mnist, setup.run_dir)
 
 
-def _make_callbacks(
+def _make_controller(
     setup: Setup,
     model: keras.Model,
     train_loss: keras.metrics.Mean,
-    start: Start,
+    starting: StartingPoint,
     average_bn_statistics: Callable[[], None] | None,
     stop_request: threading.Event | None,
-) -> tuple[TestAccuracyCallback, CheckpointCallback]:
-    """The test-accuracy callback (metrics rows, TensorBoard) and the checkpoint callback."""
+) -> RunController:
+    """The run's controller, driving the Keras engine: test evaluation, learning rate, loss."""
     config, context, run_dir = setup.config, setup.context, setup.run_dir
     schedule = recipe.learning_rate_schedule(setup.config_used, setup.steps_per_epoch)
     test_ds = input_pipeline.test_dataset(
         setup.mnist.test_images, setup.mnist.test_labels, config.test_batch_size
     )
-    accuracy = TestAccuracyCallback(
-        make_test_evaluator(
-            model,
-            test_ds,
-            context.strategy,
-            len(setup.mnist.test_labels),
-            before=average_bn_statistics,
-            fold_batch_norm=config.fold_bn_eval,
-        ),
-        train_loss,
-        every=config.eval_every,
-        total_steps=config.train_steps,
+    evaluate = make_test_evaluator(
+        model,
+        test_ds,
+        context.strategy,
+        len(setup.mnist.test_labels),
+        before=average_bn_statistics,
+        fold_batch_norm=config.fold_bn_eval,
+    )
+    return RunController(
+        config,
+        run_dir,
+        KerasEngine(evaluate, train_loss, schedule, average_bn_statistics),
+        starting,
         steps_per_epoch=setup.steps_per_epoch,
-        learning_rate=lambda step: float(schedule(step)),
-        writer=MetricsWriter(run_dir / METRICS_FILE) if context.chief else None,
-        tensorboard_dir=run_dir / TENSORBOARD_DIR if context.chief else None,
-        label=run_dir.name,
-        resume=start.resume,
-    )
-    checkpoint = CheckpointCallback(
-        start.checkpoint,
-        config.resolved_checkpoint_every,
-        config.train_steps,
-        accuracy,
-        stop_request,
-        resume=start.resume,
-        before_save=average_bn_statistics,
+        chief=context.chief,
+        stop_request=stop_request,
         agree_to_stop=context.stop_agreement(),
+        on_row=tensorboard_rows(run_dir / TENSORBOARD_DIR) if context.chief else None,
     )
-    return accuracy, checkpoint
 
 
 def _fit(
@@ -212,56 +188,10 @@ def _fit(
     )
 
 
-def _result(
-    setup: Setup, start: Start, accuracy: TestAccuracyCallback, checkpoint: CheckpointCallback
-) -> TrainResult:
-    """The run's measurements, from its metrics rows.
-
-    Raises:
-        TrainingDiverged: training stopped on a loss that was not finite.
-    """
-    metrics_path = setup.run_dir / METRICS_FILE
-    if checkpoint.diverged_at is not None:
-        raise TrainingDiverged(
-            f"training diverged (loss not finite) at iteration {checkpoint.diverged_at}; "
-            f"the metrics so far are in {metrics_path}, nothing was exported: "
-            "lower --learning_rate or check the data"
-        )
-    # Other workers keep no metrics file: their rows are those evaluated in this process.
-    rows = read_metrics(metrics_path) if setup.context.chief else accuracy.rows
-    if not rows:  # a worker resumed from its final checkpoint has nothing left to evaluate
-        rows = [{"step": start.step, "test_loss": math.nan, "test_accuracy": math.nan}]
-        rows[0]["elapsed_s"] = (start.resume or {}).get("elapsed_s", math.nan)
-    last = rows[-1]
-    return TrainResult(
-        run_dir=setup.run_dir,
-        steps=int(last["step"]),
-        final_test_accuracy=last["test_accuracy"],
-        final_test_loss=last["test_loss"],
-        train_seconds=last["elapsed_s"],
-        steps_per_second=last["step"] / last["elapsed_s"] if last["elapsed_s"] else math.nan,
-        rows=rows,
-        interrupted_at=checkpoint.interrupted_at,
-    )
-
-
-def _export_and_record(
-    setup: Setup, model: keras.Model, result: TrainResult, checkpoint: CheckpointCallback
-) -> None:
+def _export_and_record(setup: Setup, model: keras.Model, result: RunResult) -> None:
     """Exports the model (chief only, when asked), then writes result.json, which marks the run
     finished."""
     if setup.config.export and setup.context.chief:
         export_saved_model(model, setup.run_dir / SAVED_MODEL_DIR)
         save_keras_model(model, setup.run_dir / KERAS_MODEL_FILE)
-    write_json_atomic(
-        setup.run_dir / RESULT_FILE,
-        result_record(
-            result.steps,
-            result.final_test_accuracy,
-            result.final_test_loss,
-            result.train_seconds,
-            result.steps_per_second,
-            checkpoint.seconds,
-            checkpoint.written,
-        ),
-    )
+    write_result(result)

@@ -46,13 +46,11 @@ def check_supported(config: Config) -> None:
 def ignored_settings(config: Config) -> dict[str, str]:
     """The settings a twin run leaves aside, each with the reason; config.json records them.
 
-    None of them changes the numbers a run measures (see settings.RESULT_NEUTRAL), except that
-    an interrupted twin run starts again from iteration 0 instead of resuming.
+    None of them changes the numbers a run measures (see settings.RESULT_NEUTRAL).
     """
     ignored = {
         "steps_per_execution": "eager PyTorch: one optimizer step per Python call",
         "jit_compile": "eager PyTorch: no XLA",
-        "checkpoint_every": "no checkpoints: an interrupted twin run starts again at iteration 0",
     }
     if config.export:
         ignored["export"] = "no SavedModel or model.keras: the twin exports no model"

@@ -2,21 +2,19 @@
 
 The recipe is the original code's: `torch.manual_seed(seed)`, PyTorch's default init and
 BatchNorm, `nn.CrossEntropyLoss`, `torch.optim.Adadelta`, `StepLR` stepped after every epoch, and
-a shuffling loader over the training set whose last batch per epoch is partial. The run directory
-gets the same config.json, metrics.csv and result.json as a Keras run, so the summary and plots
-read both. TensorFlow never loads here: a child process reads MNIST (see mnist_arrays).
+a shuffling loader over the training set whose last batch per epoch is partial. The run skeleton
+(bn_keras.runs) keeps the record, so the run directory gets the same config.json, metrics.csv,
+checkpoints and result.json as a Keras run, and a stopped or killed run resumes exactly.
+TensorFlow never loads here: a child process reads MNIST (see mnist_arrays).
+
+`train_and_evaluate` reads as its phases: set up (threads, seed, data), build the engine, start
+or resume the run directory, train, then the result and result.json.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import math
-import os
-import platform
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -24,139 +22,46 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from absl import logging
-from torch import nn
 
-from bn_keras.common.atomic import write_json_atomic
-from bn_keras.common.errors import TrainingDiverged
 from bn_keras.config.settings import Config
-from bn_keras.runs import provenance
-from bn_keras.runs.metrics_file import MetricsWriter
-from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
+from bn_keras.data import facts
+from bn_keras.runs import records
+from bn_keras.runs.controller import RunController
+from bn_keras.runs.records import RunResult, write_result
+from bn_keras.runs.resume import StartingPoint, start_or_resume
+from bn_keras.runs.run_dir import CHECKPOINT_DIR
 from bn_keras.twin import mnist_arrays, support
-from bn_keras.twin.networks import build
+from bn_keras.twin.batches import to_tensors
+from bn_keras.twin.engine import TorchCheckpoint, TwinEngine
 
 if TYPE_CHECKING:
     from bn_keras.data.input_pipeline import Mnist
 
-# bn_keras.data.input_pipeline's values (a test checks they agree); that module loads TensorFlow.
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
 # Intra-op threads per run: measured on the 2-core machine, two one-thread runs side by side
 # finish more runs per hour than one two-thread run at a time (README, "The PyTorch twin").
 TORCH_THREADS = 1
+# config.json's `distribution`: one process, one replica.
+DISTRIBUTION = {
+    "strategy": "none (one PyTorch process)",
+    "replicas": 1,
+    "workers": 1,
+    "sync_bn": False,
+    "steps_per_execution": 1,
+    "data_split": "whole batches on one replica",
+}
 
 
 @dataclasses.dataclass(frozen=True)
-class TwinResult:
-    """What a twin run measured (the fields of the Keras trainer's TrainResult)."""
+class Setup:
+    """What every phase of a twin run reads: the config, the run directory, the data as
+    tensors (train, test) and where it came from, and iterations per epoch."""
 
+    config: Config
     run_dir: Path
-    steps: int
-    final_test_accuracy: float
-    final_test_loss: float
-    train_seconds: float
-    steps_per_second: float
-    rows: list[dict]
-    interrupted_at: int | None = None
-
-
-def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images [N, 28, 28, 1] and labels [N] as normalized float32 [N, 1, 28, 28] and int64,
-    with the Keras pipeline's arithmetic: pixels / 255, minus MNIST's mean, over its std."""
-    pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    normalized = (pixels.to(torch.float32) / 255.0 - MNIST_MEAN) / MNIST_STD
-    return normalized.contiguous(), torch.from_numpy(np.asarray(labels, dtype=np.int64))
-
-
-def steps_per_epoch(num_examples: int, batch_size: int) -> int:
-    """Batches per epoch, the last one partial (a DataLoader's len with drop_last=False)."""
-    return -(-num_examples // batch_size)
-
-
-def decay_interval(config: Config, per_epoch: int) -> int | None:
-    """Iterations between StepLR steps: an epoch, lr_decay_steps, or None (constant rate)."""
-    return {"epoch": per_epoch, "steps": config.lr_decay_steps, "constant": None}[
-        config.lr_schedule
-    ]
-
-
-def training_batches(
-    images: torch.Tensor, labels: torch.Tensor, batch_size: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless epochs of shuffled batches, drawn from torch's global generator.
-
-    The indices are those of `DataLoader(dataset, batch_size, shuffle=True)` (a RandomSampler in
-    a BatchSampler, drop_last=False): the same sampler, with each batch gathered by one index
-    operation instead of batch_size single-example reads and a collate.
-    """
-    dataset = torch.utils.data.TensorDataset(images, labels)
-    sampler = torch.utils.data.BatchSampler(
-        torch.utils.data.RandomSampler(dataset), batch_size, drop_last=False
-    )
-    loader = torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None)
-    while True:
-        yield from loader
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over all of a set, in eval mode (BN's moving statistics).
-
-    Leaves the model in train mode.
-    """
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    for x, y in zip(images.split(batch_size), labels.split(batch_size)):
-        logits = model(x)
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").double().item()
-        correct += int((logits.argmax(dim=1) == y).sum())
-    model.train()
-    return loss_sum / len(labels), correct / len(labels)
-
-
-def run_record(config: Config, data_source: str) -> dict:
-    """config.json's contents: the Keras record's keys, the framework, and what was ignored.
-
-    The recorded config names framework "pytorch" however the trainer was called.
-    """
-    return {
-        "config": dataclasses.replace(config, framework=support.FRAMEWORK).to_dict(),
-        "framework": support.FRAMEWORK,
-        "distribution": {
-            "strategy": "none (one PyTorch process)",
-            "replicas": 1,
-            "workers": 1,
-            "global_batch_size": config.batch_size,
-            "per_replica_batch_size": config.batch_size,
-            "sync_bn": False,
-            "learning_rate": config.learning_rate,
-            "steps_per_execution": 1,
-            "data_split": "whole batches on one replica",
-        },
-        "ignored_settings": support.ignored_settings(config),
-        "data_source": data_source,
-        "versions": {
-            "bn_keras": provenance.package_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "git_commit": provenance.git_commit(),
-        },
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-        },
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _read_mnist(config: Config) -> tuple[str, SimpleNamespace]:
-    source, arrays = mnist_arrays.load(config.data_dir, config.mnist_source)
-    return source, SimpleNamespace(**arrays)
+    train: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    data_source: str
+    per_epoch: int
 
 
 def train_and_evaluate(
@@ -165,18 +70,20 @@ def train_and_evaluate(
     *,
     mnist: Mnist | None = None,
     stop_request: threading.Event | None = None,
-) -> TwinResult:
+) -> RunResult:
     """Trains `config.model` in PyTorch for `config.train_steps` iterations, evaluating on the
     whole test set at iteration 0, every `eval_every` iterations and at the end.
 
-    Writes config.json and metrics.csv into `run_dir`, result.json last. The twin keeps no
-    checkpoints: an unfinished run in `run_dir` is started again from iteration 0.
+    Writes config.json, metrics.csv and checkpoints into `run_dir`, result.json last. A run
+    directory holding a checkpoint of the same run is resumed at the checkpoint's exact
+    iteration, with the same batches to come.
 
     Args:
         config: a validated configuration that support.check_supported accepts.
         run_dir: the run directory (created if missing).
         mnist: overrides the prepared TFDS MNIST (tests pass tiny arrays).
-        stop_request: must be None: without checkpoints there is no clean stop to resume from.
+        stop_request: when set (by a signal handler), training checkpoints and stops after the
+            current iteration; the result then has `interrupted_at`.
 
     Returns:
         The run's measurements.
@@ -184,110 +91,84 @@ def train_and_evaluate(
     Raises:
         DataError: the child process reading MNIST failed.
         TrainingDiverged: the loss became NaN or infinite; the metrics so far are kept.
+        CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
     """
-    if stop_request is not None:
-        raise ValueError("the PyTorch twin keeps no checkpoints and takes no stop request")
-    run_dir = Path(run_dir)
+    setup = set_up(config, Path(run_dir), mnist)
+    engine = TwinEngine(config, setup.train, setup.test, setup.per_epoch)
+    starting = start_or_resume(
+        config,
+        setup.run_dir,
+        TorchCheckpoint(setup.run_dir / CHECKPOINT_DIR, engine),
+        lambda: run_record(setup),
+    )
+    controller = RunController(
+        config,
+        setup.run_dir,
+        engine,
+        starting,
+        steps_per_epoch=setup.per_epoch,
+        stop_request=stop_request,
+    )
+    _train(engine, controller, starting, config.train_steps)
+    result = controller.result()
+    if result.interrupted_at is None:
+        write_result(result)
+    return result
+
+
+def set_up(config: Config, run_dir: Path, mnist: Mnist | None = None) -> Setup:
+    """Sets torch's threads, seed and determinism, then reads the data as tensors.
+
+    Raises:
+        DataError: the child process reading MNIST failed.
+    """
     if mnist is None:
-        data_source, mnist = _read_mnist(config)
+        data_source, arrays = mnist_arrays.load(config.data_dir, config.mnist_source)
+        mnist = SimpleNamespace(**arrays)
     else:
-        data_source = "arrays passed to train_and_evaluate"
+        data_source = facts.INJECTED_SOURCE
     torch.set_num_threads(TORCH_THREADS)
     torch.manual_seed(config.seed)
     if config.deterministic:
         torch.use_deterministic_algorithms(True)
-    train_x, train_y = to_tensors(mnist.train_images, mnist.train_labels)
-    test_x, test_y = to_tensors(mnist.test_images, mnist.test_labels)
-    per_epoch = steps_per_epoch(len(train_y), config.batch_size)
-    logging.info("MNIST source: %s (%d train, %d test)", data_source, len(train_y), len(test_y))
+    train = to_tensors(mnist.train_images, mnist.train_labels)
+    test = to_tensors(mnist.test_images, mnist.test_labels)
+    logging.info("MNIST source: %s (%d train, %d test)", data_source, len(train[1]), len(test[1]))
+    per_epoch = facts.steps_per_epoch(len(train[1]), config.batch_size)
+    return Setup(config, run_dir, train, test, data_source, per_epoch)
 
-    # The original's order: seed, build the model, then the optimizer, scheduler and loader.
-    model = build(
-        f"{config.model}{'_bn' if config.bn else ''}",
-        bn_momentum=1.0 - config.bn_momentum,  # Keras's convention to PyTorch's
-        bn_epsilon=config.bn_epsilon,
-    )
-    optimizer = torch.optim.Adadelta(
-        model.parameters(), lr=config.learning_rate, rho=config.rho, eps=config.adadelta_epsilon
-    )
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=config.lr_decay)
-    decay_every = decay_interval(config, per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
-    batches = training_batches(train_x, train_y, config.batch_size)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = run_dir / METRICS_FILE
-    metrics_path.unlink(missing_ok=True)  # rows of an attempt that did not finish
-    (run_dir / RESULT_FILE).unlink(missing_ok=True)
-    write_json_atomic(run_dir / CONFIG_FILE, run_record(config, data_source))
-    writer = MetricsWriter(metrics_path)
-    rows: list[dict] = []
-    start = time.monotonic()
+def run_record(setup: Setup) -> dict:
+    """config.json's contents: the Keras record's keys, the framework, and what was ignored.
 
-    def record(step: int, train_loss: float) -> None:
-        test_loss, test_accuracy = evaluate(model, test_x, test_y, config.test_batch_size)
-        row = {
-            "step": step,
-            "epoch": step / per_epoch,
-            "learning_rate": optimizer.param_groups[0]["lr"],
-            "train_loss": train_loss,
-            "test_loss": test_loss,
-            "test_accuracy": test_accuracy,
-            "elapsed_s": time.monotonic() - start,
-        }
-        rows.append(row)
-        writer.append(row)
-        done = time.monotonic() - start
-        logging.info(
-            "%s step %d/%d | %.0f steps/s | test acc %.4f",
-            run_dir.name,
-            step,
-            config.train_steps,
-            step / done if step else math.nan,
-            test_accuracy,
-        )
-
-    model.train()
-    record(0, math.nan)
-    loss_sum, examples = 0.0, 0  # the training loss of the current interval, per example
-    for step in range(1, config.train_steps + 1):
-        images, labels = next(batches)
-        optimizer.zero_grad()
-        loss = loss_fn(model(images), labels)
-        loss.backward()
-        optimizer.step()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"training diverged (loss not finite) at iteration {step}; the metrics so far "
-                f"are in {metrics_path}: lower --learning_rate or check the data"
-            )
-        loss_sum += value * len(labels)
-        examples += len(labels)
-        if decay_every and step % decay_every == 0:
-            scheduler.step()
-        if step % config.eval_every == 0 or step == config.train_steps:
-            record(step, loss_sum / examples)
-            loss_sum, examples = 0.0, 0
-
-    last = rows[-1]
-    result = TwinResult(
-        run_dir=run_dir,
-        steps=last["step"],
-        final_test_accuracy=last["test_accuracy"],
-        final_test_loss=last["test_loss"],
-        train_seconds=last["elapsed_s"],
-        steps_per_second=last["step"] / last["elapsed_s"],
-        rows=rows,
-    )
-    write_json_atomic(
-        run_dir / RESULT_FILE,
-        {
-            "steps": result.steps,
-            "final_test_accuracy": result.final_test_accuracy,
-            "final_test_loss": result.final_test_loss,
-            "train_seconds": round(result.train_seconds, 2),
-            "steps_per_second": round(result.steps_per_second, 2),
+    The recorded config names framework "pytorch" however the trainer was called.
+    """
+    config = setup.config
+    distribution = {
+        **DISTRIBUTION,
+        "global_batch_size": config.batch_size,
+        "per_replica_batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+    }
+    engine = records.EngineRecord(
+        libraries={"torch": torch.__version__, "numpy": np.__version__},
+        devices={"torch_threads": torch.get_num_threads()},
+        extra={
+            "framework": support.FRAMEWORK,
+            "ignored_settings": support.ignored_settings(config),
         },
     )
-    return result
+    recorded = dataclasses.replace(config, framework=support.FRAMEWORK)
+    return records.run_record(recorded, distribution, setup.data_source, engine)
+
+
+def _train(
+    engine: TwinEngine, controller: RunController, starting: StartingPoint, steps: int
+) -> None:
+    """The plain loop: one batch per iteration, the controller after each."""
+    controller.begin(starting.step)
+    for step in range(starting.step + 1, steps + 1):
+        loss = engine.train_step(step)
+        controller.record_if_due(step)
+        if controller.end_of_step(step, loss):
+            return

@@ -1,7 +1,8 @@
-"""What `python -m bn_keras.main` does once its flags are parsed: check, then train.
+"""What `python -m bn_keras.main` does once its flags are parsed: check, then train with the
+engine --framework names.
 
-Everything that can refuse bad input runs before TensorFlow loads; this module imports it only
-once the input is accepted.
+Everything that can refuse bad input runs before TensorFlow or torch loads; this module imports
+the engine only once the input is accepted.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def _install_stop_handlers() -> tuple[threading.Event, list[int]]:
     return stop, received
 
 
-def start(config: settings.Config, options: settings.CommandOptions) -> None:
-    """Validates, prepares the run directory and trains (or resumes) the run.
+def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
+    """Validates, prepares the run directory and trains (or resumes) the run with its engine.
 
     With options.print_config, prints the configuration as JSON instead and returns; with
     options.dry_run, does so after every check a run makes before TensorFlow starts.
@@ -111,12 +112,10 @@ def start(config: settings.Config, options: settings.CommandOptions) -> None:
         if options.overwrite:
             run_dir.clear(path)
     cli.keep_tracebacks_in(path / run_dir.ERROR_LOG_FILE)
-    if twin:  # no checkpoints: a signal ends it, a rerun starts afresh
+    stop, received = _install_stop_handlers()
+    if twin:
         from bn_keras.twin.train import train_and_evaluate
-
-        stop, received = None, []
     else:
-        stop, received = _install_stop_handlers()
         from bn_keras.training.train import train_and_evaluate  # TensorFlow loads for valid input
 
     with write_errors_reported():

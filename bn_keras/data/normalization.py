@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
+from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD  # noqa: F401 (this module's too)
 
 
 def normalize(images: tf.Tensor) -> tf.Tensor:

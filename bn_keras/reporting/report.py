@@ -7,8 +7,6 @@ import datetime
 import io
 from pathlib import Path
 
-from absl import logging
-
 from bn_keras.common.atomic import write_text_atomic
 from bn_keras.reporting import claims, paper_checks
 from bn_keras.reporting.claims import THRESHOLDS
@@ -386,6 +384,4 @@ def write_summary(
     md_path, csv_path = Path(results_dir) / "summary.md", Path(results_dir) / "summary.csv"
     write_text_atomic(md_path, _markdown(summary, command, total_wall_time))
     write_text_atomic(csv_path, _csv(summary))
-    for verdict in summary.verdicts:
-        logging.info("%s", verdict.line)
     return md_path, csv_path

@@ -28,6 +28,7 @@ from torch import nn
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.common.errors import TrainingDiverged
+from bn_keras.config.names import experiment_name
 from bn_keras.config.settings import Config
 from bn_keras.runs import provenance
 from bn_keras.runs.metrics_file import MetricsWriter
@@ -203,7 +204,7 @@ def train_and_evaluate(
 
     # The original's order: seed, build the model, then the optimizer, scheduler and loader.
     model = build(
-        f"{config.model}{'_bn' if config.bn else ''}",
+        experiment_name(config.model, config.bn),
         bn_momentum=1.0 - config.bn_momentum,  # Keras's convention to PyTorch's
         bn_epsilon=config.bn_epsilon,
     )

@@ -35,7 +35,6 @@ from bn_keras.config import fields
 from bn_keras.config import flags as config_flags
 from bn_keras.config.commands import SweepOptions
 from bn_keras.config.names import BN_SUFFIX, PAPER_EXPERIMENTS
-from bn_keras.experiments import adaptive
 from bn_keras.experiments.jobs import (
     FINISHED,
     KERAS,
@@ -50,7 +49,6 @@ from bn_keras.experiments.jobs import (
     run_jobs,
     run_state,
 )
-from bn_keras.reporting.summary import load_runs
 
 config_flags.define_flags(SweepOptions)
 flags.adopt_module_key_flags(config_flags)  # --help lists them as the sweep's own
@@ -124,6 +122,9 @@ def main(argv: list[str]) -> None:
     ran, failed = _execute(jobs, already_run, options)
     pairs = [e for e in paper if e + BN_SUFFIX in paper]
     if options.until_decided and pairs:
+        # Statistics (SciPy) load only here, so that --help and a plain sweep answer at once.
+        from bn_keras.experiments import adaptive
+        from bn_keras.reporting.summary import load_runs
 
         def run_round(pending: dict[adaptive.Key, int]) -> None:
             nonlocal ran, failed

@@ -87,9 +87,11 @@ OPTIONS = {
 # The names --options accepts (config.commands.BENCH_OPTIONS; a test checks they are OPTIONS').
 CHOOSABLE = BENCH_OPTIONS
 QUICK = {"reps": 1, "seconds": 0.3}  # with BENCH_QUICK_NETWORKS
-# expected_runtime's model of a run on a 2-core CPU: the workers' start, each variant's
-# compilation per network, and each timing's cost beyond its --seconds.
-START_S, COMPILE_S, TIMING_OVERHEAD_S = 30.0, 6.0, 1.0
+# expected_runtime's model of a run on an idle 2-core CPU: the workers' start, each measurement's
+# compilation per network, and each timing's cost beyond its --seconds. Fitted to the full run of
+# docs/speed.md (19 min, 306 timings, 102 compilations) and the 85 s that --quick's start and
+# first network took in issue 19.
+START_S, COMPILE_S, TIMING_OVERHEAD_S = 30.0, 3.4, 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,11 +149,11 @@ def make_settings(options: BenchOptions) -> BenchSettings:
 
 
 def expected_runtime(settings: BenchSettings) -> str:
-    """What will be timed and about how long it takes on a 2-core CPU, as one line.
+    """What will be timed and about how long it takes on an idle 2-core CPU, as one line.
 
     The estimate: the workers' start (TensorFlow, MNIST), each network's compilation of every
-    variant, then `reps` rounds of every measurement at about --seconds each (calibrated on
-    `--quick`; see docs/speed.md for measured full runs).
+    measurement, then `reps` rounds of every measurement at about --seconds each (START_S,
+    COMPILE_S, TIMING_OVERHEAD_S). Other load on the machine makes it longer.
     """
     names = (BASELINE, DEFAULT, *settings.options)
     per_network = [
@@ -163,7 +165,7 @@ def expected_runtime(settings: BenchSettings) -> str:
     seconds += timings * (settings.seconds + TIMING_OVERHEAD_S)
     return (
         f"{len(settings.networks)} networks, {timings} timings in all; expect about "
-        f"{max(1, round(seconds / 60))} min on a 2-core CPU"
+        f"{max(1, round(seconds / 60))} min on an idle 2-core CPU"
     )
 
 

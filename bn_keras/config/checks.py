@@ -94,6 +94,21 @@ def _check_regular_file(name: str) -> None:
             raise ConfigError(f"--flagfile={name} is {what}, not a file: name a flagfile")
 
 
+def check_batch_size(batch_size: int, examples: int) -> None:
+    """Refuses a batch larger than the training set it draws from (every batch would hold the
+    whole set, fewer examples than the batch size recorded). Config.validate checks MNIST's size
+    before TensorFlow loads; this checks the arrays actually loaded (e.g. a test's tiny data).
+
+    Raises:
+        ConfigError: naming the batch size and the number of examples.
+    """
+    if batch_size > examples:
+        raise ConfigError(
+            f"--batch_size={batch_size} is above the {examples:,} training examples: use at "
+            f"most {examples}"
+        )
+
+
 def check_flagfiles(argv: Sequence[str]) -> None:
     """Refuses flagfiles that include themselves, directly or through others, that are not
     regular files, or that cannot be read as text, before absl reads them (absl prints a warning

@@ -28,6 +28,8 @@ from torch import nn
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.common.errors import TrainingDiverged
+from bn_keras.config import checks
+from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD
 from bn_keras.config.names import experiment_name
 from bn_keras.config.settings import Config
 from bn_keras.runs import provenance
@@ -39,9 +41,6 @@ from bn_keras.twin.networks import build
 if TYPE_CHECKING:
     from bn_keras.data.input_pipeline import Mnist
 
-# bn_keras.data.input_pipeline's values (a test checks they agree); that module loads TensorFlow.
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
 # Intra-op threads per run: measured on the 2-core machine, two one-thread runs side by side
 # finish more runs per hour than one two-thread run at a time (README, "The PyTorch twin").
 TORCH_THREADS = 1
@@ -199,6 +198,7 @@ def train_and_evaluate(
         torch.use_deterministic_algorithms(True)
     train_x, train_y = to_tensors(mnist.train_images, mnist.train_labels)
     test_x, test_y = to_tensors(mnist.test_images, mnist.test_labels)
+    checks.check_batch_size(config.batch_size, len(train_y))
     per_epoch = steps_per_epoch(len(train_y), config.batch_size)
     logging.info("MNIST source: %s (%d train, %d test)", data_source, len(train_y), len(test_y))
 

@@ -92,7 +92,7 @@ def prepare_mnist(data_dir: str | None) -> str:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
         raise DataError(f"preparing MNIST failed: {last.removeprefix(cli.ERROR_PREFIX)}")
-    return proc.stdout.strip()
+    return (proc.stdout.strip().splitlines() or [""])[-1]
 
 
 def all_experiments(flag_dir: str = "flags") -> list[str]:

@@ -57,7 +57,8 @@ def _define(field: dataclasses.Field, flag_values: flags.FlagValues) -> None:
         raise TypeError(f"setting {field.name} has no help: make it with fields.setting(...)")
     if field.name in flag_values:
         existing = flag_values[field.name]
-        if (existing.default, existing.help) != (field.default, help_text):
+        # absl puts an enum's values before its help: "<auto|tfds|offline>: auto: ..."
+        if existing.default != field.default or not existing.help.endswith(help_text):
             raise TypeError(f"flag --{field.name} is already defined as another setting")
         return
     kind, choices = field_type(field), field.metadata.get("choices")

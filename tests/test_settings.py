@@ -128,7 +128,7 @@ def test_a_flag_is_defined_once_per_setting():
     config_flags.define_flags(Config, Config, flag_values=flag_values)  # data_dir, enums again
     with pytest.raises(TypeError, match="--results_dir is already defined"):
         config_flags.define_flags(CommandOptions, flag_values=flag_values)
-    with pytest.raises(TypeError, match="--quick is already defined"):
+    with pytest.raises(TypeError, match="--eval_every is already defined"):  # more help there
         config_flags.define_flags(commands.BenchOptions, flag_values=flag_values)
     flag_values(["prog", "-j", "3", "--experiments=mlp,mlp_bn"])
     options = config_flags.from_flags(commands.SweepOptions, flag_values)

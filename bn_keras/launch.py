@@ -1,5 +1,8 @@
 """Starts a multi-worker run on this machine: `python -m bn_keras.launch --workers=2 -- <flags>`.
 
+Its own flags, before `--`, are LaunchOptions' (bn_keras/config/commands.py, listed in
+docs/flags.md); the flags after `--` go to every worker.
+
 Each worker is `python -m bn_keras.main <flags>` with its own TF_CONFIG naming all workers on
 loopback ports; worker 0 is the chief. Their output is shown prefixed with the worker's index. When
 a worker fails, the others are stopped (they would wait for it forever) and the launcher exits
@@ -22,12 +25,16 @@ from typing import NoReturn
 from absl import flags
 
 from bn_keras.common import cli
+from bn_keras.common.errors import ConfigError
+from bn_keras.config import checks, fields
+from bn_keras.config import flags as config_flags
+from bn_keras.config.commands import LaunchOptions
 from bn_keras.distribution import cluster
 
+config_flags.define_flags(LaunchOptions)
+flags.adopt_module_key_flags(config_flags)  # --help lists them as the launcher's own
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("workers", 2, "Number of worker processes.", lower_bound=1)
-flags.DEFINE_string("host", "127.0.0.1", "Address the workers listen on.")
-flags.DEFINE_float("grace_s", 20.0, "Seconds a stopped worker gets before it is killed.")
+USAGE = "python -m bn_keras.launch --workers=2 -- <flags of bn_keras.main>"
 
 ERROR_PREFIX = cli.ERROR_PREFIX
 # The cluster's addresses must be known before its servers start, so ports are picked free and
@@ -183,21 +190,27 @@ def _stop(workers: list[Worker], grace_s: float) -> None:
 def main(argv: list[str]) -> None:
     main_flags = argv[1:]
     if not main_flags:
-        _fail("no flags for the workers: use python -m bn_keras.launch --workers=2 -- <flags>", 2)
-    sys.exit(run_workers(main_flags, FLAGS.workers, FLAGS.host, FLAGS.grace_s))
+        _fail(f"no flags for the workers: use {USAGE}", 2)
+    options = config_flags.from_flags(LaunchOptions)
+    try:
+        fields.check_fields(options)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    sys.exit(run_workers(main_flags, options.workers, options.host, options.grace_s))
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-    """Parses the launcher's flags (before `--`); the rest goes to every worker."""
-    if "--" not in argv:
-        _fail(
-            "separate the workers' flags with --: python -m bn_keras.launch --workers=2 -- ...", 2
-        )
-    split = argv.index("--")
+    """Parses the launcher's flags (before `--`, or all of them, e.g. --help); what follows `--`
+    goes to every worker."""
+    split = argv.index("--") if "--" in argv else len(argv)
     try:
+        checks.check_flagfiles(argv[:split])
         FLAGS(argv[:split])
+    except ConfigError as err:
+        _fail(str(err), 2)
     except flags.Error as err:
-        _fail(str(err).splitlines()[0], 2)
+        hint = "" if split < len(argv) else f" (separate the workers' flags with --: {USAGE})"
+        _fail(str(err).splitlines()[0] + hint, 2)
     return [argv[0], *argv[split + 1 :]]
 
 

@@ -12,7 +12,6 @@ from absl import flags  # noqa: E402
 
 from bn_keras.common import cli  # noqa: E402
 from bn_keras.common.errors import ConfigError  # noqa: E402
-from bn_keras.config import checks  # noqa: E402
 from bn_keras.config import flags as config_flags  # noqa: E402
 from bn_keras.config.settings import CommandOptions, Config  # noqa: E402
 from bn_keras.engines import dispatch  # noqa: E402
@@ -27,19 +26,9 @@ def main(argv: list[str]) -> None:
     dispatch.run_main(config_flags.from_flags(Config), config_flags.from_flags(CommandOptions))
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """Refuses flagfiles that include themselves or are not text (absl skips or crashes), then
-    parses the flags as every command does."""
-    try:
-        checks.check_flagfiles(argv)
-    except ConfigError as err:
-        cli.fail(str(err), 2)
-    return cli.parse_flags(argv)
-
-
 def run() -> None:
     """Console-script entry point (`bn-keras`)."""
-    cli.run(main, flags_parser=parse_flags)
+    cli.run(main, flags_parser=config_flags.parse_flags, tensorflow=True)
 
 
 if __name__ == "__main__":

@@ -13,26 +13,31 @@ importable, the paper experiments also run in the PyTorch twin into <results_dir
 pairs decided the same way; without torch one line says so. `--probes` runs the probe
 experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
 results/probes/.
+
+Its flags are SweepOptions' (bn_keras/config/commands.py, listed in docs/flags.md). It prints
+what runs and how far it got; the verdicts come once, at the end, from the final summary that
+`python -m bn_keras.plot` writes (run_all.sh runs it next). The verdicts of the seed-adding rounds
+go to <results_dir>/logs/sweep.log. TensorFlow loads only in the runs' processes and in the one
+that prepares MNIST.
 """
 
-import os
+import datetime
+import importlib.util
+import sys
+import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-import datetime  # noqa: E402
-import importlib.util  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from absl import flags  # noqa: E402
-
-from bn_keras.common import cli  # noqa: E402
-from bn_keras.experiments import adaptive  # noqa: E402
-from bn_keras.experiments.jobs import (  # noqa: E402
+from bn_keras.common import cli
+from bn_keras.common.errors import ConfigError
+from bn_keras.config import fields
+from bn_keras.config import flags as config_flags
+from bn_keras.config.commands import SweepOptions
+from bn_keras.config.names import BN_SUFFIX, PAPER_EXPERIMENTS
+from bn_keras.experiments.jobs import (
     FINISHED,
     KERAS,
-    PAPER_EXPERIMENTS,
     QUICK_FLAGS,
     RESUMABLE,
     Job,
@@ -40,95 +45,71 @@ from bn_keras.experiments.jobs import (  # noqa: E402
     frameworks_to_run,
     plan_job,
     plan_jobs,
+    prepare_mnist,
     run_jobs,
     run_state,
 )
-from bn_keras.reporting.summary import BN_SUFFIX, load_runs  # noqa: E402
 
-FLAGS = flags.FLAGS
-flags.DEFINE_list("experiments", None, "Flagfile names in flags/ to run (default: all).")
-flags.DEFINE_integer(
-    "seeds",
-    3,
-    "Seeds 0..N-1 for the six paper experiments (the start with --until_decided).",
-    lower_bound=1,
-)
-flags.DEFINE_bool(
-    "until_decided",
-    True,
-    "Add one seed at a time to each paper pair with an UNDECIDED claim, up to --max_seeds.",
-)
-flags.DEFINE_integer("max_seeds", adaptive.MAX_SEEDS, "The cap of --until_decided.", lower_bound=1)
-flags.DEFINE_bool(
-    "twin",
-    True,
-    "Also run the paper experiments in the PyTorch twin (--framework=pytorch) into "
-    "<results_dir>/pytorch/, when torch is importable.",
-)
-flags.DEFINE_integer("extra_seeds", 1, "Seeds for the other experiments.", lower_bound=0)
-flags.DEFINE_integer(
-    "jobs",
-    2,
-    "Runs at once (2 gave 1.2-1.3x the throughput of 1 on 2 cores).",
-    lower_bound=1,
-    short_name="j",
-)
-flags.DEFINE_bool("quick", False, "Short runs of the same pipeline, into results_quick/.")
-flags.DEFINE_bool(
-    "probes", False, "The probe experiments of flags/probes/, into results/probes/ (issue 6)."
-)
-flags.DEFINE_bool("force", False, "Rerun finished runs too.")
-flags.DEFINE_string("results_dir", None, "Where run directories go (results/ or results_quick/).")
-flags.DEFINE_string("data_dir", None, "TFDS data directory (TFDS's default when unset).")
+config_flags.define_flags(SweepOptions)
+flags.adopt_module_key_flags(config_flags)  # --help lists them as the sweep's own
+SWEEP_LOG = "sweep.log"  # in <results_dir>/logs/, beside the runs' logs
 
 
-def _execute(jobs: list[Job], already_run: set[str]) -> tuple[int, int]:
+def _execute(jobs: list[Job], already_run: set[str], options: SweepOptions) -> tuple[int, int]:
     """Runs the jobs not yet finished (all with --force, but each at most once per sweep);
     returns how many ran and how many of them failed."""
     states = {job.name: run_state(job) for job in jobs}
     todo = [
-        j for j in jobs if j.name not in already_run and (FLAGS.force or states[j.name] != FINISHED)
+        j
+        for j in jobs
+        if j.name not in already_run and (options.force or states[j.name] != FINISHED)
     ]
     for job in todo:
         # An interrupted run with the same settings resumes; anything else starts afresh.
-        if FLAGS.force or states[job.name] != RESUMABLE:
+        if options.force or states[job.name] != RESUMABLE:
             job.start_flags = ("--overwrite",)
     print(
         f"{len(jobs)} runs planned, {len(jobs) - len(todo)} already finished, "
-        f"{len(todo)} to run, {FLAGS.jobs} at a time",
+        f"{len(todo)} to run, {options.jobs} at a time",
         flush=True,
     )
-    if todo and not already_run:
-        from bn_keras.common.errors import DataError
-        from bn_keras.data import input_pipeline  # prepare MNIST once, before parallel runs start
-
-        try:
-            input_pipeline.ensure_mnist(FLAGS.data_dir)
-        except DataError as err:
-            sys.exit(f"sweep: error: {err}")
+    if todo and not already_run:  # prepare MNIST once, before parallel runs start
+        print("preparing MNIST (once, before the runs)", flush=True)
+        print(f"MNIST: {prepare_mnist(options.data_dir)}", flush=True)
     already_run.update(j.name for j in jobs)
-    return len(todo), run_jobs(todo, FLAGS.jobs)
+    return len(todo), run_jobs(todo, options.jobs)
+
+
+def _log(results_dir: Path, lines: list[str]) -> None:
+    """Appends `lines`, timestamped, to the sweep's log (the seed-adding rounds' verdicts)."""
+    path = results_dir / "logs" / SWEEP_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    with open(path, "a") as log:
+        log.writelines(f"{stamp} {line}\n" for line in lines)
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
-        raise SystemExit(cli.error_line(f"unexpected arguments {argv[1:]}"))
-    results_dir = Path(FLAGS.results_dir or ("results_quick" if FLAGS.quick else "results"))
-    flag_dir, seeds = "flags", FLAGS.seeds
-    if FLAGS.probes:
-        flag_dir, results_dir = "flags/probes", Path(FLAGS.results_dir or results_dir / "probes")
-        seeds = FLAGS.seeds if FLAGS["seeds"].present else 1
-    extra = list(QUICK_FLAGS) if FLAGS.quick else []
-    if FLAGS.data_dir:
-        extra.append(f"--data_dir={FLAGS.data_dir}")
-    experiments = FLAGS.experiments or all_experiments(flag_dir)
-    paper = [] if FLAGS.probes else [e for e in experiments if e in PAPER_EXPERIMENTS]
+        raise ConfigError(f"unexpected arguments {argv[1:]}: all settings are --flags")
+    options = config_flags.from_flags(SweepOptions)
+    fields.check_fields(options)
+    results_dir = Path(options.results_dir or ("results_quick" if options.quick else "results"))
+    flag_dir, seeds = "flags", options.seeds
+    if options.probes:
+        flag_dir, results_dir = "flags/probes", Path(options.results_dir or results_dir / "probes")
+        seeds = options.seeds if flags.FLAGS["seeds"].present else 1
+    extra = list(QUICK_FLAGS) if options.quick else []
+    if options.data_dir:
+        extra.append(f"--data_dir={options.data_dir}")
+    experiments = options.experiment_list or all_experiments(flag_dir)
+    paper = [] if options.probes else [e for e in experiments if e in PAPER_EXPERIMENTS]
     frameworks, note = frameworks_to_run(
-        results_dir, paper, FLAGS.twin, importlib.util.find_spec("torch") is not None
+        results_dir, paper, options.twin, importlib.util.find_spec("torch") is not None
     )
     if note:
         print(note, flush=True)
-    jobs = plan_jobs(experiments, seeds, FLAGS.extra_seeds, results_dir, extra, flag_dir)
+    jobs = plan_jobs(experiments, seeds, options.extra_seeds, results_dir, extra, flag_dir)
     for framework, directory in list(frameworks.items()):
         if framework == KERAS:
             continue
@@ -138,49 +119,56 @@ def main(argv: list[str]) -> None:
             print(f"{framework} twin skipped: {str(err).splitlines()[-1]}", flush=True)
             del frameworks[framework]
     start, already_run = time.monotonic(), set()
-    ran, failed = _execute(jobs, already_run)
+    ran, failed = _execute(jobs, already_run, options)
     pairs = [e for e in paper if e + BN_SUFFIX in paper]
-    if FLAGS.until_decided and pairs:
+    if options.until_decided and pairs:
+        # Statistics (SciPy) load only here, so that --help and a plain sweep answer at once.
+        from bn_keras.experiments import adaptive
+        from bn_keras.reporting.summary import load_runs
 
         def run_round(pending: dict[adaptive.Key, int]) -> None:
             nonlocal ran, failed
+            print(
+                "adding a seed to the undecided: "
+                + ", ".join(f"{_name(*key)} (seed {n - 1})" for key, n in pending.items()),
+                flush=True,
+            )
             round_jobs = [
                 plan_job(e, seed, frameworks[framework], extra, flag_dir, framework)
                 for (framework, pair), n in pending.items()
                 for e in (pair, pair + BN_SUFFIX)
                 for seed in range(n)
             ]
-            more, more_failed = _execute(round_jobs, already_run)
+            more, more_failed = _execute(round_jobs, already_run, options)
             ran, failed = ran + more, failed + more_failed
 
         def on_round(states: dict[adaptive.Key, adaptive.PairState]) -> None:
-            open_ = [s for s in states.values() if s.verdicts and not s.decided]
-            print(f"undecided after this round: {', '.join(_name(s) for s in open_) or 'none'}")
+            # Verdicts along the way go to the log: the summary's, at the end, are the result.
+            _log(results_dir, [state.line() for state in states.values()])
 
         keys = [(framework, pair) for framework in frameworks for pair in pairs]
-        states = adaptive.add_seeds_until_decided(
+        adaptive.add_seeds_until_decided(
             keys,
             run_round,
             lambda: load_runs(results_dir),
             start=seeds,
-            cap=max(FLAGS.max_seeds, seeds),
+            cap=max(options.max_seeds, seeds),
             on_round=on_round,
             first_round_done=True,
         )
-        for state in states.values():
-            print(f"sweep: {state.line()}", flush=True)
     print(
         f"sweep: {ran - failed} runs finished, {failed} failed, "
-        f"{datetime.timedelta(seconds=round(time.monotonic() - start))} wall time",
+        f"{datetime.timedelta(seconds=round(time.monotonic() - start))} wall time; the "
+        f"verdicts: python -m bn_keras.plot {results_dir}",
         flush=True,
     )
     if failed:
         sys.exit(1)
 
 
-def _name(state: adaptive.PairState) -> str:
-    return state.pair if state.framework == KERAS else f"{state.framework} {state.pair}"
+def _name(framework: str, pair: str) -> str:
+    return pair if framework == KERAS else f"{framework} {pair}"
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, flags_parser=config_flags.parse_flags)

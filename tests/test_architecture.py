@@ -114,6 +114,14 @@ def test_imports_are_those_the_table_allows():
     assert not broken, "imports against docs/architecture.md:\n" + "\n".join(broken)
 
 
+def test_the_sweep_loads_no_tensorflow():
+    # It prepared MNIST in its own process through bn_keras.data; now a child does that. Lazy
+    # imports count, so no code path of the sweep (or the rooms it uses) loads TensorFlow.
+    rooms = {room for _, room in _bn_keras_imports(PACKAGE / "sweep.py")}
+    assert rooms <= {"common", "config", "experiments", "reporting", "runs"}, rooms
+    assert all(ROOMS[room]["tf"].startswith("no") for room in rooms), rooms
+
+
 def test_the_check_catches_a_wrong_import(tmp_path):
     # A reporting module importing the training room, lazily, in a copy of the layout.
     fake = tmp_path / "reporting" / "fake.py"

@@ -9,7 +9,9 @@ What every row must show:
   flagfiles) is hashed before and after. The run directory's `.lock` is left out: it holds the
   pid of whichever process last took the lock.
 
-Rows that need TensorFlow cost 5-10 s each; the others about 1 s.
+Rows that need TensorFlow cost 5-10 s each; the others about 1 s. Bad inputs of a class that a
+row already takes through the command line are checked in process (IN_PROCESS): the same checks
+bn_keras.main calls, without a new interpreter.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ import json
 import os
 import resource
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from bn_keras.common.errors import ConfigError
+from bn_keras.config import checks
 from bn_keras.config import settings as config_lib
 from bn_keras.distribution import cluster
 from bn_keras.runs import run_dir
@@ -215,7 +221,7 @@ ROWS = {
     "unknown flag": Row(lambda e: ["--no_such_flag=1"], "no_such_flag"),
     "positional argument": Row(lambda e: ["positional"], "unexpected arguments"),
     "missing flagfile": Row(lambda e: ["--flagfile=flags/no_such.flags"], "no_such.flags"),
-    "flagfile is a directory": Row(lambda e: [f"--flagfile={e.tmp}"], "Is a directory"),
+    "flagfile is a directory": Row(lambda e: [f"--flagfile={e.tmp}"], "is a directory, not a file"),
     "flagfile naming a missing flagfile": Row(
         lambda e: [f"--flagfile={e.file('outer.flags', '--flagfile=inner_missing.flags')}"],
         "inner_missing.flags",
@@ -392,3 +398,71 @@ def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
     assert [line.rsplit(",", 1)[0] for line in got] == [
         line.rsplit(",", 1)[0] for line in expected
     ]  # the same rows, elapsed time aside
+
+
+def _fifo_flagfile(tmp: Path) -> None:
+    """A named pipe as a flagfile: opening it to read waited for a writer, forever. Should the
+    check open it anyway, a writer comes after 10 s, so the test fails instead of hanging."""
+    fifo = tmp / "pipe.flags"
+    os.mkfifo(fifo)
+
+    def unblock() -> None:
+        with open(fifo, "w") as writer:
+            writer.write("--model=mlp\n")
+
+    timer = threading.Timer(10, unblock)
+    timer.daemon = True
+    timer.start()
+    try:
+        checks.check_flagfiles(["bn_keras.main", f"--flagfile={fifo}"])
+    finally:
+        timer.cancel()
+
+
+def _tiny_batches(tmp: Path) -> None:
+    """A batch above the training set the run really reads (200 examples, as tests inject)."""
+    del tmp
+    from bn_keras.data import input_pipeline
+
+    images, labels = np.zeros((200, 28, 28, 1), np.uint8), np.zeros(200, np.int64)
+    input_pipeline.train_dataset(images, labels, batch_size=201, seed=0)
+
+
+# Bad inputs checked in process: what each must be refused with (a ConfigError, so one line and
+# exit status 2 on the command line, as the rows above show for their class).
+IN_PROCESS = {
+    # A flagfile that is not a regular file: bn_keras.main read /dev/zero until it was killed.
+    "flagfile is a named pipe": (_fifo_flagfile, "pipe.flags is a named pipe, not a file"),
+    "flagfile is a device": (
+        lambda tmp: checks.check_flagfiles(["main", "--flagfile=/dev/null"]),
+        "--flagfile=/dev/null is a character device, not a file",
+    ),
+    "flagfile naming a device": (
+        lambda tmp: checks.check_flagfiles(
+            ["main", f"--flagfile={_write(tmp / 'outer.flags', '--flagfile=/dev/zero')}"]
+        ),
+        "--flagfile=/dev/zero is a character device",
+    ),
+    # A batch above the training set trained on smaller batches than config.json recorded.
+    "batch above MNIST's training set": (
+        lambda tmp: config_lib.Config(batch_size=60_001).validate(),
+        "--batch_size=60001 must be in (0, 60000]: MNIST has 60,000 training images",
+    ),
+    "batch above the training set loaded": (
+        _tiny_batches,
+        "--batch_size=201 is above the 200 training examples",
+    ),
+}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_bad_input_is_refused_in_process(name, tmp_path):
+    check, message = IN_PROCESS[name]
+    with pytest.raises(ConfigError) as refused:
+        check(tmp_path)
+    assert message in str(refused.value) and "\n" not in str(refused.value)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from bn_keras.benchmark import report as bench_report
 from bn_keras.benchmark import runner
+from bn_keras.common.errors import ConfigError
+from bn_keras.config.commands import BENCH_SCRATCH, BenchOptions
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
@@ -50,10 +56,17 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     assert rows["plain"]["callback_share"] == ""
     assert "| `mlp_bn` |" in proc.stdout  # the printed table
     assert "BatchNorm training steps" in proc.stdout
-    assert "Noise check: " in proc.stdout and {r["flagged"] for r in rows.values()} <= {
-        "True",
-        "False",
-    }
+    flagged = sum(row["flagged"] == "True" for row in rows.values())
+    noise = "no figure flagged" if not flagged else f"{flagged} of {len(rows)} measurements flagged"
+    assert f"Noise check: {noise}" in proc.stdout
+    # What it will do and how long that takes, first; then each step as it starts.
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (
+        "bench: 1 networks, 6 timings in all; expect about 1 min on an idle 2-core CPU"
+    )
+    assert lines[1].startswith("bench: starting 2 worker processes")
+    assert "bench: mlp_bn (1/1): compiling" in lines
+    assert "bench: mlp_bn: timing 6 measurements x 1 repetitions, 2 steps each" in lines
 
 
 def test_ratios_pair_repetitions():
@@ -71,10 +84,42 @@ def test_ratios_pair_repetitions():
     assert math.isnan(record["callback_share"])
 
 
-@pytest.mark.parametrize("flag", ["--networks=resnet", "--options=turbo", "--reps=0"])
-def test_bad_flags_are_refused(flag, cli):
-    proc = cli.run("bn_keras.bench", flag, timeout=60)
-    assert proc.returncode == 2 and proc.stderr.startswith("bn_keras: error: " + flag.split("=")[0])
+@pytest.mark.parametrize(
+    "changes", [{"networks": "resnet"}, {"options": "turbo"}, {"reps": 0}, {"seconds": 0.0}]
+)
+def test_bad_options_are_refused(changes):
+    (name,) = changes
+    with pytest.raises(ConfigError, match=f"^--{name}="):
+        runner.make_settings(BenchOptions(**changes))
+
+
+def test_a_bad_flag_ends_in_one_line(cli):
+    proc = cli.run("bn_keras.bench", "--networks=mlp,resnet", timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "bn_keras: error: --networks='mlp,resnet' names unknown ['resnet']: use some of "
+        "mlp,mlp_bn,lenet,lenet_bn,lenetr,lenetr_bn"
+    ]
+
+
+def test_the_default_output_is_git_ignored_scratch_not_the_committed_table():
+    assert BenchOptions().output == BENCH_SCRATCH and not BENCH_SCRATCH.startswith("results")
+    ignored = subprocess.run(["git", "check-ignore", "-q", BENCH_SCRATCH], cwd=REPO, check=False)
+    assert ignored.returncode == 0, f"{BENCH_SCRATCH} is not git-ignored"
+
+
+def test_quick_states_its_runtime_from_what_it_times():
+    quick = runner.make_settings(BenchOptions(quick=True, torch_python="/nonexistent/python"))
+    assert quick.networks == ("mlp_bn", "lenetr_bn") and quick.reps == 1
+    # plain, default and 15 TensorFlow options on each BN network: 2 x 17 timings.
+    assert runner.expected_runtime(quick).startswith("2 networks, 34 timings in all; expect about")
+    full = runner.make_settings(BenchOptions(torch_python="/nonexistent/python"))
+    minutes = [int(runner.expected_runtime(s).split("about ")[1].split()[0]) for s in (quick, full)]
+    assert 1 <= minutes[0] < minutes[1]
+
+
+def test_the_options_it_accepts_are_the_ones_it_can_time():
+    assert tuple(runner.OPTIONS) == (runner.BASELINE, runner.DEFAULT, *runner.CHOOSABLE)
 
 
 def _record(network: str, option: str, rates: list[float]) -> dict:
@@ -127,16 +172,15 @@ class _StubWorker:
 def test_bn_only_options_are_timed_on_the_bn_networks_only():
     worker = _StubWorker()
     settings = runner.make_settings(
-        ["mlp", "mlp_bn"],
-        ["synthetic", "keras_bn", "bn_fused_v3"],
-        100,
-        1.0,
-        1,
-        100,
-        None,
-        "auto",
-        "/nonexistent/python",
-        2,
+        BenchOptions(
+            networks="mlp,mlp_bn",
+            options="synthetic,keras_bn,bn_fused_v3",
+            steps=100,
+            seconds=1.0,
+            reps=1,
+            torch_python="/nonexistent/python",
+            threads=2,
+        )
     )
     names = (runner.BASELINE, runner.DEFAULT, *settings.options)
     for network in settings.networks:

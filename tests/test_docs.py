@@ -1,9 +1,12 @@
 """The README and docs/ hold what they point at: links and images name existing files (and
-headings), `python -m bn_keras.X` names a module that exists, and every flag given to
-`python -m bn_keras.main` or `bn-keras` is one main defines."""
+headings), `python -m bn_keras.X` names a module that exists, every flag given to
+`python -m bn_keras.main` or `bn-keras` is one main defines, and every flag given to the other
+commands (sweep, bench, launch, plot, and run_all.sh, which passes its own to the sweep) is one of
+their settings (bn_keras/config/commands.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 import subprocess
@@ -11,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from bn_keras.config import flags as config_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -21,6 +26,10 @@ MODULE = re.compile(r"python -m (bn_keras(?:\.\w+)*)")
 MAIN_COMMAND = re.compile(r"(?:python -m bn_keras\.main|(?:^|\s)bn-keras)\b(.*)")
 FLAG = re.compile(r"(?<![\w-])--(\w+)")
 HELP_FLAG = re.compile(r"^\s+--(\[no\])?(\w+):", re.M)
+OTHER_COMMAND = re.compile(
+    r"(?:python -m bn_keras\.(?P<module>sweep|bench|launch|plot)|\./run_all\.sh)\b(?P<args>.*)"
+)
+EVERY_COMMAND = {"verbose", "flagfile", "help", "helpfull"}  # absl's and bn_keras.common.cli's
 
 
 def _page_id(page: Path) -> str:
@@ -107,3 +116,24 @@ def test_flagfiles_named_exist(page):
     named = {f for code in _code(page) for f in re.findall(r"--flagfile=(\S+)", code)}
     missing = [f for f in sorted(named) if "<" not in f and not (ROOT / f).is_file()]
     assert not missing, f"{_page_id(page)} names flagfiles that do not exist: {missing}"
+
+
+def _defined(command: str) -> set[str]:
+    """The flags `python -m bn_keras.<command>` defines, `no` forms of booleans included."""
+    fields = [f for cls in config_flags.COMMANDS[command] for f in dataclasses.fields(cls)]
+    names = {f.name for f in fields} | {f"no{f.name}" for f in fields if f.type == "bool"}
+    short = {f.metadata["short_name"] for f in fields if f.metadata.get("short_name")}
+    return names | short | EVERY_COMMAND
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_flags_given_to_the_other_commands_are_defined(page):
+    unknown = set()
+    for code in _code(page):
+        for match in OTHER_COMMAND.finditer(code):
+            command = match["module"] or "sweep"  # run_all.sh hands its flags to the sweep
+            own = match["args"].split(" -- ")[0] if command == "launch" else match["args"]
+            unknown |= {f"{command} --{f}" for f in FLAG.findall(own)} - {
+                f"{command} --{f}" for f in _defined(command)
+            }
+    assert not unknown, f"{_page_id(page)} gives commands flags they do not define: {unknown}"

@@ -106,11 +106,14 @@ def _expect_config_error_or_nothing(fn, *args) -> None:
 @given(
     name=st.text(max_size=260),
     path=st.lists(st.sampled_from(["a", "..", "file", "file/x", "d" * 300, "\x00"]), max_size=4),
+    # Not a named pipe or /dev/zero: a check that read them would hang (test_bad_inputs has them).
+    flagfile=st.sampled_from(["file", "..", "missing", "/dev/null", "\x00"]),
     config_values=st.fixed_dictionaries(
         {},
         optional={
             "model": st.sampled_from(ENUMS["model"]),
             "train_steps": st.integers(-5, 10**6),
+            "batch_size": st.integers(-5, 10**6),
             "eval_every": st.integers(-5, 10**6),
             "steps_per_execution": st.integers(-2, 60),
             "probe_every": st.integers(-2, 100),
@@ -123,13 +126,15 @@ def _expect_config_error_or_nothing(fn, *args) -> None:
     ),
 )
 def test_checks_in_process_refuse_only_with_config_errors(
-    name, path, config_values, tmp_path_factory
+    name, path, flagfile, config_values, tmp_path_factory
 ):
     root = tmp_path_factory.mktemp("checks")
-    (root / "file").write_text("x")
+    (root / "file").write_text("--model=mlp\n")
     before = _tree(root)
     _expect_config_error_or_nothing(checks.check_file_name, name, "--run_name")
     _expect_config_error_or_nothing(checks.check_directory, "/".join([str(root), *path]), "--d")
+    flagfile = flagfile if flagfile.startswith("/") else f"{root}/{flagfile}"
+    _expect_config_error_or_nothing(checks.check_flagfiles, ["main", f"--flagfile={flagfile}"])
     _expect_config_error_or_nothing(config_lib.Config(**config_values).validate)
     assert _tree(root) == before
 

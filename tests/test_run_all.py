@@ -31,6 +31,13 @@ def test_run_all_sweeps_skips_finished_and_resumes(tiny_tfds_dir, tmp_path):
     out = _run([*cmd, f"--results_dir={results}"]).stdout
     assert "2 runs planned, 0 already finished, 2 to run" in out
     assert "finished smoke_seed0" in out and "finished smoke_seed1" in out
+    # One story: what runs and how far it got, the sweep's end, then the summary's verdicts
+    # (none for smoke runs) once, and last where the summary is.
+    lines = out.splitlines()
+    assert lines[-1] == f"summary: {results}/summary.md", out
+    assert lines[-2].startswith("wrote ") and lines[-2].endswith(f"files into {results}"), out
+    assert lines[-3].startswith("sweep: 2 runs finished, 0 failed, "), out
+    assert "MNIST: prepared TFDS mnist" in out
     for seed in (0, 1):
         assert (results / f"smoke_seed{seed}" / "result.json").is_file()
         assert (results / "logs" / f"smoke_seed{seed}.log").is_file()

@@ -1,4 +1,5 @@
-"""Each setting said once: flags, validation and docs/flags.md all come from Config's fields."""
+"""Each setting said once: flags, validation and docs/flags.md all come from the settings'
+fields, Config's and every other command's (config/commands.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import pytest
 from absl import flags
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import fields
+from bn_keras.config import commands, fields, names
 from bn_keras.config import flags as config_flags
+from bn_keras.config.mnist import MNIST_TRAIN_EXAMPLES
 from bn_keras.config.settings import CommandOptions, Config
 
 REPO = Path(__file__).resolve().parents[1]
-SETTINGS = [*dataclasses.fields(Config), *dataclasses.fields(CommandOptions)]
+CLASSES = [cls for classes in config_flags.COMMANDS.values() for cls in classes]
+SETTINGS = [field for cls in CLASSES for field in dataclasses.fields(cls)]
+BOUNDED = [(cls, f) for cls in CLASSES for f in dataclasses.fields(cls) if f.metadata["bounds"]]
 
 
 def _outside(bounds: fields.Bounds, kind: type) -> list:
@@ -52,16 +56,50 @@ def test_every_enum_is_checked(field):
         config.validate()
 
 
-@pytest.mark.parametrize(
-    "field", [f for f in dataclasses.fields(Config) if f.metadata["bounds"]], ids=lambda f: f.name
-)
-def test_every_bound_is_checked(field):
+@pytest.mark.parametrize(("cls", "field"), BOUNDED, ids=lambda x: getattr(x, "name", ""))
+def test_every_bound_is_checked(cls, field):
     bounds, kind = field.metadata["bounds"], fields.field_type(field)
     outside = _outside(bounds, kind)
     assert outside, field.name
     for value in outside:
         with pytest.raises(ConfigError, match=f"--{field.name}="):
-            Config(**{field.name: value}).validate()
+            fields.check_fields(cls(**{field.name: value}))
+    fields.check_fields(cls())  # the defaults are valid
+
+
+def test_a_batch_above_mnist_is_refused_before_tensorflow():
+    # It was accepted, and every batch then held the whole (smaller) training set.
+    Config(batch_size=MNIST_TRAIN_EXAMPLES).validate()
+    with pytest.raises(ConfigError, match="--batch_size=60001 must be in .*60,000 training"):
+        Config(batch_size=MNIST_TRAIN_EXAMPLES + 1).validate()
+
+
+def test_list_settings_check_each_item():
+    fields.check_fields(commands.BenchOptions(networks="mlp, lenetr_bn"))
+    assert commands.BenchOptions(networks="mlp, lenetr_bn").network_list == ["mlp", "lenetr_bn"]
+    with pytest.raises(ConfigError, match=r"--networks='mlp,resnet' names unknown \['resnet'\]"):
+        fields.check_fields(commands.BenchOptions(networks="mlp,resnet"))
+    with pytest.raises(ConfigError, match="--options=',' names nothing"):
+        fields.check_fields(commands.BenchOptions(options=","))
+
+
+def test_shared_settings_are_said_once():
+    # A setting of main's that another command takes is the same field, help and checks.
+    config = {f.name: f for f in dataclasses.fields(Config)}
+    for cls in (commands.SweepOptions, commands.BenchOptions):
+        for field in dataclasses.fields(cls):
+            if field.name in ("data_dir", "mnist_source", "eval_every"):
+                assert field.metadata["help"].startswith(config[field.name].metadata["help"])
+                assert field.default == config[field.name].default
+                assert field.metadata["bounds"] == config[field.name].metadata["bounds"]
+                assert field.metadata["choices"] == config[field.name].metadata["choices"]
+
+
+def test_one_list_of_experiments_and_one_naming_rule():
+    assert names.PAPER_EXPERIMENTS == ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
+    for experiment in names.PAPER_EXPERIMENTS:
+        assert names.experiment_name(*names.split_experiment(experiment)) == experiment
+    assert Config(model="lenet", bn=True, seed=4).default_run_name == "lenet_bn_seed4"
 
 
 @pytest.mark.parametrize(
@@ -80,10 +118,28 @@ def test_bounds_say_what_they_allow():
     assert fields.NON_NEGATIVE.describe("auto") == "0 (auto) or positive"
 
 
+def test_a_flag_is_defined_once_per_setting():
+    # plot and probes.plot in one process define the same settings: allowed; another setting
+    # under the same name is not.
+    flag_values = flags.FlagValues()
+    config_flags.define_flags(commands.PlotOptions, flag_values=flag_values)
+    config_flags.define_flags(commands.PlotOptions, flag_values=flag_values)
+    config_flags.define_flags(commands.SweepOptions, flag_values=flag_values)
+    config_flags.define_flags(Config, Config, flag_values=flag_values)  # data_dir, enums again
+    with pytest.raises(TypeError, match="--results_dir is already defined"):
+        config_flags.define_flags(CommandOptions, flag_values=flag_values)
+    with pytest.raises(TypeError, match="--eval_every is already defined"):  # more help there
+        config_flags.define_flags(commands.BenchOptions, flag_values=flag_values)
+    flag_values(["prog", "-j", "3", "--experiments=mlp,mlp_bn"])
+    options = config_flags.from_flags(commands.SweepOptions, flag_values)
+    assert options.jobs == 3 and options.experiment_list == ["mlp", "mlp_bn"]
+
+
 def test_flags_are_generated_from_the_fields():
     flag_values = flags.FlagValues()
     config_flags.define_flags(Config, CommandOptions, flag_values=flag_values)
-    assert set(flag_values) >= {f.name for f in SETTINGS}
+    main = [*dataclasses.fields(Config), *dataclasses.fields(CommandOptions)]
+    assert set(flag_values) >= {f.name for f in main}
     flag_values(["prog", "--model=mlp", "--bn", "--rho=0.5", "--run_name=x", "--data_dir=/d"])
     config = config_flags.from_flags(Config, flag_values)
     assert config == Config(model="mlp", bn=True, rho=0.5, data_dir="/d")
@@ -94,8 +150,10 @@ def test_flags_are_generated_from_the_fields():
 
 def test_flags_reference_is_current():
     committed = (REPO / config_flags.REFERENCE_PAGE).read_text()
-    assert committed == config_flags.main_reference(), (
+    assert committed == config_flags.reference(), (
         f"docs/flags.md is stale: regenerate it with {config_flags.REGENERATE}"
     )
-    for field in SETTINGS:
-        assert f"| `--{field.name}` |" in committed
+    for command, classes in config_flags.COMMANDS.items():
+        section = committed.split(f"## `python -m bn_keras.{command}`")[1].split("\n## ")[0]
+        for field in (f for cls in classes for f in dataclasses.fields(cls)):
+            assert f"| `--{field.name}`" in section, (command, field.name)

@@ -173,50 +173,41 @@ def tables(records: list[dict], context: dict) -> str:
         value = _times(ratio(options, numerator, denominator))
         return _mark(value, options, numerator, denominator)
 
-    main_rows = []
-    for network, options in by_network.items():
+    def columns(network: str, options: dict) -> list[tuple[str, str]]:
+        """The main table's row for `network`, each cell beside its column's header."""
         pipeline = ratio(options, "default", "synthetic")
         share = options.get("callback", {}).get("callback_share", math.nan)
-        main_rows.append(
-            [
-                f"`{network}`",
-                speed(options, "plain"),
-                speed(options, "default"),
-                speed(options, "synthetic"),
-                _mark(_percent(1 - pipeline), options, "default", "synthetic"),
-                _mark(_percent(share), options, "callback"),
-                speed(options, "torch_loader"),
-                speed(options, "torch_memory"),
-                speed(options, "torch_threads_1"),
+        torch_names = _torch_names(options)
+        return [
+            ("network", f"`{network}`"),
+            ("plain fit steps/s", speed(options, "plain")),
+            ("bn_keras default", speed(options, "default")),
+            ("synthetic batches", speed(options, "synthetic")),
+            ("pipeline cost", _mark(_percent(1 - pipeline), options, "default", "synthetic")),
+            ("callback share", _mark(_percent(share), options, "callback")),
+            ("PyTorch DataLoader", speed(options, "torch_loader")),
+            ("PyTorch in-memory", speed(options, "torch_memory")),
+            ("PyTorch in-memory, 1 thread", speed(options, "torch_threads_1")),
+            (
+                "bn_keras / PyTorch: default / DataLoader",
                 paired(options, "default", "torch_loader"),
-                paired(options, "synthetic", "torch_memory"),
-                _mark(_times(_to_best_torch(options)), options, "default", *_torch_names(options)),
+            ),
+            ("synthetic / in-memory", paired(options, "synthetic", "torch_memory")),
+            (
+                "default / fastest PyTorch",
+                _mark(_times(_to_best_torch(options)), options, "default", *torch_names),
+            ),
+            (
+                "with Keras's BN / fastest PyTorch",
                 _mark(
-                    _times(_to_best_torch(options, "keras_bn")),
-                    options,
-                    "keras_bn",
-                    *_torch_names(options),
+                    _times(_to_best_torch(options, "keras_bn")), options, "keras_bn", *torch_names
                 ),
-            ]
-        )
-    main = _table(
-        [
-            "network",
-            "plain fit steps/s",
-            "bn_keras default",
-            "synthetic batches",
-            "pipeline cost",
-            "callback share",
-            "PyTorch DataLoader",
-            "PyTorch in-memory",
-            "PyTorch in-memory, 1 thread",
-            "bn_keras / PyTorch: default / DataLoader",
-            "synthetic / in-memory",
-            "default / fastest PyTorch",
-            "with Keras's BN / fastest PyTorch",
-        ],
-        main_rows,
-    )
+            ),
+        ]
+
+    rows = [columns(network, options) for network, options in by_network.items()]
+    header = [name for name, _ in columns("", {})]
+    main = _table(header, [[cell for _, cell in row] for row in rows])
     option_names = [
         name
         for name in dict.fromkeys(r["option"] for r in records)

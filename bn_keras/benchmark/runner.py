@@ -13,15 +13,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from absl import logging
 
 from bn_keras.benchmark import report as bench_report
 from bn_keras.benchmark.protocol import Worker
-from bn_keras.common.errors import ConfigError
+from bn_keras.config.commands import BENCH_OPTIONS, BENCH_QUICK_NETWORKS, BenchOptions
+from bn_keras.config.fields import check_fields
+from bn_keras.config.names import PAPER_EXPERIMENTS, split_experiment
 
-NETWORKS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
+NETWORKS = PAPER_EXPERIMENTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,11 +84,20 @@ OPTIONS = {
         "torch_threads_1", "torch_memory", "PyTorch eager, the synthetic batches, 1 thread"
     ),
 }
-CHOOSABLE = tuple(name for name in OPTIONS if name not in (BASELINE, DEFAULT))
+# The names --options accepts (config.commands.BENCH_OPTIONS; a test checks they are OPTIONS').
+CHOOSABLE = BENCH_OPTIONS
+QUICK = {"reps": 1, "seconds": 0.3}  # with BENCH_QUICK_NETWORKS
+# expected_runtime's model of a run on an idle 2-core CPU: the workers' start, each measurement's
+# compilation per network, and each timing's cost beyond its --seconds. Fitted to the full run of
+# docs/speed.md (19 min, 306 timings, 102 compilations) and the 85 s that --quick's start and
+# first network took in issue 19.
+START_S, COMPILE_S, TIMING_OVERHEAD_S = 30.0, 3.4, 1.0
 
 
 @dataclasses.dataclass(frozen=True)
 class BenchSettings:
+    """What one benchmark times, resolved from BenchOptions (make_settings)."""
+
     networks: tuple[str, ...]
     options: tuple[str, ...]
     steps: int
@@ -98,58 +110,62 @@ class BenchSettings:
     threads: int
 
 
-def make_settings(
-    networks: list[str],
-    options: list[str],
-    steps: int,
-    seconds: float,
-    reps: int,
-    eval_every: int,
-    data_dir: str | None,
-    mnist_source: str,
-    torch_python: str,
-    threads: int,
-    quick: bool = False,
-) -> BenchSettings:
-    """Checks the benchmark's settings and resolves --quick, the thread count and PyTorch.
+def make_settings(options: BenchOptions) -> BenchSettings:
+    """Checks the benchmark's options and resolves --quick, the thread count and PyTorch.
 
-    Options timed by PyTorch are dropped, with a warning, when `torch_python` cannot import it.
+    Options timed by PyTorch are dropped, with a warning, when the PyTorch interpreter
+    (--torch_python, default this one) cannot import it.
 
     Raises:
         ConfigError: an unknown network or option, or a count out of range.
     """
-    if quick:
-        networks, reps, seconds = ["mlp_bn", "lenetr_bn"], 1, 0.3
-    for name in networks:
-        if name not in NETWORKS:
-            raise ConfigError(f"--networks: {name!r} is unknown, use some of {NETWORKS}")
-    for name in options:
-        if name not in CHOOSABLE:
-            raise ConfigError(f"--options: {name!r} is unknown, use some of {CHOOSABLE}")
-    if reps < 1 or steps < 0 or eval_every < 1:
-        raise ConfigError("--reps and --eval_every must be positive, --steps at least 0")
-    options = list(options)
-    wants_torch = any(OPTIONS[name].worker in TORCH_WORKERS for name in options)
+    check_fields(options)
+    if options.quick:
+        options = dataclasses.replace(options, networks=",".join(BENCH_QUICK_NETWORKS), **QUICK)
+    names = options.option_list
+    torch_python = options.torch_python or sys.executable
+    wants_torch = any(OPTIONS[name].worker in TORCH_WORKERS for name in names)
     if wants_torch and torch_available(torch_python) is None:
         logging.warning(
             "PyTorch is not importable by %s: skipping the PyTorch reference "
             "(pip install '.[bench]', or --torch_python=/path/to/python)",
             torch_python,
         )
-        options = [name for name in options if OPTIONS[name].worker not in TORCH_WORKERS]
-    if reps < 3:
-        logging.warning("--reps=%d: medians need at least 3 repetitions", reps)
+        names = [name for name in names if OPTIONS[name].worker not in TORCH_WORKERS]
+    if options.reps < 3:
+        logging.warning("--reps=%d: medians need at least 3 repetitions", options.reps)
     return BenchSettings(
-        networks=tuple(networks),
-        options=tuple(options),
-        steps=steps,
-        seconds=seconds,
-        reps=reps,
-        eval_every=eval_every,
-        data_dir=data_dir,
-        mnist_source=mnist_source,
+        networks=tuple(options.network_list),
+        options=tuple(names),
+        steps=options.steps,
+        seconds=options.seconds,
+        reps=options.reps,
+        eval_every=options.eval_every,
+        data_dir=options.data_dir,
+        mnist_source=options.mnist_source,
         torch_python=torch_python,
-        threads=threads or os.cpu_count() or 1,
+        threads=options.threads or os.cpu_count() or 1,
+    )
+
+
+def expected_runtime(settings: BenchSettings) -> str:
+    """What will be timed and about how long it takes on an idle 2-core CPU, as one line.
+
+    The estimate: the workers' start (TensorFlow, MNIST), each network's compilation of every
+    measurement, then `reps` rounds of every measurement at about --seconds each (START_S,
+    COMPILE_S, TIMING_OVERHEAD_S). Other load on the machine makes it longer.
+    """
+    names = (BASELINE, DEFAULT, *settings.options)
+    per_network = [
+        [n for n in names if split_experiment(network)[1] or not OPTIONS[n].bn_only]
+        for network in settings.networks
+    ]
+    timings = sum(len(n) for n in per_network) * settings.reps
+    seconds = START_S + sum(COMPILE_S * len(n) for n in per_network)
+    seconds += timings * (settings.seconds + TIMING_OVERHEAD_S)
+    return (
+        f"{len(settings.networks)} networks, {timings} timings in all; expect about "
+        f"{max(1, round(seconds / 60))} min on an idle 2-core CPU"
     )
 
 
@@ -167,8 +183,12 @@ def torch_available(python: str) -> str | None:
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
-def _start_workers(settings: BenchSettings, tmp: Path) -> dict[str, Worker]:
+Progress = Callable[[str], None]
+
+
+def _start_workers(settings: BenchSettings, tmp: Path, progress: Progress) -> dict[str, Worker]:
     needed = {OPTIONS[name].worker for name in (BASELINE, DEFAULT, *settings.options)}
+    progress(f"starting {len(needed)} worker processes (TensorFlow, PyTorch, MNIST)")
     workers = {}
     for name, (env, tf_settings) in TF_WORKERS.items():
         if name in needed:
@@ -199,16 +219,19 @@ def _start_workers(settings: BenchSettings, tmp: Path) -> dict[str, Worker]:
     return workers
 
 
-def run_benchmark(settings: BenchSettings) -> tuple[list[dict], dict]:
+def run_benchmark(
+    settings: BenchSettings, progress: Progress = logging.info
+) -> tuple[list[dict], dict]:
     """Times every network and option; returns one record per (network, option) and the workers'
-    versions and thread counts."""
+    versions and thread counts. `progress` is told what starts, as it starts."""
     names = (BASELINE, DEFAULT, *settings.options)
     with tempfile.TemporaryDirectory(prefix="bn_keras_bench_") as tmp:
-        workers = _start_workers(settings, Path(tmp))
+        workers = _start_workers(settings, Path(tmp), progress)
         try:
             records = []
-            for network in settings.networks:
-                records += _time_network(network, names, workers, settings)
+            for i, network in enumerate(settings.networks, 1):
+                progress(f"{network} ({i}/{len(settings.networks)}): compiling")
+                records += _time_network(network, names, workers, settings, progress)
         finally:
             for worker in workers.values():
                 worker.close()
@@ -216,8 +239,14 @@ def run_benchmark(settings: BenchSettings) -> tuple[list[dict], dict]:
     return records, info
 
 
-def _time_network(network: str, names, workers: dict[str, Worker], settings) -> list[dict]:
-    if not network.endswith("_bn"):
+def _time_network(
+    network: str,
+    names,
+    workers: dict[str, Worker],
+    settings: BenchSettings,
+    progress: Progress = logging.info,
+) -> list[dict]:
+    if not split_experiment(network)[1]:
         names = tuple(name for name in names if not OPTIONS[name].bn_only)
     by_worker: dict[str, list[str]] = {}
     for name in names:
@@ -243,9 +272,14 @@ def _time_network(network: str, names, workers: dict[str, Worker], settings) -> 
     unit = settings.eval_every
     steps = settings.steps or settings.seconds * warm["tf"]["default"]
     steps = max(1, math.ceil(steps / unit)) * unit
-    logging.info("%s: %d steps per timing, %d repetitions", network, steps, settings.reps)
+    progress(
+        f"{network}: timing {len(names)} measurements x {settings.reps} repetitions, "
+        f"{steps} steps each"
+    )
     timings = {name: [] for name in names}
     for rep in range(settings.reps):
+        if rep:
+            progress(f"{network}: repetition {rep + 1}/{settings.reps}")
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:  # rotating order: ABC, BCA, CAB
             option = OPTIONS[name]
@@ -265,16 +299,19 @@ def _time_network(network: str, names, workers: dict[str, Worker], settings) -> 
     ]
 
 
-def benchmark(settings: BenchSettings, output: Path, command: str) -> str:
+def benchmark(
+    settings: BenchSettings, output: Path, command: str, progress: Progress = logging.info
+) -> str:
     """Runs the benchmark, writes its CSV to `output` and returns its tables as text.
 
     Args:
         settings: what to time (make_settings).
         output: the CSV file to write.
         command: the command line, for the CSV's provenance.
+        progress: told what starts, as it starts.
     """
     started = datetime.datetime.now(datetime.timezone.utc)
-    records, info = run_benchmark(settings)
+    records, info = run_benchmark(settings, progress)
     context = {
         "date": started.isoformat(timespec="seconds"),
         "wall_s": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()),

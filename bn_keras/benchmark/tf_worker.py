@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from bn_keras.benchmark.bn_directions import DIRECTIONS
 from bn_keras.benchmark.protocol import reserve_stdout, serve
+from bn_keras.config.names import split_experiment
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.runs.controller import RunController
@@ -55,14 +56,13 @@ VARIANTS = (
 PAPER_STEPS = 10_000  # the six paper flagfiles' --train_steps
 SYNTHETIC_BATCHES = 50
 SEED = 0
+BATCH = Config().batch_size  # the recipe's
 
 
 def network_config(network: str, eval_every: int, **overrides) -> Config:
     """The flagfile configuration of `network` ("mlp", "lenet_bn", ...), with `overrides`."""
-    model, _, bn = network.partition("_")
-    return Config(
-        model=model, bn=bn == "bn", train_steps=PAPER_STEPS, eval_every=eval_every, **overrides
-    )
+    model, bn = split_experiment(network)
+    return Config(model=model, bn=bn, train_steps=PAPER_STEPS, eval_every=eval_every, **overrides)
 
 
 class _CallbackClock(keras.callbacks.Callback):
@@ -92,7 +92,7 @@ class TfWorker:
     def __init__(self, data_dir: str | None, mnist_source: str):
         input_pipeline.ensure_mnist(data_dir, mnist_source)
         self.mnist = input_pipeline.load_mnist(data_dir)
-        self.per_epoch = input_pipeline.steps_per_epoch(self.mnist.num_train, 64)
+        self.per_epoch = input_pipeline.steps_per_epoch(self.mnist.num_train, BATCH)
         self._runners: dict[str, Callable[[int], dict]] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="bn_keras_bench_")
 
@@ -121,14 +121,14 @@ class TfWorker:
 
     def _train_data(self) -> tf.data.Dataset:
         m = self.mnist
-        return input_pipeline.train_dataset(m.train_images, m.train_labels, 64, SEED)
+        return input_pipeline.train_dataset(m.train_images, m.train_labels, BATCH, SEED)
 
     def _synthetic_data(self) -> tf.data.Dataset:
         """The first SYNTHETIC_BATCHES full batches, normalized once and cycled from memory."""
-        n = min(self.mnist.num_train // 64, SYNTHETIC_BATCHES) * 64
+        n = min(self.mnist.num_train // BATCH, SYNTHETIC_BATCHES) * BATCH
         images = input_pipeline.normalize(self.mnist.train_images[:n])
         labels = self.mnist.train_labels[:n].astype(np.int64)
-        batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(64).cache()
+        batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(BATCH).cache()
         return batches.repeat().prefetch(tf.data.AUTOTUNE)
 
     def _prepare(self, network: str, variants: list[str], eval_every: int) -> dict:

@@ -1,14 +1,16 @@
 """The PyTorch reference of `python -m bn_keras.bench`: the six networks and the recipe, eager.
 
 The original code's framework, timed the way the TensorFlow worker times bn_keras: PyTorch's
-default init, Adadelta (lr 1.0, rho 0.9, eps 1e-6), cross-entropy, batch 64, BN momentum 0.1,
-epsilon 1e-5. Imports only torch and the standard library, so it can run under an interpreter
-without TensorFlow (`--torch_python`). Variants:
+default init, cross-entropy, and Adadelta, the batch size and BatchNorm's momentum and epsilon
+as Config's defaults say (the original recipe). Imports only torch, the standard library and
+bn_keras.config, so it can run under an interpreter without TensorFlow (`--torch_python`).
+Variants:
     torch_memory: the TensorFlow worker's synthetic batches (the first 50 training batches,
         normalized once), cycled from a list.
-    torch_loader: a `DataLoader` shuffling the normalized training set held in memory, batch 64,
-        the last batch of each epoch partial (the original reads MNIST through a DataLoader too,
-        and also decodes and normalizes each image on the fly, which this leaves out).
+    torch_loader: a `DataLoader` shuffling the normalized training set held in memory in the
+        recipe's batches, the last batch of each epoch partial (the original reads MNIST through
+        a DataLoader too, and also decodes and normalizes each image on the fly, which this
+        leaves out).
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ import torch
 from torch import nn
 
 from bn_keras.benchmark.protocol import reserve_stdout, serve
-from bn_keras.data.facts import MNIST_MEAN, MNIST_STD
+from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD
+from bn_keras.config.settings import Config
 from bn_keras.twin.networks import build
 
 VARIANTS = ("torch_memory", "torch_loader")
+RECIPE = Config()  # the original recipe: Config's defaults
+BATCH = RECIPE.batch_size
 SYNTHETIC_BATCHES = 50
 
 
@@ -72,11 +77,11 @@ class TorchWorker:
 
     def _batches(self, variant: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if variant == "torch_memory":
-            n = min(len(self.labels) // 64, SYNTHETIC_BATCHES) * 64
-            batches = list(zip(self.images[:n].split(64), self.labels[:n].split(64)))
+            n = min(len(self.labels) // BATCH, SYNTHETIC_BATCHES) * BATCH
+            batches = list(zip(self.images[:n].split(BATCH), self.labels[:n].split(BATCH)))
             return itertools.cycle(batches)
         dataset = torch.utils.data.TensorDataset(self.images, self.labels)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=64, shuffle=True)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True)
         return itertools.chain.from_iterable(itertools.repeat(loader))
 
     def _prepare(
@@ -86,7 +91,12 @@ class TorchWorker:
         rates = {}
         for variant in variants:
             torch.manual_seed(0)
-            runner = _runner(build(network), self._batches(variant))
+            model = build(
+                network,
+                bn_momentum=1.0 - RECIPE.bn_momentum,  # Keras's convention to PyTorch's
+                bn_epsilon=RECIPE.bn_epsilon,
+            )
+            runner = _runner(model, self._batches(variant))
             runner(eval_every, max_seconds)
             start = time.perf_counter()
             steps = runner(eval_every, max_seconds)["steps"]
@@ -97,7 +107,12 @@ class TorchWorker:
 
 def _runner(model: nn.Module, batches: Iterator) -> Callable[[int], dict]:
     model.train()
-    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.9, eps=1e-6)
+    optimizer = torch.optim.Adadelta(
+        model.parameters(),
+        lr=RECIPE.learning_rate,
+        rho=RECIPE.rho,
+        eps=RECIPE.adadelta_epsilon,
+    )
     loss_fn = nn.CrossEntropyLoss()
 
     def run(steps: int, max_seconds: float = math.inf) -> dict:

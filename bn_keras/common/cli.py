@@ -6,7 +6,9 @@
 An error bn_keras knows (ConfigError, DataError, ...) ends in its one-line message and exit code.
 Anything else ends in one line too, naming what failed and the file that holds its traceback (the
 run directory's log once a run directory is known, otherwise a temporary file), and exit
-code 1. `--verbose` or BN_KERAS_VERBOSE=1 also shows the traceback on the console.
+code 1. `--verbose` or BN_KERAS_VERBOSE=1 also shows the traceback on the console, and the
+start-up messages of TensorFlow and INFO lines of other libraries that are hidden otherwise
+(bn_keras.common.quiet).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import NoReturn
 
 from absl import app, flags
 
-from bn_keras.common import errors
+from bn_keras.common import errors, quiet
 
 ERROR_PREFIX = "bn_keras: error: "
 VERBOSE_ENV = "BN_KERAS_VERBOSE"
@@ -100,14 +102,6 @@ def parse_flags(argv: list[str]) -> list[str]:
         fail(str(err).splitlines()[0], 2)
 
 
-def define_provenance_flags() -> None:
-    """--command and --total_wall_time, for the commands that write a summary's provenance."""
-    if "command" in flags.FLAGS:  # plot and probes.plot imported into one process
-        return
-    flags.DEFINE_string("command", None, "The command that produced the results.")
-    flags.DEFINE_string("total_wall_time", None, "The wall time of the command, as free text.")
-
-
 def _verbose() -> bool:
     if os.environ.get(VERBOSE_ENV, "") not in ("", "0"):
         return True
@@ -117,20 +111,36 @@ def _verbose() -> bool:
 def run(
     main: Callable[[list[str]], object],
     flags_parser: Callable[[list[str]], list[str]] = parse_flags,
+    tensorflow: bool = False,
 ) -> NoReturn:
     """Runs an absl `main` as a bn_keras command: errors end in exactly one error line.
+
+    Unless --verbose, other libraries' INFO log lines are hidden, and with `tensorflow` also
+    TensorFlow's start-up messages (bn_keras.common.quiet).
 
     Args:
         main: the command's main, given the arguments left after the flags.
         flags_parser: parses the command line (default: parse_flags).
+        tensorflow: the command may load TensorFlow (bn_keras.main).
     """
     if "verbose" not in flags.FLAGS:
         flags.DEFINE_bool(
-            "verbose", False, f"Show an unexpected error's traceback here too (or {VERBOSE_ENV}=1)."
+            "verbose",
+            False,
+            "Show TensorFlow's start-up messages, other libraries' INFO lines and an unexpected "
+            f"error's traceback here too (or {VERBOSE_ENV}=1).",
         )
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+    def quiet_main(argv: list[str]) -> object:
+        if not _verbose():
+            quiet.hide_library_info()
+            if tensorflow:
+                quiet.hide_start_up_messages()
+        return main(argv)
+
     try:
-        app.run(main, flags_parser=flags_parser)
+        app.run(quiet_main, flags_parser=flags_parser)
     except SystemExit:
         raise
     except REPORTED as err:

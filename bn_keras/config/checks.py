@@ -6,6 +6,7 @@ Each refusal is a ConfigError naming the flag and the way out; nothing here writ
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,14 @@ from bn_keras.common.errors import ConfigError
 # of 255 bytes on Linux and macOS file systems.
 MAX_NAME_BYTES = 200
 _FLAGFILE_PREFIXES = ("--flagfile=", "-flagfile=")
+# What a path that is not a regular file is, in the refusal of it as a flagfile.
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def check_file_name(value: str, flag: str) -> None:
@@ -73,10 +82,39 @@ def check_directory(path: str, flag: str, writable: bool = True) -> None:
         raise ConfigError(f"{flag}={path} is not writable (no write access to {probe})")
 
 
+def _check_regular_file(name: str) -> None:
+    """Refuses a flagfile that is not a regular file, without opening it (opening a named pipe
+    waits for a writer; reading a device may never end)."""
+    try:
+        mode = os.stat(name).st_mode
+    except OSError as err:
+        raise ConfigError(f"--flagfile={name}: {err.strerror}: name a readable file") from None
+    for test, what in _NOT_REGULAR:
+        if test(mode):
+            raise ConfigError(f"--flagfile={name} is {what}, not a file: name a flagfile")
+
+
+def check_batch_size(batch_size: int, examples: int) -> None:
+    """Refuses a batch larger than the training set it draws from (every batch would hold the
+    whole set, fewer examples than the batch size recorded). Config.validate checks MNIST's size
+    before TensorFlow loads; this checks the arrays actually loaded (e.g. a test's tiny data).
+
+    Raises:
+        ConfigError: naming the batch size and the number of examples.
+    """
+    if batch_size > examples:
+        raise ConfigError(
+            f"--batch_size={batch_size} is above the {examples:,} training examples: use at "
+            f"most {examples}"
+        )
+
+
 def check_flagfiles(argv: Sequence[str]) -> None:
-    """Refuses flagfiles that include themselves, directly or through others, or that cannot be
-    read as text, before absl reads them (absl prints a warning and skips a file met again, so a
-    loop went unnoticed; a file that is not UTF-8 text ended in a UnicodeDecodeError traceback).
+    """Refuses flagfiles that include themselves, directly or through others, that are not
+    regular files, or that cannot be read as text, before absl reads them (absl prints a warning
+    and skips a file met again, so a loop went unnoticed; a named pipe or a device such as
+    /dev/zero was read until the process was killed; a file that is not UTF-8 text ended in a
+    UnicodeDecodeError traceback).
 
     Args:
         argv: the command line, program name first.
@@ -107,6 +145,7 @@ def _follow(name: str, chain: list[tuple[str, str]]) -> None:
     if real in [r for _, r in chain]:
         names = " -> ".join([n for n, _ in chain] + [name])
         raise ConfigError(f"--flagfile={chain[0][0]} includes itself ({names}): remove the loop")
+    _check_regular_file(name)
     try:
         with open(name, encoding="utf-8") as f:
             lines = f.readlines()

@@ -58,22 +58,57 @@ def setting(
     bounds: Bounds | None = None,
     zero: str | None = None,
     why: str = "",
+    many: bool = False,
+    short_name: str | None = None,
 ) -> Any:
     """A dataclass field that carries everything said about one setting.
 
     Args:
         default: the default value.
         help: one or two sentences for --help and docs/flags.md.
-        choices: the allowed values of a text setting.
+        choices: the allowed values of a text setting (with `many`: of each item).
         bounds: the allowed range of a number.
         zero: what 0 means, where 0 is the lowest value allowed (e.g. "auto", "off").
         why: appended to the refusal of a value out of bounds.
+        many: a text setting that holds a comma-separated list (read it with `items`).
+        short_name: the flag's one-letter alias, e.g. "j" for --jobs.
 
     Returns:
         A dataclasses.field holding that metadata.
     """
-    metadata = {"help": help, "choices": choices, "bounds": bounds, "zero": zero, "why": why}
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "bounds": bounds,
+        "zero": zero,
+        "why": why,
+        "many": many,
+        "short_name": short_name,
+    }
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def like(settings: type, name: str, *, more_help: str = "", **changes: Any) -> Any:
+    """Another command's field for the same setting: `settings`' field `name`, said once there.
+
+    Args:
+        settings: the settings dataclass that defines the setting (e.g. Config).
+        name: the field's name.
+        more_help: appended to its help, e.g. what this command does with it.
+        **changes: `setting` arguments that differ here, e.g. `default`.
+
+    Returns:
+        A new dataclasses.field with the same help, choices and bounds unless changed.
+    """
+    field = next(f for f in dataclasses.fields(settings) if f.name == name)
+    arguments = {"default": field.default, **field.metadata, **changes}
+    arguments["help"] = " ".join(filter(None, [arguments["help"], more_help]))
+    return setting(**arguments)
+
+
+def items(value: str) -> list[str]:
+    """The items of a comma-separated list setting, stripped, empty ones left out."""
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def field_type(field: dataclasses.Field) -> type:
@@ -86,6 +121,16 @@ def field_type(field: dataclasses.Field) -> type:
     if annotation not in TYPES:
         raise TypeError(f"setting {field.name} has type {annotation}: use one of {list(TYPES)}")
     return TYPES[annotation]
+
+
+def check_fields(settings: Any) -> None:
+    """check_field for every field of the settings dataclass instance `settings`.
+
+    Raises:
+        ConfigError: naming the first setting out of its type, choices or bounds.
+    """
+    for field in dataclasses.fields(settings):
+        check_field(field, getattr(settings, field.name))
 
 
 def check_field(field: dataclasses.Field, value: Any) -> None:
@@ -101,7 +146,12 @@ def check_field(field: dataclasses.Field, value: Any) -> None:
     if not matches:
         raise ConfigError(f"{flag} must be a {kind.__name__}, not a {type(value).__name__}")
     choices, bounds = field.metadata.get("choices"), field.metadata.get("bounds")
-    if choices is not None and value not in choices:
+    if choices is not None and field.metadata.get("many"):
+        unknown = [item for item in items(value) if item not in choices]
+        if unknown or not items(value):
+            what = f"names unknown {unknown}" if unknown else "names nothing"
+            raise ConfigError(f"{flag} {what}: use some of {','.join(choices)}")
+    elif choices is not None and value not in choices:
         raise ConfigError(f"{flag} is unknown: use one of {choices}")
     if bounds is not None and value not in bounds:
         raise ConfigError(

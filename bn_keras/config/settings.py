@@ -6,9 +6,10 @@ import dataclasses
 import math
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, check_field, setting
+from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, check_fields, setting
+from bn_keras.config.mnist import MNIST_TRAIN_EXAMPLES
+from bn_keras.config.names import MODELS, experiment_name
 
-MODELS = ("mlp", "lenet", "lenetr")  # bn_keras.models.networks builds these (a test checks)
 # The hidden layers of each network (bn_keras.models.networks; a test checks they agree), for
 # --probe_layers.
 HIDDEN_LAYERS = {
@@ -59,7 +60,12 @@ class Config:
         why=": NumPy and TensorFlow seeds are unsigned",
     )
     train_steps: int = setting(4000, "Training iterations (optimizer steps).", bounds=POSITIVE)
-    batch_size: int = setting(64, "Global batch size (split across replicas).", bounds=POSITIVE)
+    batch_size: int = setting(
+        64,
+        "Global batch size (split across replicas).",
+        bounds=Bounds(0, MNIST_TRAIN_EXAMPLES, low_open=True),
+        why=f": MNIST has {MNIST_TRAIN_EXAMPLES:,} training images, and a batch cannot be larger",
+    )
     eval_every: int = setting(100, "Test-set evaluation interval (iterations).", bounds=POSITIVE)
     learning_rate: float = setting(1.0, "Adadelta's initial learning rate.", bounds=POSITIVE)
     rho: float = setting(
@@ -184,7 +190,7 @@ class Config:
     @property
     def default_run_name(self) -> str:
         """`<model>[_bn]_seed<seed>`, e.g. `lenetr_bn_seed0`."""
-        return f"{self.model}{'_bn' if self.bn else ''}_seed{self.seed}"
+        return f"{experiment_name(self.model, self.bn)}_seed{self.seed}"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -195,8 +201,7 @@ class Config:
         Raises:
             ConfigError: naming the first invalid setting and its fix.
         """
-        for field in dataclasses.fields(self):
-            check_field(field, getattr(self, field.name))
+        check_fields(self)
         _require(
             self.eval_every <= self.train_steps,
             f"--eval_every={self.eval_every} is above --train_steps={self.train_steps}: "

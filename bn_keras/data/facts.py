@@ -1,6 +1,5 @@
-"""What both engines know about MNIST and its epochs, free of TensorFlow and torch: the pixel
-normalization, iterations per epoch, when the learning rate decays, and how injected arrays are
-named in a run's record."""
+"""What both engines know about MNIST's epochs, free of TensorFlow and torch: iterations per
+epoch, when the learning rate decays, and how injected arrays are named in a run's record."""
 
 from __future__ import annotations
 
@@ -9,8 +8,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bn_keras.config.settings import Config
 
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
 # config.json's data_source when a caller passes arrays instead of the prepared TFDS mnist.
 INJECTED_SOURCE = "arrays passed to train_and_evaluate"
 

@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from bn_keras.common.errors import DataError
+from bn_keras.config import checks
 from bn_keras.data import dataset_integrity, mnist_offline
 from bn_keras.data.facts import steps_per_epoch
 from bn_keras.data.normalization import normalize
@@ -174,8 +175,12 @@ def train_dataset(
 
     Returns:
         A dataset of (float32 images, int64 labels) batches.
+
+    Raises:
+        ConfigError: `batch_size` is above the number of examples.
     """
     num_examples = len(labels)
+    checks.check_batch_size(batch_size, num_examples)
     per_epoch = steps_per_epoch(num_examples, batch_size)
     images = tf.constant(images)
     labels = tf.constant(labels, dtype=tf.int64)

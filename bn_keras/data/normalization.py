@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from bn_keras.data.facts import MNIST_MEAN, MNIST_STD
+from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD
 
 
 def normalize(images: tf.Tensor) -> tf.Tensor:

@@ -21,11 +21,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from bn_keras.config.commands import MAX_SEEDS, START_SEEDS
 from bn_keras.reporting import claims, effects
 from bn_keras.reporting.summary import BN_SUFFIX, KERAS, Run
 
-START_SEEDS = 3
-MAX_SEEDS = 10
 Key = tuple[str, str]  # (framework, pair) e.g. ("keras", "lenetr")
 
 

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bn_keras.common import cli
+from bn_keras.common.errors import DataError
+from bn_keras.config.names import PAPER_EXPERIMENTS
 from bn_keras.config.settings import Config
 from bn_keras.runs import run_dir
 from bn_keras.runs.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
-PAPER_EXPERIMENTS = ("mlp", "mlp_bn", "lenet", "lenet_bn", "lenetr", "lenetr_bn")
 NOT_EXPERIMENTS = ("recipe", "smoke")  # flagfiles that are included by others or only a check
 QUICK_FLAGS = ("--train_steps=200", "--eval_every=50")
 KERAS = "keras"
@@ -72,6 +73,26 @@ def resolve_config(args: list[str]) -> dict:
     if proc.returncode != 0:
         raise SystemExit(proc.stderr.strip() or f"invalid flags {args}")
     return json.loads(proc.stdout)
+
+
+def prepare_mnist(data_dir: str | None) -> str:
+    """Prepares MNIST in a child process (`python -m bn_keras.data.prepare`), so that the sweep
+    itself never loads TensorFlow; returns where it came from.
+
+    Raises:
+        DataError: it could not be prepared; the message is the child's error line.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "bn_keras.data.prepare", *([data_dir] if data_dir else [])],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise DataError(f"preparing MNIST failed: {last.removeprefix(cli.ERROR_PREFIX)}")
+    return (proc.stdout.strip().splitlines() or [""])[-1]
 
 
 def all_experiments(flag_dir: str = "flags") -> list[str]:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from absl import logging
 
+from bn_keras.config.names import BN_SUFFIX, MODELS
 from bn_keras.reporting import claims, effects, findings
 from bn_keras.reporting import statistics as stats_lib
 from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 
-PAPER_BASES = ("mlp", "lenet", "lenetr")
-BN_SUFFIX = "_bn"
+PAPER_BASES = MODELS
 NEITHER = "-"  # speed-up where no seed of either arm reaches the threshold
 KERAS = "keras"
 TWIN_DIRS = ("pytorch",)  # subdirectories of a results tree holding another framework's runs

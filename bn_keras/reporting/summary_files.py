@@ -6,8 +6,6 @@ import datetime
 import re
 from pathlib import Path
 
-from absl import logging
-
 from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.reporting import claims, design, effects, paper_checks, provenance
 from bn_keras.reporting.effects import THRESHOLDS
@@ -380,6 +378,4 @@ def write_summary(
     text = markdown(summary, lines, runs_line)
     provenance.write_if_changed(md_path, text.encode(), write_bytes_atomic)
     provenance.write_if_changed(csv_path, csv_text(summary).encode(), write_bytes_atomic)
-    for verdict in summary.verdicts:
-        logging.info("%s", verdict.line)
     return md_path, csv_path

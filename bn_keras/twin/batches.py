@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from bn_keras.data.facts import MNIST_MEAN, MNIST_STD
+from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD
 
 
 def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

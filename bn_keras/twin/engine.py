@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from bn_keras.common.atomic import write_bytes_atomic
+from bn_keras.config.names import experiment_name
 from bn_keras.config.settings import Config
 from bn_keras.data.facts import decay_interval
 from bn_keras.runs.checkpoint import damaged, read_state, write_state
@@ -45,7 +46,7 @@ class TwinEngine:
 
     def __init__(self, config: Config, train: tuple, test: tuple, per_epoch: int):
         self.model = build(
-            f"{config.model}{'_bn' if config.bn else ''}",
+            experiment_name(config.model, config.bn),
             bn_momentum=1.0 - config.bn_momentum,  # Keras's convention to PyTorch's
             bn_epsilon=config.bn_epsilon,
         )

@@ -1,7 +1,7 @@
-"""The six networks in PyTorch, as in bn_keras.models.networks (imports only torch).
+"""The six networks in PyTorch, as in bn_keras.models.networks (imports only torch and config).
 
 Shared by the twin's trainer and the benchmark's PyTorch worker, which runs under an interpreter
-that may have torch alone.
+that may have torch alone (bn_keras.config needs only the standard library).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import functools
 from collections.abc import Callable
 
 from torch import nn
+
+from bn_keras.config.names import split_experiment
 
 
 def _hidden(
@@ -34,8 +36,7 @@ def build(network: str, bn_momentum: float = 0.1, bn_epsilon: float = 1e-5) -> n
     Returns:
         The network with PyTorch's default initialization (seed torch before calling).
     """
-    name, _, suffix = network.partition("_")
-    bn = suffix == "bn"
+    name, bn = split_experiment(network)
     options = {"momentum": bn_momentum, "eps": bn_epsilon}
     batch_norm_1d = functools.partial(nn.BatchNorm1d, **options)
     batch_norm_2d = functools.partial(nn.BatchNorm2d, **options)

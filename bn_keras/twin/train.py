@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from absl import logging
 
+from bn_keras.config import checks
 from bn_keras.config.settings import Config
 from bn_keras.data import facts
 from bn_keras.runs import records
@@ -134,6 +135,7 @@ def set_up(config: Config, run_dir: Path, mnist: Mnist | None = None) -> Setup:
     train = to_tensors(mnist.train_images, mnist.train_labels)
     test = to_tensors(mnist.test_images, mnist.test_labels)
     logging.info("MNIST source: %s (%d train, %d test)", data_source, len(train[1]), len(test[1]))
+    checks.check_batch_size(config.batch_size, len(train[1]))
     per_epoch = facts.steps_per_epoch(len(train[1]), config.batch_size)
     return Setup(config, run_dir, train, test, data_source, per_epoch)
 

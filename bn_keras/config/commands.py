@@ -1,0 +1,169 @@
+"""The settings of the commands besides `main`: sweep, bench, launch and plot, said as Config's are.
+
+Each is a frozen dataclass of `fields.setting`s: the command's absl flags, their checks and
+docs/flags.md come from it (bn_keras.config.flags). A setting that `main` has too (data_dir,
+results_dir, mnist_source, eval_every) is taken from Config or CommandOptions with `fields.like`,
+not written again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, items, like, setting
+from bn_keras.config.names import PAPER_EXPERIMENTS
+from bn_keras.config.settings import CommandOptions, Config
+
+# The sweep's seeds per arm of a paper pair: where it starts, and its cap when it adds seeds
+# until the pair is decided (bn_keras.experiments.adaptive).
+START_SEEDS, MAX_SEEDS = 3, 10
+# What the benchmark can time besides plain model.fit and bn_keras's defaults, in its tables'
+# order; bn_keras.benchmark.runner.OPTIONS says how each is timed (a test checks they agree).
+BENCH_OPTIONS = (
+    "synthetic",
+    "callback",
+    "eval_batch_10000",
+    "eval_folded",
+    "keras_bn",
+    "bn_fused_v3",
+    "bn_closed_form",
+    "bn_closed_form_matmul",
+    "bn_xla_autodiff",
+    "jit_compile",
+    "custom_loop",
+    "onednn_off",
+    "threads_1",
+    "inter_op_1",
+    "inter_op_auto",
+    "torch_memory",
+    "torch_loader",
+    "torch_threads_1",
+)
+BENCH_QUICK_NETWORKS = ("mlp_bn", "lenetr_bn")
+# The benchmark's default CSV: git-ignored, so that no run writes over the committed
+# results/bench.csv unless --output names it.
+BENCH_SCRATCH = "scratch/bench.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepOptions:
+    """`python -m bn_keras.sweep`: experiments from flags/ over seeds, finished runs skipped."""
+
+    experiments: str = setting(
+        "", "Flagfile names in flags/ to run, comma-separated; empty: all.", many=True
+    )
+    seeds: int = setting(
+        START_SEEDS,
+        "Seeds 0..N-1 for the six paper experiments (the start with --until_decided).",
+        bounds=POSITIVE,
+    )
+    until_decided: bool = setting(
+        True,
+        "Add one seed at a time to each paper pair with an UNDECIDED claim, up to --max_seeds.",
+    )
+    max_seeds: int = setting(MAX_SEEDS, "The cap of --until_decided.", bounds=POSITIVE)
+    twin: bool = setting(
+        True,
+        "Also run the paper experiments in the PyTorch twin (--framework=pytorch) into "
+        "<results_dir>/pytorch/, when torch is importable.",
+    )
+    extra_seeds: int = setting(1, "Seeds for the other experiments of flags/.", bounds=NON_NEGATIVE)
+    jobs: int = setting(
+        2,
+        "Runs at once (2 gave 1.2-1.3x the throughput of 1 on 2 cores).",
+        bounds=POSITIVE,
+        short_name="j",
+    )
+    quick: bool = setting(False, "Short runs of the same pipeline, into results_quick/.")
+    probes: bool = setting(
+        False, "The probe experiments of flags/probes/, into results/probes/ (issue 6)."
+    )
+    force: bool = setting(False, "Rerun finished runs too.")
+    results_dir: str | None = like(
+        CommandOptions,
+        "results_dir",
+        default=None,
+        more_help="Default: results/ (results_quick/ with --quick; probes/ below it with "
+        "--probes).",
+    )
+    data_dir: str | None = like(Config, "data_dir")
+
+    @property
+    def experiment_list(self) -> list[str]:
+        """--experiments as a list (empty: all)."""
+        return items(self.experiments)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    """`python -m bn_keras.bench`: training speed of bn_keras's paths, plain fit and PyTorch."""
+
+    networks: str = setting(
+        ",".join(PAPER_EXPERIMENTS), "Networks to time.", choices=PAPER_EXPERIMENTS, many=True
+    )
+    options: str = setting(
+        ",".join(BENCH_OPTIONS),
+        "What to time besides plain fit and bn_keras's defaults (docs/speed.md says what each is).",
+        choices=BENCH_OPTIONS,
+        many=True,
+    )
+    steps: int = setting(
+        0,
+        "Steps per timing, rounded up to --eval_every.",
+        bounds=NON_NEGATIVE,
+        zero="--seconds' worth",
+    )
+    seconds: float = setting(
+        1.5, "With --steps=0: about this long per timing; PyTorch's stop after 4x this.",
+        bounds=POSITIVE,
+    )  # fmt: skip
+    reps: int = setting(3, "Repetitions; each figure is their median.", bounds=POSITIVE)
+    eval_every: int = like(
+        Config, "eval_every", more_help="Timings are whole multiples of it, as in the runs."
+    )
+    output: str = setting(
+        BENCH_SCRATCH,
+        "CSV file to write. The default is git-ignored scratch; the committed table is "
+        "written only when named, --output=results/bench.csv.",
+    )
+    data_dir: str | None = like(Config, "data_dir")
+    mnist_source: str = like(Config, "mnist_source")
+    torch_python: str = setting("", "Python interpreter with PyTorch installed; empty: this one.")
+    threads: int = setting(
+        0, "PyTorch's thread count.", bounds=NON_NEGATIVE, zero="the CPU count, TensorFlow's"
+    )
+    quick: bool = setting(
+        False,
+        f"Smoke check: {' and '.join(BENCH_QUICK_NETWORKS)}, 1 repetition, 0.3 s per timing.",
+    )
+
+    @property
+    def network_list(self) -> list[str]:
+        return items(self.networks)
+
+    @property
+    def option_list(self) -> list[str]:
+        return items(self.options)
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchOptions:
+    """`python -m bn_keras.launch -- <main's flags>`: local multi-worker runs on loopback."""
+
+    workers: int = setting(2, "Number of worker processes.", bounds=POSITIVE)
+    host: str = setting("127.0.0.1", "Address the workers listen on.")
+    grace_s: float = setting(
+        20.0, "Seconds a stopped worker gets before it is killed.", bounds=NON_NEGATIVE
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotOptions:
+    """`python -m bn_keras.plot RESULTS_DIR`: figures and summary, rebuilt from run directories."""
+
+    command: str | None = setting(
+        None, "The command that produced the results, for the summary's provenance."
+    )
+    total_wall_time: str | None = setting(
+        None, "The wall time of that command, as free text, for the summary's provenance."
+    )

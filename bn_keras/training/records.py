@@ -71,9 +71,12 @@ def result_record(
     steps_per_second: float,
     checkpoint_seconds: float,
     checkpoints_written: int,
+    diverged_at: int | None = None,
 ) -> dict:
-    """Everything result.json holds: the last evaluation, time trained, checkpointing's cost."""
-    return {
+    """Everything result.json holds: the last evaluation, time trained, checkpointing's cost;
+    `diverged_at` only for a run that diverged: the iteration at which a non-finite loss was seen
+    (the end of a compiled call of steps_per_execution iterations)."""
+    record = {
         "steps": steps,
         "final_test_accuracy": final_test_accuracy,
         "final_test_loss": final_test_loss,
@@ -82,3 +85,4 @@ def result_record(
         "checkpoint_seconds": round(checkpoint_seconds, 3),
         "checkpoints_written": checkpoints_written,
     }
+    return record if diverged_at is None else record | {"diverged_at": diverged_at}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.common.errors import TrainingDiverged
@@ -65,6 +66,7 @@ class TrainResult:
     steps_per_second: float
     rows: list[dict]
     interrupted_at: int | None = None
+    diverged_at: int | None = None  # set only with config.record_divergence
 
 
 def train_and_evaluate(
@@ -95,7 +97,9 @@ def train_and_evaluate(
         The run's measurements.
 
     Raises:
-        TrainingDiverged: the loss became NaN or infinite; metrics so far are kept.
+        TrainingDiverged: the loss became NaN or infinite; metrics so far are kept. With
+            `config.record_divergence` the run ends instead, its result.json holding
+            `diverged_at` and the last evaluation before it, and nothing exported.
         CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
     """
     setup = set_up(config, Path(run_dir), strategy, mnist)
@@ -221,7 +225,7 @@ def _result(
         TrainingDiverged: training stopped on a loss that was not finite.
     """
     metrics_path = setup.run_dir / METRICS_FILE
-    if checkpoint.diverged_at is not None:
+    if checkpoint.diverged_at is not None and not setup.config.record_divergence:
         raise TrainingDiverged(
             f"training diverged (loss not finite) at iteration {checkpoint.diverged_at}; "
             f"the metrics so far are in {metrics_path}, nothing was exported: "
@@ -242,15 +246,20 @@ def _result(
         steps_per_second=last["step"] / last["elapsed_s"] if last["elapsed_s"] else math.nan,
         rows=rows,
         interrupted_at=checkpoint.interrupted_at,
+        diverged_at=checkpoint.diverged_at,
     )
 
 
 def _export_and_record(
     setup: Setup, model: keras.Model, result: TrainResult, checkpoint: CheckpointCallback
 ) -> None:
-    """Exports the model (chief only, when asked), then writes result.json, which marks the run
-    finished."""
-    if setup.config.export and setup.context.chief:
+    """Exports the model (chief only, when asked and not diverged), then writes result.json,
+    which marks the run finished."""
+    if result.diverged_at is not None:
+        logging.warning(
+            "training diverged at iteration %d: recorded in result.json", result.diverged_at
+        )
+    elif setup.config.export and setup.context.chief:
         export_saved_model(model, setup.run_dir / SAVED_MODEL_DIR)
         save_keras_model(model, setup.run_dir / KERAS_MODEL_FILE)
     write_json_atomic(
@@ -263,5 +272,6 @@ def _export_and_record(
             result.steps_per_second,
             checkpoint.seconds,
             checkpoint.written,
+            result.diverged_at,
         ),
     )

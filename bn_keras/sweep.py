@@ -12,7 +12,7 @@ setting, the 100K-iteration LeNets) run with --extra_seeds. With --twin (the def
 importable, the paper experiments also run in the PyTorch twin into <results_dir>/pytorch/, their
 pairs decided the same way; without torch one line says so. `--probes` runs the probe
 experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
-results/probes/.
+results/probes/. `--why` runs issue 22's grid (bn_keras/experiments/grid.py) into results/why/.
 """
 
 import os
@@ -78,6 +78,12 @@ flags.DEFINE_bool(
     "probes", False, "The probe experiments of flags/probes/, into results/probes/ (issue 6)."
 )
 flags.DEFINE_bool("force", False, "Rerun finished runs too.")
+flags.DEFINE_bool(
+    "why",
+    False,
+    "Issue 22's grid (bn_keras/experiments/grid.py) instead of flags/: --experiments names its "
+    "experiments, --seeds defaults to 5, results go to results/why/.",
+)
 flags.DEFINE_string("results_dir", None, "Where run directories go (results/ or results_quick/).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (TFDS's default when unset).")
 
@@ -121,6 +127,9 @@ def main(argv: list[str]) -> None:
     extra = list(QUICK_FLAGS) if FLAGS.quick else []
     if FLAGS.data_dir:
         extra.append(f"--data_dir={FLAGS.data_dir}")
+    if FLAGS.why:
+        _why(results_dir, extra)
+        return
     experiments = FLAGS.experiments or all_experiments(flag_dir)
     paper = [] if FLAGS.probes else [e for e in experiments if e in PAPER_EXPERIMENTS]
     frameworks, note = frameworks_to_run(
@@ -174,6 +183,21 @@ def main(argv: list[str]) -> None:
         f"{datetime.timedelta(seconds=round(time.monotonic() - start))} wall time",
         flush=True,
     )
+    if failed:
+        sys.exit(1)
+
+
+def _why(results_dir: Path, extra: list[str]) -> None:
+    """Runs issue 22's grid: a fixed number of seeds per arm, no seeds added, no twin."""
+    from bn_keras.experiments import grid
+
+    directory = Path(FLAGS.results_dir or results_dir / grid.RESULTS_DIR.name)
+    seeds = FLAGS.seeds if FLAGS["seeds"].present else grid.SEEDS
+    jobs = grid.plan_jobs(FLAGS.experiments or list(grid.EXPERIMENTS), seeds, directory, extra)
+    start = time.monotonic()
+    ran, failed = _execute(jobs, set())
+    elapsed = datetime.timedelta(seconds=round(time.monotonic() - start))
+    print(f"sweep: {ran - failed} runs finished, {failed} failed, {elapsed} wall time", flush=True)
     if failed:
         sys.exit(1)
 

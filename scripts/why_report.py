@@ -1,10 +1,10 @@
 """Issue 22's tables and figures from the grid's runs (results/why/ after `sweep --why`).
 
 For each experiment of bn_keras/experiments/grid.py and each series along its factor: per level,
-the finished runs of each arm, the share that diverged, the mean final accuracy of the others and
-BN minus no BN with Welch's 95% interval; then the trend of that effect along the factor
-(reporting/trend.py). For the learning rate, the rates at which each arm trains well (no run
-diverged, mean final accuracy >= grid.WELL_TRAINED) and how many decades they span.
+the finished runs of each arm, how many diverged and how many ended at chance, the mean final
+accuracy of the others and BN minus no BN with Welch's 95% interval; then the trend of that effect
+along the factor (reporting/trend.py). For the learning rate, the rates at which each arm trains
+well (no run failed, mean final accuracy >= grid.WELL_TRAINED) and how many decades they span.
 
     python scripts/why_report.py [--results=results/why]
 
@@ -36,13 +36,15 @@ def _effect(level: trend.Level) -> str:
 
 def _levels_table(levels: list[trend.Level]) -> list[str]:
     lines = [
-        "| level | runs (no BN, BN) | diverged (no BN, BN) | no BN | BN | BN - no BN [95% CI] |",
-        "|---|---|---|---|---|---|",
+        "| level | runs (no BN, BN) | diverged (no BN, BN) | at chance (no BN, BN) | no BN | BN "
+        "| BN - no BN [95% CI] |",
+        "|---|---|---|---|---|---|---|",
     ]
     for lv in levels:
-        runs, diverged = lv.runs, lv.diverged
+        runs, diverged, chance = lv.runs, lv.diverged, lv.at_chance
         lines.append(
             f"| {lv.x:g} | {runs[0]}, {runs[1]} | {diverged[0]}, {diverged[1]} | "
+            f"{chance[0]}, {chance[1]} | "
             f"{_mean(lv.without)} | {_mean(lv.with_bn)} | {_effect(lv)} |"
         )
     return lines

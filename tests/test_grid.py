@@ -1,5 +1,5 @@
 """Issue 22's grid: its arms, their flags and configurations, the jobs the sweep runs, and the runs
-read back as levels of a factor (diverged runs counted, not averaged)."""
+read back as levels of a factor (failed runs counted, not averaged)."""
 
 from __future__ import annotations
 
@@ -93,9 +93,10 @@ def test_runs_become_levels_with_diverged_runs_counted():
     (sgd,) = [s for s in grid.EXPERIMENTS["learning_rate"].series if s.label == "plain SGD"]
     without, with_bn = sgd.pair(1.0)
     runs = [
-        _run(without.name, 0, 0.10, diverged=True),
+        _run(without.name, 0, 0.98, diverged=True),  # its last evaluation came before the NaN
         _run(without.name, 1, 0.98),
         _run(without.name, 2, 0.97),
+        _run(without.name, 3, 0.1135),  # collapsed to one class, loss finite
         _run(with_bn.name, 0, 0.99),
         _run(with_bn.name, 1, 0.99),
         Run(with_bn.name, 2, Path("x"), {}, [], None),  # unfinished: left out
@@ -103,5 +104,6 @@ def test_runs_become_levels_with_diverged_runs_counted():
     levels = {level.x: level for level in grid.levels(sgd, runs)}
     assert list(levels) == list(grid.SGD_RATES)
     assert levels[1.0].without == (0.98, 0.97) and levels[1.0].with_bn == (0.99, 0.99)
-    assert levels[1.0].diverged == (1, 0) and levels[1.0].runs == (3, 2)
+    assert levels[1.0].diverged == (1, 0) and levels[1.0].at_chance == (1, 0)
+    assert levels[1.0].runs == (4, 2) and levels[1.0].failed_share == (0.5, 0.0)
     assert levels[0.1].without == () and levels[0.1].runs == (0, 0)

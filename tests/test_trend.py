@@ -71,11 +71,13 @@ def test_a_null_slope_is_rejected_about_5_percent_of_the_time():
 def test_levels_without_two_values_per_arm_leave_the_fit():
     rng = np.random.default_rng(0)
     levels = _levels(rng, 0.001)
-    levels[0] = trend.Level(0.25, levels[0].without, levels[0].with_bn[:1], diverged=(0, 4))
+    levels[0] = trend.Level(
+        0.25, levels[0].without, levels[0].with_bn[:1], diverged=(0, 3), at_chance=(0, 1)
+    )
     fitted = trend.effect_trend(levels, "log2")
     assert fitted.levels == (0.5, 1.0, 2.0)
     assert levels[0].effect is None and levels[0].runs == (5, 5)
-    assert levels[0].diverged_share == (0.0, 0.8)
+    assert levels[0].failed == (0, 4) and levels[0].failed_share == (0.0, 0.8)
     assert trend.effect_trend(levels[:2], "log2") is None  # one usable level: no slope
     with pytest.raises(ValueError, match="unknown scale"):
         trend.effect_trend(levels, "log3")
@@ -87,7 +89,7 @@ def test_well_trained_levels_and_their_span():
         trend.Level(0.003, (0.90, 0.91), (0.97, 0.98)),
         trend.Level(0.01, (0.985, 0.99), (0.99, 0.99)),
         trend.Level(0.1, (0.99, 0.99), (0.99, 0.99)),
-        trend.Level(1.0, (0.99,), (0.99, 0.99), diverged=(1, 0)),
+        trend.Level(1.0, (0.99, 0.99), (0.99, 0.99), at_chance=(1, 0)),
     ]
     without, with_bn = trend.well_trained(levels, threshold=0.975)
     assert without == [0.01, 0.1] and with_bn == list(rates)

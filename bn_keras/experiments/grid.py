@@ -52,7 +52,8 @@ COMMON = (
     "--noexport",
     "--record_divergence",
 )
-# A learning rate "trains well" for an arm when no run diverged and its mean final accuracy is at
+# A learning rate "trains well" for an arm when no run failed (diverged, or ended at chance:
+# reporting.trend.AT_CHANCE) and its mean final accuracy is at
 # least this: within a percentage point of the recipe's 0.992 on the ReLU LeNet (fixed before any
 # run of the grid).
 WELL_TRAINED = 0.98
@@ -217,20 +218,22 @@ def plan_jobs(
 
 
 def levels(series: Series, runs: Sequence[Run]) -> list[trend.Level]:
-    """The finished runs of a series as reporting.trend levels: final accuracies of the runs that
-    did not diverge, and the count of those that did."""
+    """The finished runs of a series as reporting.trend levels: the final accuracies of the runs
+    that trained, and the counts of those that diverged and of those that ended at chance."""
     finished: dict[str, list[Run]] = {}
     for run in runs:
         if run.finished:
             finished.setdefault(run.experiment, []).append(run)
     out = []
     for level in series.levels:
-        values, diverged = [], []
+        values, diverged, at_chance = [], [], []
         for arm in series.pair(level):
             arm_runs = finished.get(arm.name, [])
-            values.append(tuple(r.final_accuracy for r in arm_runs if not _diverged(r)))
-            diverged.append(sum(_diverged(r) for r in arm_runs))
-        out.append(trend.Level(level, values[0], values[1], tuple(diverged)))
+            ended = [r.final_accuracy for r in arm_runs if not _diverged(r)]
+            values.append(tuple(a for a in ended if a > trend.AT_CHANCE))
+            diverged.append(len(arm_runs) - len(ended))
+            at_chance.append(sum(a <= trend.AT_CHANCE for a in ended))
+        out.append(trend.Level(level, *values, tuple(diverged), tuple(at_chance)))
     return out
 
 

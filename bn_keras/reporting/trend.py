@@ -1,8 +1,12 @@
 """BN's effect across the levels of a factor (width, depth, learning rate) and its trend (issue 22).
 
-At each level: BN minus no BN in final accuracy, with Welch's 95% interval over the seeds, and
-the share of runs that diverged in each arm (a diverged run has no final accuracy to average; it
-is counted, not averaged).
+At each level: BN minus no BN in final accuracy, with Welch's 95% interval over the seeds that
+trained, and the share of runs in each arm that failed to: the loss stopped being finite (the run
+ended with `diverged_at`), or the final accuracy is at chance (at most AT_CHANCE). Both are how
+training too fast ends: in the pilot, plain SGD at lr 1 left the ReLU LeNet without BN at 0.1135
+(every image one class) within 100 iterations without a non-finite loss, and the sigmoid MLP with
+10 hidden layers never left chance under Adadelta. Failed runs are counted, not averaged: a
+level where an arm fails in all seeds has no interval, and its failure share tells the story.
 
 The trend is the least-squares slope of the per-level effects on the factor's scale (log2 width,
 depth, log10 rate): b = sum_i c_i D_i with c_i = (x_i - mean x) / sum_j (x_j - mean x)^2, each level
@@ -28,6 +32,10 @@ from scipy import stats
 from bn_keras.reporting import statistics as stats_lib
 from bn_keras.reporting.statistics import CONFIDENCE, Interval
 
+# A final accuracy at or below this is chance on MNIST (ten classes; the largest holds 11.35% of
+# the test set, what a network that predicts one class scores), fixed before the grid ran.
+AT_CHANCE = 0.2
+
 # How a factor's levels are placed on the axis of the regression, and its unit in words.
 SCALES = {
     "linear": (lambda x: float(x), "per unit"),
@@ -38,20 +46,22 @@ SCALES = {
 
 @dataclasses.dataclass(frozen=True)
 class Level:
-    """One level of a factor: the final accuracies of the runs that finished without diverging,
-    in each arm, and how many runs diverged in each.
+    """One level of a factor: in each arm, the final accuracies of the runs that trained, and how
+    many failed to.
 
     Attributes:
         x: the level (a width multiplier, a depth, a learning rate).
-        without: final accuracies without BN, one per seed.
-        with_bn: final accuracies with BN.
-        diverged: (without BN, with BN) runs that diverged.
+        without: final accuracies without BN of the runs that trained, one per seed.
+        with_bn: the same with BN.
+        diverged: (without BN, with BN) runs whose loss stopped being finite.
+        at_chance: (without BN, with BN) runs that finished at chance (AT_CHANCE).
     """
 
     x: float
     without: tuple[float, ...]
     with_bn: tuple[float, ...]
     diverged: tuple[int, int] = (0, 0)
+    at_chance: tuple[int, int] = (0, 0)
 
     @property
     def effect(self) -> Interval | None:
@@ -59,14 +69,19 @@ class Level:
         return stats_lib.welch_interval(self.without, self.with_bn)
 
     @property
-    def runs(self) -> tuple[int, int]:
-        """All runs of each arm, diverged ones included."""
-        return len(self.without) + self.diverged[0], len(self.with_bn) + self.diverged[1]
+    def failed(self) -> tuple[int, int]:
+        """Runs of each arm that diverged or finished at chance."""
+        return self.diverged[0] + self.at_chance[0], self.diverged[1] + self.at_chance[1]
 
     @property
-    def diverged_share(self) -> tuple[float, float]:
-        """The share of each arm's runs that diverged (NaN for an arm without runs)."""
-        return tuple(d / n if n else math.nan for d, n in zip(self.diverged, self.runs))
+    def runs(self) -> tuple[int, int]:
+        """All runs of each arm, failed ones included."""
+        return len(self.without) + self.failed[0], len(self.with_bn) + self.failed[1]
+
+    @property
+    def failed_share(self) -> tuple[float, float]:
+        """The share of each arm's runs that failed (NaN for an arm without runs)."""
+        return tuple(f / n if n else math.nan for f, n in zip(self.failed, self.runs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,8 +166,8 @@ def effect_trend(
 
 
 def well_trained(levels: Sequence[Level], threshold: float) -> tuple[list[float], list[float]]:
-    """The levels at which each arm trains well: no run diverged and the mean final accuracy is
-    at least `threshold`.
+    """The levels at which each arm trains well: no run failed and the mean final accuracy is at
+    least `threshold`.
 
     Returns:
         (levels without BN, levels with BN), in the order given.
@@ -160,7 +175,7 @@ def well_trained(levels: Sequence[Level], threshold: float) -> tuple[list[float]
     good: tuple[list[float], list[float]] = ([], [])
     for level in levels:
         for arm, values in enumerate((level.without, level.with_bn)):
-            if values and not level.diverged[arm] and np.mean(values) >= threshold:
+            if values and not level.failed[arm] and np.mean(values) >= threshold:
                 good[arm].append(level.x)
     return good
 
@@ -179,7 +194,7 @@ def trend_figure(
     title: str,
 ) -> Figure:
     """BN's effect against the factor with its 95% intervals and fitted slope, one series per
-    network or optimizer; below it, each arm's share of diverged runs when any diverged.
+    network or optimizer; below it, each arm's share of failed runs when any failed.
 
     Args:
         series: (label, levels) per series, e.g. ("LeNet-5 (ReLU)", levels).
@@ -187,11 +202,9 @@ def trend_figure(
         factor: the x axis label, e.g. "width multiplier".
         title: the figure's title.
     """
-    any_diverged = any(sum(lv.diverged) for _, levels in series for lv in levels)
-    fig = Figure(figsize=(6.4, 5.6 if any_diverged else 4.2), layout="constrained")
-    axes = (
-        fig.subplots(2, 1, sharex=True, height_ratios=(3, 1)) if any_diverged else [fig.subplots()]
-    )
+    any_failed = any(sum(lv.failed) for _, levels in series for lv in levels)
+    fig = Figure(figsize=(6.4, 5.6 if any_failed else 4.2), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1)) if any_failed else [fig.subplots()]
     top = axes[0]
     top.axhline(0.0, color="grey", linewidth=0.8)
     transform = SCALES[scale][0]
@@ -210,9 +223,9 @@ def trend_figure(
             fit = [trend.intercept + trend.slope * transform(g) for g in grid]
             color, text = line[0].get_color(), f"{label}: {trend.text()}"
             top.plot(grid, fit, "--", color=color, linewidth=1, label=text)
-        if any_diverged:
+        if any_failed:
             for arm, marker in ((0, "v"), (1, "^")):
-                shares = [lv.diverged_share[arm] for lv in levels]
+                shares = [lv.failed_share[arm] for lv in levels]
                 arm_label = f"{label}, {'with' if arm else 'without'} BN"
                 xs = [lv.x for lv in levels]
                 axes[1].plot(xs, shares, marker + "-", color=line[0].get_color(), label=arm_label)
@@ -220,8 +233,8 @@ def trend_figure(
     top.set_title(title, fontsize=9)
     top.legend(fontsize=6, loc="best")
     top.grid(True, alpha=0.3)
-    if any_diverged:
-        axes[1].set_ylabel("share diverged")
+    if any_failed:
+        axes[1].set_ylabel("share failed\n(diverged or chance)")
         axes[1].set_ylim(-0.05, 1.05)
         axes[1].legend(fontsize=6, loc="best")
         axes[1].grid(True, alpha=0.3)

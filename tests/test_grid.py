@@ -20,12 +20,12 @@ RUN_NAME = re.compile(r"^(?P<experiment>.+)_seed(?P<seed>\d+)$")  # summary.load
 def test_the_grid_has_every_level_with_and_without_bn():
     capacity, depth, rate = (grid.EXPERIMENTS[n] for n in ("capacity", "depth", "learning_rate"))
     assert len(capacity.arms) == 2 * 4 * 2 and len(depth.arms) == 2 * 3 * 2
-    assert len(rate.arms) == (5 + 6) * 2
+    assert len(rate.arms) == (5 + 8) * 2
     for experiment in grid.EXPERIMENTS.values():
         assert sum(arm.bn for arm in experiment.arms) == len(experiment.arms) / 2
     # The ReLU LeNet at width 1 under Adadelta lr 1 is in two experiments and runs once.
     everything = grid.arms(list(grid.EXPERIMENTS))
-    assert len(everything) == 16 + 12 + 22 - 2
+    assert len(everything) == 16 + 12 + 26 - 2
     assert len({arm.name for arm in everything}) == len(everything)
     with pytest.raises(SystemExit, match="no experiment \\['width'\\]"):
         grid.arms(["width"])

@@ -3,7 +3,7 @@
 Command: python -m bn_keras.sweep --why --jobs=2 [--experiments=capacity,depth,learning_rate]
          [--seeds=5] (results in results/why/; one run alone: `python -m bn_keras.main` with an
          arm's flags, see `Arm.flags`)
-Runtime: 240 runs of 10,000 iterations: 4.2-5.3 hours on the 2-core CPU at --jobs=2, estimated
+Runtime: 260 runs of 10,000 iterations: 4.6-5.7 hours on the 2-core CPU at --jobs=2, estimated
          from the committed runs' speeds by scripts/grid_cost.py (not yet measured).
 Result:  not run yet.
 
@@ -12,7 +12,7 @@ Result:  not run yet.
 - depth: the MLP with 3, 6 and 10 hidden layers of 100 units, ReLU and sigmoid. If optimization is
   the reason (Bjorck et al. 2018), BN's help grows with depth although capacity grows too.
 - learning_rate: the ReLU LeNet under Adadelta at lr 0.1-10 and under plain SGD from too small
-  (0.003) to divergent (1); BN may widen the range of rates that train well.
+  (0.003) to failing with BN too (10); BN may widen the range of rates that train well.
 
 Every arm runs with and without BN over the same seeds, on the original recipe (flags/recipe.flags)
 except for the factor itself, without exporting the model, and with --record_divergence, so that a
@@ -124,7 +124,9 @@ class Experiment:
 WIDTHS = (0.25, 0.5, 1.0, 2.0)
 DEPTHS = (3, 6, 10)
 ADADELTA_RATES = (0.1, 0.3, 1.0, 3.0, 10.0)
-SGD_RATES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+# Past 1: in the pilot (results/why_pilot/, seed 0) the ReLU LeNet with BN still trained under
+# plain SGD at lr 3 and sat at chance at lr 10; without BN it was at chance from lr 1.
+SGD_RATES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 EXPERIMENTS = {
     e.name: e
     for e in (

@@ -3,10 +3,11 @@
 At each level: BN minus no BN in final accuracy, with Welch's 95% interval over the seeds that
 trained, and the share of runs in each arm that failed to: the loss stopped being finite (the run
 ended with `diverged_at`), or the final accuracy is at chance (at most AT_CHANCE). Both are how
-training too fast ends: in the pilot, plain SGD at lr 1 left the ReLU LeNet without BN at 0.1135
-(every image one class) within 100 iterations without a non-finite loss, and the sigmoid MLP with
-10 hidden layers never left chance under Adadelta. Failed runs are counted, not averaged: a
-level where an arm fails in all seeds has no interval, and its failure share tells the story.
+training too fast ends: in the pilot (results/why_pilot/), plain SGD at lr 1 left the ReLU LeNet
+without BN at 0.1135 (every image one class) within 100 iterations with a finite loss, and the
+sigmoid MLP with 10 hidden layers never left chance under Adadelta. Failed runs are counted, not
+averaged: a level where an arm fails in all seeds has no interval; its failure share tells the
+story.
 
 The trend is the least-squares slope of the per-level effects on the factor's scale (log2 width,
 depth, log10 rate): b = sum_i c_i D_i with c_i = (x_i - mean x) / sum_j (x_j - mean x)^2, each level

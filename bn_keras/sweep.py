@@ -12,7 +12,7 @@ setting, the 100K-iteration LeNets) run with --extra_seeds. With --twin (the def
 importable, the paper experiments also run in the PyTorch twin into <results_dir>/pytorch/, their
 pairs decided the same way; without torch one line says so. `--probes` runs the probe
 experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
-results/probes/.
+results/probes/. `--why` runs issue 22's grid (bn_keras/experiments/grid.py) into results/why/.
 
 Its flags are SweepOptions' (bn_keras/config/commands.py, listed in docs/flags.md). It prints
 what runs and how far it got; the verdicts come once, at the end, from the final summary that
@@ -102,6 +102,9 @@ def main(argv: list[str]) -> None:
     extra = list(QUICK_FLAGS) if options.quick else []
     if options.data_dir:
         extra.append(f"--data_dir={options.data_dir}")
+    if options.why:
+        _why(options, results_dir, extra)
+        return
     experiments = options.experiment_list or all_experiments(flag_dir)
     paper = [] if options.probes else [e for e in experiments if e in PAPER_EXPERIMENTS]
     frameworks, note = frameworks_to_run(
@@ -162,6 +165,23 @@ def main(argv: list[str]) -> None:
         f"verdicts: python -m bn_keras.plot {results_dir}",
         flush=True,
     )
+    if failed:
+        sys.exit(1)
+
+
+def _why(options: SweepOptions, results_dir: Path, extra: list[str]) -> None:
+    """Runs issue 22's grid: a fixed number of seeds per arm, no seeds added, no twin."""
+    from bn_keras.experiments import grid
+
+    directory = Path(options.results_dir or results_dir / grid.RESULTS_DIR.name)
+    seeds = options.seeds if flags.FLAGS["seeds"].present else grid.SEEDS
+    jobs = grid.plan_jobs(
+        options.experiment_list or list(grid.EXPERIMENTS), seeds, directory, extra
+    )
+    began = time.monotonic()
+    ran, failed = _execute(jobs, set(), options)
+    elapsed = datetime.timedelta(seconds=round(time.monotonic() - began))
+    print(f"sweep: {ran - failed} runs finished, {failed} failed, {elapsed} wall time", flush=True)
     if failed:
         sys.exit(1)
 

@@ -1,4 +1,4 @@
-"""Parameter counts and BatchNorm placement of the six networks."""
+"""Parameter counts and BatchNorm placement of the six networks and of issue 22's variants."""
 
 import keras
 import numpy as np
@@ -109,6 +109,81 @@ def test_bn_options_reach_layers():
     model = models.build_model("lenetr", bn=True, bn_options=models.BnOptions(0.8, 1e-3))
     norm = model.get_layer("conv1_bn")
     assert norm.momentum == pytest.approx(0.8) and norm.epsilon == pytest.approx(1e-3)
+
+
+# The six networks' (trainable, non-trainable) counts as built before the width, depth and
+# activation keywords existed (at f345fa2): the defaults must still give exactly these.
+TODAYS_COUNTS = {
+    ("mlp", False): (99_710, 0),
+    ("mlp", True): (100_010, 600),
+    ("lenet", False): (61_706, 0),
+    ("lenet", True): (61_932, 452),
+    ("lenetr", False): (61_706, 0),
+    ("lenetr", True): (61_932, 452),
+}
+
+
+@pytest.mark.parametrize(("name", "bn"), list(TODAYS_COUNTS))
+def test_the_defaults_give_todays_networks(name, bn):
+    default = models.build_model(name, bn=bn)
+    explicit = models.build_model(name, bn=bn, width=1.0, mlp_depth=3, activation="auto")
+    for model in (default, explicit):
+        assert (_count(model.trainable_weights), _count(model.non_trainable_weights)) == (
+            TODAYS_COUNTS[name, bn]
+        )
+    assert [layer.name for layer in default.layers] == [layer.name for layer in explicit.layers]
+
+
+# Issue 22's variants, counted by hand (weights + biases; with BN each hidden bias becomes gamma and
+# beta, plus a moving mean and variance per unit, not trainable):
+# - LeNet-5 x0.25: channels 1.5 -> 2 and 4, units 30 and 21. conv1 5*5*1*2 + 2 = 52, conv2
+#   5*5*2*4 + 4 = 204, fc1 (5*5*4 = 100 inputs) 100*30 + 30 = 3,030, fc2 30*21 + 21 = 651, logits
+#   21*10 + 10 = 220: 4,157. With BN: 4,090 weights + 10 + 2 * 57 hidden units = 4,214, and 114.
+# - LeNet-5 x2: 12, 32, 240, 168. conv1 25*12 + 12 = 312, conv2 25*12*32 + 32 = 9,632, fc1 (800
+#   inputs) 800*240 + 240 = 192,240, fc2 240*168 + 168 = 40,488, logits 1,680 + 10 = 1,690:
+#   244,362.
+# - MLP with 6 hidden layers: 784*100 + 5 * 100*100 + 100*10 = 129,400 weights; + 610 biases =
+#   130,010. With BN: 129,400 + 10 + 2 * 600 = 130,610, and 1,200.
+# - MLP with 10 hidden layers x0.5 (50 units): 784*50 + 9 * 50*50 + 50*10 = 62,200 weights;
+#   + 510 biases = 62,710.
+VARIANTS = [
+    ("lenetr", False, {"width": 0.25}, (4_157, 0)),
+    ("lenet", True, {"width": 0.25}, (4_214, 114)),
+    ("lenetr", False, {"width": 2.0}, (244_362, 0)),
+    ("mlp", False, {"mlp_depth": 6, "activation": "relu"}, (130_010, 0)),
+    ("mlp", True, {"mlp_depth": 6}, (130_610, 1_200)),
+    ("mlp", False, {"mlp_depth": 10, "width": 0.5}, (62_710, 0)),
+]
+
+
+@pytest.mark.parametrize(("name", "bn", "variant", "counts"), VARIANTS)
+def test_variant_parameter_counts(name, bn, variant, counts):
+    model = models.build_model(name, bn=bn, **variant)
+    assert (_count(model.trainable_weights), _count(model.non_trainable_weights)) == counts
+
+
+def test_width_rounds_half_up_and_keeps_one_unit():
+    assert [models.scaled(n, 0.25) for n in (6, 16, 120, 84, 100)] == [2, 4, 30, 21, 25]
+    assert [models.scaled(n, 0.5) for n in (6, 16, 120, 84)] == [3, 8, 60, 42]
+    assert models.scaled(6, 0.01) == 1  # 0.06 rounds to 0: a layer keeps one unit
+
+
+def test_depth_and_activation_name_the_layers():
+    model = models.build_model("mlp", bn=True, mlp_depth=10, activation="relu")
+    dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert dense == [f"fc{i}" for i in range(1, 11)] + ["logits"]
+    assert model.get_layer("fc10_relu").activation is keras.activations.relu
+    sigmoid = models.build_model("lenetr", bn=False, activation="sigmoid")
+    assert sigmoid.get_layer("conv1_sigmoid").activation is keras.activations.sigmoid
+
+
+@pytest.mark.parametrize(
+    ("name", "variant", "match"),
+    [("lenet", {"mlp_depth": 6}, "mlp_depth=6 is the MLP's"), ("mlp", {"width": 0.0}, "positive")],
+)
+def test_variants_a_network_cannot_take_are_refused(name, variant, match):
+    with pytest.raises(ValueError, match=match):
+        models.build_model(name, bn=False, **variant)
 
 
 def test_unknown_model_is_refused():

@@ -79,6 +79,11 @@ class SweepOptions:
         False, "The probe experiments of flags/probes/, into results/probes/ (issue 6)."
     )
     force: bool = setting(False, "Rerun finished runs too.")
+    why: bool = setting(
+        False,
+        "Issue 22's grid (bn_keras/experiments/grid.py) instead of flags/: --experiments names its "
+        "experiments, --seeds defaults to 5, results go to results/why/.",
+    )
     results_dir: str | None = like(
         CommandOptions,
         "results_dir",

@@ -25,6 +25,8 @@ FRAMEWORKS = ("keras", "pytorch")  # pytorch: the twin in bn_keras.twin
 MNIST_SOURCES = ("auto", "tfds", "offline")
 JIT_COMPILE = ("auto", "true", "false")
 BN_IMPLS = ("fast", "keras")  # bn_keras.models.batch_norm
+ACTIVATIONS = ("auto", "sigmoid", "relu")  # auto: the network's own (issue 22's factors)
+OPTIMIZERS = ("adadelta", "sgd")
 MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
 RESULT_NEUTRAL = (
@@ -104,6 +106,35 @@ class Config:
         "Weight init: pytorch (PyTorch's default uniform fan-in init, as the original) or "
         "glorot (Keras's default).",
         choices=INITS,
+    )
+    # Issue 22's factors (capacity, depth, step size) and how a diverged run ends; the defaults
+    # give the paper's networks and recipe, and the PyTorch twin refuses anything else.
+    width: float = setting(
+        1.0,
+        "Width multiplier: every hidden layer's channels (conv) or units (dense) times this, "
+        "rounded half up, at least 1 (LeNet-5 at 0.25: 2, 4, 30 and 21; the MLP's 100: 25).",
+        bounds=POSITIVE,
+    )
+    mlp_depth: int = setting(
+        3,
+        "The MLP's hidden layers of 100 units (times --width); --model=mlp only.",
+        bounds=POSITIVE,
+    )
+    activation: str = setting(
+        "auto",
+        "Hidden activation; auto: the network's own (sigmoid for mlp and lenet, relu for lenetr).",
+        choices=ACTIVATIONS,
+    )
+    optimizer: str = setting(
+        "adadelta",
+        "adadelta (the original recipe), or sgd: plain SGD (no momentum) at --learning_rate on "
+        "the same schedule.",
+        choices=OPTIMIZERS,
+    )
+    record_divergence: bool = setting(
+        False,
+        "A loss that stops being finite ends the run as a result: result.json with diverged_at "
+        "(no export), exit code 0, so a sweep counts it finished. Otherwise it is an error.",
     )
     deterministic: bool = setting(False, "Enable TensorFlow op determinism.")
     data_dir: str | None = setting(None, "TFDS data directory (TFDS's default when unset).")
@@ -241,6 +272,7 @@ class Config:
             f"--probe_layers={self.probe_layers!r} names layers {self.model} does not have: use "
             f"some of {','.join(hidden)}, or leave it empty for all",
         )
+        _check_factors(self)
 
     @property
     def device_list(self) -> list[str]:
@@ -268,6 +300,18 @@ class Config:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _check_factors(config: Config) -> None:
+    """How issue 22's factors combine with the other settings."""
+    _require(
+        config.mlp_depth == 3 or config.model == "mlp",
+        f"--mlp_depth={config.mlp_depth} is the MLP's: use --model=mlp, or drop it",
+    )
+    _require(
+        config.optimizer == "adadelta" or not config.landscape_every,
+        f"--landscape_every measures Adadelta's step: drop it, or --optimizer={config.optimizer}",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

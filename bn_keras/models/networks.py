@@ -2,6 +2,8 @@
 
 All take normalized images [N, 28, 28, 1] and return logits [N, 10]. With `bn=True`, every hidden
 layer is affine op (no bias) -> BatchNormalization -> activation; the output layer has no BN.
+Issue 22's variants are keywords of `build_model`: a width multiplier, the MLP's depth and the
+hidden activation; their defaults give the paper's six networks.
 """
 
 from __future__ import annotations
@@ -77,38 +79,60 @@ class _LayerFactory:
         return layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 
-def _mlp(make: _LayerFactory) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+def scaled(units: int, width: float) -> int:
+    """`units` times the width multiplier, rounded half up, at least 1 (6 x 0.25 = 1.5 -> 2)."""
+    return max(1, math.floor(units * width + 0.5))
+
+
+def _mlp(
+    make: _LayerFactory, width: float, depth: int, activation: str
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = layers.Flatten(name="flatten")(inputs)
-    for i in (1, 2, 3):
-        x = make.normalize_and_activate(make.dense(x, 100, f"fc{i}"), "sigmoid", f"fc{i}")
+    for i in range(1, depth + 1):
+        x = make.dense(x, scaled(100, width), f"fc{i}")
+        x = make.normalize_and_activate(x, activation, f"fc{i}")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
-def _lenet(make: _LayerFactory, activation: str) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+def _lenet(
+    make: _LayerFactory, width: float, activation: str
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(INPUT_SHAPE, name="image")
-    x = make.normalize_and_activate(make.conv(inputs, 6, "same", "conv1"), activation, "conv1")
+    x = make.conv(inputs, scaled(6, width), "same", "conv1")
+    x = make.normalize_and_activate(x, activation, "conv1")
     x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = make.normalize_and_activate(make.conv(x, 16, "valid", "conv2"), activation, "conv2")
+    x = make.conv(x, scaled(16, width), "valid", "conv2")
+    x = make.normalize_and_activate(x, activation, "conv2")
     x = layers.MaxPooling2D(2, name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = make.normalize_and_activate(make.dense(x, 120, "fc1"), activation, "fc1")
-    x = make.normalize_and_activate(make.dense(x, 84, "fc2"), activation, "fc2")
+    x = make.normalize_and_activate(make.dense(x, scaled(120, width), "fc1"), activation, "fc1")
+    x = make.normalize_and_activate(make.dense(x, scaled(84, width), "fc2"), activation, "fc2")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
-_BUILDERS: dict[str, Callable[[_LayerFactory], tuple]] = {
+# Each network's builder and its own hidden activation (what --activation=auto gives).
+_BUILDERS: dict[str, Callable[..., tuple]] = {
     "mlp": _mlp,
-    "lenet": lambda make: _lenet(make, "sigmoid"),
-    "lenetr": lambda make: _lenet(make, "relu"),
+    "lenet": lambda make, width, _depth, activation: _lenet(make, width, activation),
+    "lenetr": lambda make, width, _depth, activation: _lenet(make, width, activation),
 }
+OWN_ACTIVATIONS = {"mlp": "sigmoid", "lenet": "sigmoid", "lenetr": "relu"}
+MLP_DEPTH = 3
 MODEL_NAMES = MODELS  # one list, config's; a test checks that _BUILDERS builds exactly these
 
 
 def build_model(
-    name: str, bn: bool, bn_options: BnOptions | None = None, init: str = "pytorch"
+    name: str,
+    bn: bool,
+    bn_options: BnOptions | None = None,
+    init: str = "pytorch",
+    *,
+    width: float = 1.0,
+    mlp_depth: int = MLP_DEPTH,
+    activation: str = "auto",
 ) -> keras.Model:
-    """Builds a network of the ablation.
+    """Builds a network of the ablation; the keyword defaults give the paper's networks.
 
     Args:
         name: "mlp" (784-100-100-100-10, sigmoid), "lenet" (LeNet-5, sigmoid) or "lenetr"
@@ -116,15 +140,26 @@ def build_model(
         bn: insert BatchNormalization before every hidden activation.
         bn_options: BN momentum and epsilon; defaults follow the original PyTorch code.
         init: "pytorch" (the original's default initialization) or "glorot" (Keras's default).
+        width: multiplies every hidden layer's channels or units (see `scaled`).
+        mlp_depth: the MLP's number of hidden layers (fc1..fcN); the LeNets take only 3.
+        activation: "sigmoid", "relu", or "auto" for the network's own (OWN_ACTIVATIONS).
 
     Returns:
         A functional model named like `lenetr_bn` that maps images to logits.
 
     Raises:
-        ValueError: unknown model name.
+        ValueError: unknown model name, a width or depth that is not positive, or a depth other
+            than 3 for a LeNet.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+    if not width > 0 or mlp_depth < 1:
+        raise ValueError(f"width ({width}) and mlp_depth ({mlp_depth}) must be positive")
+    if name != "mlp" and mlp_depth != MLP_DEPTH:
+        raise ValueError(f"mlp_depth={mlp_depth} is the MLP's: {name} has fixed depth")
     factory = _LayerFactory((bn_options or BnOptions()) if bn else None, init)
-    inputs, logits = _BUILDERS[name](factory)
+    own = OWN_ACTIVATIONS[name]
+    inputs, logits = _BUILDERS[name](
+        factory, width, mlp_depth, own if activation == "auto" else activation
+    )
     return keras.Model(inputs, logits, name=f"{name}_bn" if bn else name)

@@ -151,9 +151,11 @@ class RunController:
         """The run's measurements, from its metrics rows.
 
         Raises:
-            TrainingDiverged: training stopped on a loss that was not finite.
+            TrainingDiverged: training stopped on a loss that was not finite, unless the config
+                asks to record divergence as the run's outcome (its result then has
+                `diverged_at`).
         """
-        if self.diverged_at is not None:
+        if self.diverged_at is not None and not self._config.record_divergence:
             raise diverged(self.diverged_at, self._metrics_path)
         # Other workers keep no metrics file: their rows are those evaluated in this process.
         rows = read_metrics(self._metrics_path) if self._writer else self.rows
@@ -172,6 +174,7 @@ class RunController:
             interrupted_at=self.interrupted_at,
             checkpoint_seconds=self.checkpoint_seconds,
             checkpoints_written=self.checkpoints_written,
+            diverged_at=self.diverged_at,
         )
 
     def _interval(self) -> tuple[float, float]:

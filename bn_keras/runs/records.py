@@ -57,6 +57,8 @@ class RunResult:
         interrupted_at: the iteration a stop request ended the run at, else None.
         checkpoint_seconds: time spent writing checkpoints, over every attempt.
         checkpoints_written: checkpoints written, over every attempt.
+        diverged_at: with --record_divergence, the iteration a non-finite loss was seen at (the
+            end of a compiled call of steps_per_execution iterations), else None.
     """
 
     run_dir: Path
@@ -69,11 +71,12 @@ class RunResult:
     interrupted_at: int | None = None
     checkpoint_seconds: float = 0.0
     checkpoints_written: int = 0
+    diverged_at: int | None = None
 
     @classmethod
     def from_rows(cls, run_dir: Path, rows: list[dict], **counts) -> RunResult:
         """The result whose final numbers are those of the last of `rows` (not empty);
-        `counts`: interrupted_at, checkpoint_seconds, checkpoints_written."""
+        `counts`: interrupted_at, checkpoint_seconds, checkpoints_written, diverged_at."""
         last = rows[-1]
         elapsed = last["elapsed_s"]
         return cls(
@@ -89,8 +92,9 @@ class RunResult:
 
 
 def result_record(result: RunResult) -> dict:
-    """Everything result.json holds: the last evaluation, time trained, checkpointing's cost."""
-    return {
+    """Everything result.json holds: the last evaluation, time trained, checkpointing's cost;
+    `diverged_at` only for a run that diverged under --record_divergence."""
+    record = {
         "steps": result.steps,
         "final_test_accuracy": result.final_test_accuracy,
         "final_test_loss": result.final_test_loss,
@@ -99,6 +103,7 @@ def result_record(result: RunResult) -> dict:
         "checkpoint_seconds": round(result.checkpoint_seconds, 3),
         "checkpoints_written": result.checkpoints_written,
     }
+    return record if result.diverged_at is None else record | {"diverged_at": result.diverged_at}
 
 
 def write_result(result: RunResult) -> None:

@@ -40,6 +40,9 @@ def build_compiled_model(
             config.bn_momentum, config.bn_epsilon, sync_bn, config.bn_impl, bn_layer_class
         ),
         init=config.init,
+        width=config.width,
+        mlp_depth=config.mlp_depth,
+        activation=config.activation,
     )
     steps_per_execution = config.resolved_steps_per_execution
     if workarounds.single_step_execution_needed(tf.distribute.get_strategy()):

@@ -26,8 +26,11 @@ def learning_rate_schedule(
     )
 
 
-def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Adadelta:
-    """Adadelta with PyTorch's hyper-parameters (Keras's defaults: rho 0.95, epsilon 1e-7)."""
+def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adadelta with PyTorch's hyper-parameters (Keras's defaults: rho 0.95, epsilon 1e-7); with
+    --optimizer=sgd, plain SGD (no momentum) on the same learning-rate schedule."""
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate_schedule(config, steps_per_epoch))
     return keras.optimizers.Adadelta(
         learning_rate=learning_rate_schedule(config, steps_per_epoch),
         rho=config.rho,

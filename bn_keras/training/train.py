@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
@@ -77,7 +78,9 @@ def train_and_evaluate(
         The run's measurements.
 
     Raises:
-        TrainingDiverged: the loss became NaN or infinite; metrics so far are kept.
+        TrainingDiverged: the loss became NaN or infinite; metrics so far are kept. With
+            `config.record_divergence` the run ends instead, its result.json holding
+            `diverged_at` and the last evaluation before it, and nothing exported.
         CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
     """
     setup = set_up(config, Path(run_dir), strategy, mnist)
@@ -189,9 +192,13 @@ def _fit(
 
 
 def _export_and_record(setup: Setup, model: keras.Model, result: RunResult) -> None:
-    """Exports the model (chief only, when asked), then writes result.json, which marks the run
-    finished."""
-    if setup.config.export and setup.context.chief:
+    """Exports the model (chief only, when asked and not diverged), then writes result.json,
+    which marks the run finished."""
+    if result.diverged_at is not None:
+        logging.warning(
+            "training diverged at iteration %d: recorded in result.json", result.diverged_at
+        )
+    elif setup.config.export and setup.context.chief:
         export_saved_model(model, setup.run_dir / SAVED_MODEL_DIR)
         save_keras_model(model, setup.run_dir / KERAS_MODEL_FILE)
     write_result(result)

@@ -13,6 +13,7 @@ from bn_keras.config.settings import Config
 FRAMEWORK = "pytorch"
 CPU_WHEEL_COMMAND = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 ONE_PROCESS_STRATEGIES = ("auto", "default", "one_device")
+_DEFAULTS = Config().to_dict()
 
 
 def require_torch() -> None:
@@ -35,6 +36,13 @@ def check_supported(config: Config) -> None:
     if config.init != "pytorch":
         raise ConfigError(
             f"--framework={FRAMEWORK} uses PyTorch's default init only: drop --init={config.init}"
+        )
+    factors = ("width", "mlp_depth", "activation", "optimizer", "record_divergence")
+    changed = [f"--{name}" for name in factors if getattr(config, name) != _DEFAULTS[name]]
+    if changed:
+        raise ConfigError(
+            f"--framework={FRAMEWORK} has the paper's six networks and Adadelta only: drop "
+            f"{', '.join(changed)}"
         )
     if config.probe_every or config.landscape_every:
         raise ConfigError(

@@ -1,0 +1,243 @@
+"""Issue 22's grid: experiments that separate the explanations of where BN's help goes.
+
+Command: python -m bn_keras.sweep --why --jobs=2 [--experiments=capacity,depth,learning_rate]
+         [--seeds=5] (results in results/why/; one run alone: `python -m bn_keras.main` with an
+         arm's flags, see `Arm.flags`)
+Runtime: 260 runs of 10,000 iterations: 4.6-5.7 hours on the 2-core CPU at --jobs=2, estimated
+         from the committed runs' speeds by scripts/grid_cost.py (not yet measured).
+Result:  not run yet.
+
+- capacity: the ReLU and the sigmoid LeNet-5 at width multipliers 0.25, 0.5, 1 and 2. If capacity
+  is the reason (the paper's Sec. 2.3), BN's effect on the ReLU LeNet grows as the width shrinks.
+- depth: the MLP with 3, 6 and 10 hidden layers of 100 units, ReLU and sigmoid. If optimization is
+  the reason (Bjorck et al. 2018), BN's help grows with depth although capacity grows too.
+- learning_rate: the ReLU LeNet under Adadelta at lr 0.1-10 and under plain SGD from too small
+  (0.003) to failing with BN too (10); BN may widen the range of rates that train well.
+
+Every arm runs with and without BN over the same seeds, on the original recipe (flags/recipe.flags)
+except for the factor itself, without exporting the model, and with --record_divergence, so that a
+diverged run is a finished run with `diverged_at` in its result.json (counted, not retried). An arm
+that two experiments share (the ReLU LeNet at width 1 under Adadelta lr 1) runs once. Jobs run seed
+by seed across all arms, so a sweep cut short leaves every level with about as many seeds.
+No TensorFlow here: the configurations are resolved by parsing the flags in this process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from absl import flags
+
+from bn_keras.common import cli
+from bn_keras.config import flags as config_flags
+from bn_keras.config.settings import CommandOptions, Config
+from bn_keras.experiments.jobs import REPO, Job
+from bn_keras.reporting import trend
+from bn_keras.reporting.summary import Run
+
+RESULTS_DIR = Path("results") / "why"
+SEEDS = 5
+# From the committed 10K runs (scripts/run_length.py): the sigmoid LeNet and the MLP are not at
+# steady state before about 8,000 iterations, and at 4,000 the ReLU LeNet's BN effect is twice its
+# 10,000-iteration value. 10,000 iterations also spend 98% of the x0.7-per-epoch schedule's
+# learning-rate mass at any initial rate (4,000: 78%).
+TRAIN_STEPS = 10_000
+RECIPE = "flags/recipe.flags"
+COMMON = (
+    f"--flagfile={RECIPE}",
+    f"--train_steps={TRAIN_STEPS}",
+    "--eval_every=100",
+    "--noexport",
+    "--record_divergence",
+)
+# A learning rate "trains well" for an arm when no run failed (diverged, or ended at chance:
+# reporting.trend.AT_CHANCE) and its mean final accuracy is at
+# least this: within a percentage point of the recipe's 0.992 on the ReLU LeNet (fixed before any
+# run of the grid).
+WELL_TRAINED = 0.98
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One network and recipe, with or without BN: a run directory per seed."""
+
+    model: str
+    bn: bool
+    width: float = 1.0
+    mlp_depth: int = 3
+    activation: str = "auto"
+    optimizer: str = "adadelta"
+    learning_rate: float = 1.0
+
+    @property
+    def name(self) -> str:
+        """E.g. "lenetr_w0.25_adadelta1_bn", "mlp_d10_relu_w1_sgd0.03"."""
+        shape = f"d{self.mlp_depth}_{self.activation}_" if self.model == "mlp" else ""
+        recipe = f"{self.optimizer}{self.learning_rate:g}"
+        return f"{self.model}_{shape}w{self.width:g}_{recipe}{'_bn' if self.bn else ''}"
+
+    def flags(self) -> list[str]:
+        """The flags of bn_keras.main for this arm, after COMMON."""
+        return [
+            f"--model={self.model}",
+            "--bn" if self.bn else "--nobn",
+            f"--width={self.width:g}",
+            *([f"--mlp_depth={self.mlp_depth}"] if self.model == "mlp" else []),
+            f"--activation={self.activation}",
+            f"--optimizer={self.optimizer}",
+            f"--learning_rate={self.learning_rate:g}",
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    """One network or optimizer along the factor: per level, the arm without and with BN."""
+
+    label: str
+    levels: tuple[float, ...]
+    arm: dict  # the Arm fields shared by all levels; `factor` names the one that varies
+    factor: str
+
+    def pair(self, level: float) -> tuple[Arm, Arm]:
+        """The arms without and with BN at `level`."""
+        kind = int if self.factor == "mlp_depth" else float
+        fields = {**self.arm, self.factor: kind(level)}
+        return Arm(bn=False, **fields), Arm(bn=True, **fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A factor, its scale for the trend (reporting.trend.SCALES) and the series along it."""
+
+    name: str
+    factor: str  # the x axis, in words
+    scale: str
+    series: tuple[Series, ...]
+
+    @property
+    def arms(self) -> list[Arm]:
+        return [arm for s in self.series for level in s.levels for arm in s.pair(level)]
+
+
+WIDTHS = (0.25, 0.5, 1.0, 2.0)
+DEPTHS = (3, 6, 10)
+ADADELTA_RATES = (0.1, 0.3, 1.0, 3.0, 10.0)
+# Past 1: in the pilot (results/why_pilot/, seed 0) the ReLU LeNet with BN still trained under
+# plain SGD at lr 3 and sat at chance at lr 10; without BN it was at chance from lr 1.
+SGD_RATES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+EXPERIMENTS = {
+    e.name: e
+    for e in (
+        Experiment(
+            "capacity",
+            "width multiplier",
+            "log2",
+            (
+                Series("LeNet-5 (ReLU)", WIDTHS, {"model": "lenetr"}, "width"),
+                Series("LeNet-5 (sigmoid)", WIDTHS, {"model": "lenet"}, "width"),
+            ),
+        ),
+        Experiment(
+            "depth",
+            "hidden layers of 100 units",
+            "linear",
+            (
+                Series("MLP (ReLU)", DEPTHS, {"model": "mlp", "activation": "relu"}, "mlp_depth"),
+                Series(
+                    "MLP (sigmoid)", DEPTHS, {"model": "mlp", "activation": "sigmoid"}, "mlp_depth"
+                ),
+            ),
+        ),
+        Experiment(
+            "learning_rate",
+            "initial learning rate",
+            "log10",
+            (
+                Series("Adadelta", ADADELTA_RATES, {"model": "lenetr"}, "learning_rate"),
+                Series(
+                    "plain SGD",
+                    SGD_RATES,
+                    {"model": "lenetr", "optimizer": "sgd"},
+                    "learning_rate",
+                ),
+            ),
+        ),
+    )
+}
+
+
+def arms(experiments: Sequence[str]) -> list[Arm]:
+    """The distinct arms of the named experiments, in order.
+
+    Raises:
+        SystemExit: an experiment the grid does not have (one error line).
+    """
+    unknown = [e for e in experiments if e not in EXPERIMENTS]
+    if unknown:
+        raise SystemExit(
+            cli.error_line(f"no experiment {unknown} in the grid: use some of {list(EXPERIMENTS)}")
+        )
+    return list(dict.fromkeys(arm for e in experiments for arm in EXPERIMENTS[e].arms))
+
+
+def resolve(args: Sequence[str]) -> dict:
+    """The configuration bn_keras.main would run with `args`, validated, parsed in this process.
+
+    Raises:
+        ConfigError: the flags give an invalid configuration.
+    """
+    flag_values = flags.FlagValues()
+    config_flags.define_flags(Config, CommandOptions, flag_values=flag_values)
+    # Flagfiles are named relative to the repository, where the sweep runs bn_keras.main.
+    absolute = [a.replace("--flagfile=", f"--flagfile={REPO}/", 1) for a in args]
+    flag_values(["grid", *absolute])
+    config = config_flags.from_flags(Config, flag_values)
+    config.validate()
+    return config.to_dict()
+
+
+def plan_jobs(
+    experiments: Sequence[str], seeds: int, results_dir: Path, extra: Sequence[str] = ()
+) -> list[Job]:
+    """One job per (arm, seed), seed by seed across the arms.
+
+    Args:
+        experiments: names in EXPERIMENTS.
+        seeds: seeds 0..seeds-1 per arm.
+        results_dir: where the run directories go.
+        extra: more flags for bn_keras.main, after the arm's (--quick's, --data_dir...).
+    """
+    jobs = []
+    for seed in range(seeds):
+        for arm in arms(experiments):
+            run_name = f"{arm.name}_seed{seed}"
+            args = [*COMMON, *arm.flags(), f"--seed={seed}", *extra]
+            args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
+            jobs.append(Job(arm.name, seed, args, Path(results_dir) / run_name, resolve(args)))
+    return jobs
+
+
+def levels(series: Series, runs: Sequence[Run]) -> list[trend.Level]:
+    """The finished runs of a series as reporting.trend levels: the final accuracies of the runs
+    that trained, and the counts of those that diverged and of those that ended at chance."""
+    finished: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.finished:
+            finished.setdefault(run.experiment, []).append(run)
+    out = []
+    for level in series.levels:
+        values, diverged, at_chance = [], [], []
+        for arm in series.pair(level):
+            arm_runs = finished.get(arm.name, [])
+            ended = [r.final_accuracy for r in arm_runs if not _diverged(r)]
+            values.append(tuple(a for a in ended if a > trend.AT_CHANCE))
+            diverged.append(len(arm_runs) - len(ended))
+            at_chance.append(sum(a <= trend.AT_CHANCE for a in ended))
+        out.append(trend.Level(level, *values, tuple(diverged), tuple(at_chance)))
+    return out
+
+
+def _diverged(run: Run) -> bool:
+    return run.result.get("diverged_at") is not None

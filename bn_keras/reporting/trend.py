@@ -1,0 +1,245 @@
+"""BN's effect across the levels of a factor (width, depth, learning rate) and its trend (issue 22).
+
+At each level: BN minus no BN in final accuracy, with Welch's 95% interval over the seeds that
+trained, and the share of runs in each arm that failed to: the loss stopped being finite (the run
+ended with `diverged_at`), or the final accuracy is at chance (at most AT_CHANCE). Both are how
+training too fast ends: in the pilot (results/why_pilot/), plain SGD at lr 1 left the ReLU LeNet
+without BN at 0.1135 (every image one class) within 100 iterations with a finite loss, and the
+sigmoid MLP with 10 hidden layers never left chance under Adadelta. Failed runs are counted, not
+averaged: a level where an arm fails in all seeds has no interval; its failure share tells the
+story.
+
+The trend is the least-squares slope of the per-level effects on the factor's scale (log2 width,
+depth, log10 rate): b = sum_i c_i D_i with c_i = (x_i - mean x) / sum_j (x_j - mean x)^2, each level
+counting once. b is a linear contrast of the 2k arm means, so its variance is
+sum_i c_i^2 (s_i,BN^2 / n_i,BN + s_i,noBN^2 / n_i,noBN) and its degrees of freedom follow
+Welch-Satterthwaite over all 2k arms: Welch's interval generalized from one difference to a
+contrast. It assumes no common variance across arms or levels (BN narrows the spread) and no
+linear model of accuracy: it tests whether the effects rise or fall along the factor, and
+estimates by how much per unit of its scale. Only levels where both arms have two or more finished
+runs enter it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import stats
+
+from bn_keras.reporting import statistics as stats_lib
+from bn_keras.reporting.statistics import CONFIDENCE, Interval
+
+# A final accuracy at or below this is chance on MNIST (ten classes; the largest holds 11.35% of
+# the test set, what a network that predicts one class scores), fixed before the grid ran.
+AT_CHANCE = 0.2
+
+# How a factor's levels are placed on the axis of the regression, and its unit in words.
+SCALES = {
+    "linear": (lambda x: float(x), "per unit"),
+    "log2": (math.log2, "per doubling"),
+    "log10": (math.log10, "per decade"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """One level of a factor: in each arm, the final accuracies of the runs that trained, and how
+    many failed to.
+
+    Attributes:
+        x: the level (a width multiplier, a depth, a learning rate).
+        without: final accuracies without BN of the runs that trained, one per seed.
+        with_bn: the same with BN.
+        diverged: (without BN, with BN) runs whose loss stopped being finite.
+        at_chance: (without BN, with BN) runs that finished at chance (AT_CHANCE).
+    """
+
+    x: float
+    without: tuple[float, ...]
+    with_bn: tuple[float, ...]
+    diverged: tuple[int, int] = (0, 0)
+    at_chance: tuple[int, int] = (0, 0)
+
+    @property
+    def effect(self) -> Interval | None:
+        """BN minus no BN, Welch's 95% interval; None when an arm has fewer than two values."""
+        return stats_lib.welch_interval(self.without, self.with_bn)
+
+    @property
+    def failed(self) -> tuple[int, int]:
+        """Runs of each arm that diverged or finished at chance."""
+        return self.diverged[0] + self.at_chance[0], self.diverged[1] + self.at_chance[1]
+
+    @property
+    def runs(self) -> tuple[int, int]:
+        """All runs of each arm, failed ones included."""
+        return len(self.without) + self.failed[0], len(self.with_bn) + self.failed[1]
+
+    @property
+    def failed_share(self) -> tuple[float, float]:
+        """The share of each arm's runs that failed (NaN for an arm without runs)."""
+        return tuple(f / n if n else math.nan for f, n in zip(self.failed, self.runs))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trend:
+    """The slope of BN's effect along a factor, with its interval.
+
+    Attributes:
+        slope: change in the effect per unit of the scale (e.g. per doubling of width).
+        low: lower limit of the interval.
+        high: upper limit.
+        df: Welch-Satterthwaite degrees of freedom.
+        p_value: two-sided, for slope 0.
+        scale: "linear", "log2" or "log10".
+        levels: the levels that entered the fit.
+        intercept: the fitted effect at scale value 0 (level 1 on a log scale).
+    """
+
+    slope: float
+    low: float
+    high: float
+    df: float
+    p_value: float
+    scale: str
+    levels: tuple[float, ...]
+    intercept: float
+    confidence: float = CONFIDENCE
+
+    def text(self) -> str:
+        """E.g. "slope +0.0012 per doubling [+0.0004, +0.0020], p = 0.004, 4 levels"."""
+        return (
+            f"slope {self.slope:+.4f} {SCALES[self.scale][1]} [{self.low:+.4f}, {self.high:+.4f}], "
+            f"p = {self.p_value:.3g}, {len(self.levels)} levels"
+        )
+
+
+def effect_trend(
+    levels: Sequence[Level], scale: str, confidence: float = CONFIDENCE
+) -> Trend | None:
+    """The least-squares slope of BN's per-level effect on the factor, with its interval.
+
+    Args:
+        levels: the factor's levels; those where an arm has fewer than two values are left out.
+        scale: a key of SCALES: where the levels sit on the regression's axis.
+        confidence: the interval's confidence level.
+
+    Returns:
+        The trend, or None when fewer than two levels are usable.
+
+    Raises:
+        ValueError: an unknown scale.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {list(SCALES)}")
+    usable = [lv for lv in levels if len(lv.without) >= 2 and len(lv.with_bn) >= 2]
+    if len({lv.x for lv in usable}) < 2:
+        return None
+    x = np.array([SCALES[scale][0](lv.x) for lv in usable])
+    effects = np.array([np.mean(lv.with_bn) - np.mean(lv.without) for lv in usable])
+    weights = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
+    slope = float(weights @ effects)
+    # Each arm's mean enters with coefficient +-c_i: its variance term is c_i^2 s^2 / n.
+    terms = np.array(
+        [
+            [c**2 * np.var(arm, ddof=1) / len(arm) for arm in (lv.without, lv.with_bn)]
+            for c, lv in zip(weights, usable)
+        ]
+    )
+    counts = np.array([[len(lv.without), len(lv.with_bn)] for lv in usable])
+    variance = float(terms.sum())
+    intercept = float(effects.mean() - slope * x.mean())
+    levels_used = tuple(lv.x for lv in usable)
+    if variance == 0:  # identical values in every arm: the interval is the point
+        p_value = 0.0 if slope else 1.0
+        return Trend(slope, slope, slope, math.inf, p_value, scale, levels_used, intercept)
+    df = variance**2 / float(np.sum(terms**2 / (counts - 1)))
+    se = math.sqrt(variance)
+    half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
+    p_value = float(2 * stats.t.sf(abs(slope) / se, df))
+    return Trend(
+        slope, slope - half, slope + half, df, p_value, scale, levels_used, intercept, confidence
+    )
+
+
+def well_trained(levels: Sequence[Level], threshold: float) -> tuple[list[float], list[float]]:
+    """The levels at which each arm trains well: no run failed and the mean final accuracy is at
+    least `threshold`.
+
+    Returns:
+        (levels without BN, levels with BN), in the order given.
+    """
+    good: tuple[list[float], list[float]] = ([], [])
+    for level in levels:
+        for arm, values in enumerate((level.without, level.with_bn)):
+            if values and not level.failed[arm] and np.mean(values) >= threshold:
+                good[arm].append(level.x)
+    return good
+
+
+def span_decades(levels: Sequence[float]) -> float:
+    """How many decades the levels span, log10(max / min); 0 for one level, NaN for none."""
+    if not levels:
+        return math.nan
+    return math.log10(max(levels) / min(levels))
+
+
+def trend_figure(
+    series: Sequence[tuple[str, Sequence[Level]]],
+    scale: str,
+    factor: str,
+    title: str,
+) -> Figure:
+    """BN's effect against the factor with its 95% intervals and fitted slope, one series per
+    network or optimizer; below it, each arm's share of failed runs when any failed.
+
+    Args:
+        series: (label, levels) per series, e.g. ("LeNet-5 (ReLU)", levels).
+        scale: the factor's scale (SCALES): a log scale gives a log x axis.
+        factor: the x axis label, e.g. "width multiplier".
+        title: the figure's title.
+    """
+    any_failed = any(sum(lv.failed) for _, levels in series for lv in levels)
+    fig = Figure(figsize=(6.4, 5.6 if any_failed else 4.2), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1)) if any_failed else [fig.subplots()]
+    top = axes[0]
+    top.axhline(0.0, color="grey", linewidth=0.8)
+    transform = SCALES[scale][0]
+    for index, (label, levels) in enumerate(series):
+        offset = index - (len(series) - 1) / 2  # series side by side, not on top of each other
+        points = [(lv.x, lv.effect) for lv in levels if lv.effect is not None]
+        xs = [
+            x * 2 ** (0.06 * offset) if scale != "linear" else x + 0.1 * offset for x, _ in points
+        ]
+        effects = [e.effect for _, e in points]
+        errors = [[e.effect - e.low for _, e in points], [e.high - e.effect for _, e in points]]
+        trend = effect_trend(levels, scale)
+        line = top.errorbar(xs, effects, yerr=errors, fmt="o", capsize=3, label=label)
+        if trend is not None:
+            grid = np.linspace(min(trend.levels), max(trend.levels), 50)
+            fit = [trend.intercept + trend.slope * transform(g) for g in grid]
+            color, text = line[0].get_color(), f"{label}: {trend.text()}"
+            top.plot(grid, fit, "--", color=color, linewidth=1, label=text)
+        if any_failed:
+            for arm, marker in ((0, "v"), (1, "^")):
+                shares = [lv.failed_share[arm] for lv in levels]
+                arm_label = f"{label}, {'with' if arm else 'without'} BN"
+                xs = [lv.x for lv in levels]
+                axes[1].plot(xs, shares, marker + "-", color=line[0].get_color(), label=arm_label)
+    top.set_ylabel("BN minus no BN, final test accuracy")
+    top.set_title(title, fontsize=9)
+    top.legend(fontsize=6, loc="best")
+    top.grid(True, alpha=0.3)
+    if any_failed:
+        axes[1].set_ylabel("share failed\n(diverged or chance)")
+        axes[1].set_ylim(-0.05, 1.05)
+        axes[1].legend(fontsize=6, loc="best")
+        axes[1].grid(True, alpha=0.3)
+    if scale != "linear":
+        top.set_xscale("log")
+    axes[-1].set_xlabel(f"{factor} (error bars: Welch 95% intervals over seeds)")
+    return fig

@@ -228,3 +228,13 @@ def test_the_result_check_reads_a_stale_line_as_stale():
         "the seeds named are the committed ones"
     ]
     assert _claims("99% first at 1,433 iterations", runs)[0][2] == "1,350"
+
+
+def test_the_readme_quotes_a_flagfile_result_as_the_runs_give_it():
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    quotes = re.findall(r"for `(flags/[\w/]+\.flags)`: ([^(]+)", text)
+    assert quotes, "the README no longer quotes a flagfile's result"
+    for flagfile, quote in quotes:
+        claims = _claims(quote, _committed_runs(ROOT / flagfile))
+        wrong = [f"{what}: quoted {q}, runs give {m}" for what, q, m in claims if q != m]
+        assert claims and not wrong, f"README on {flagfile}: {quote}: {wrong}"

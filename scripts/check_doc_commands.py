@@ -46,12 +46,16 @@ NOT_RUN = (
     (r"^pip install\b", "installs packages from the internet into the environment"),
     (r"TF_CONFIG=.*host\d", "needs a cluster: one command per host (host1, host2)"),
 )
-# (pattern, flags appended, why): training shortened to the smoke settings of run_all.sh --quick.
+# (pattern, flags appended, why): training shortened to the smoke settings of run_all.sh --quick
+# (200 iterations, evaluation every 50). The first match applies. A sweep runs the MLP pair only
+# unless the command names its experiments: every flagfile and the sweep's logic have tests of
+# their own, and on 2 busy cores the full --quick sweep alone took over 10 minutes.
 QUICK_MAIN = "--train_steps=200 --eval_every=50"
 QUICK_SWEEP = "--quick --seeds=2 --max_seeds=2"  # no seeds added: 200-iteration runs rarely decide
+SWEEP = r"(^\./run_all\.sh|python -m bn_keras\.sweep)\b"
 SHORTEN = (
-    (r"^\./run_all\.sh\b", QUICK_SWEEP, "200-iteration runs (into results_quick/), 2 seeds"),
-    (r"python -m bn_keras\.sweep\b", QUICK_SWEEP, "200-iteration runs, 2 seeds"),
+    (SWEEP + r"(?!.*--experiments)", f"{QUICK_SWEEP} --experiments=mlp,mlp_bn", "the MLP pair"),
+    (SWEEP, QUICK_SWEEP, "the experiments named, 2 seeds"),
     (r"(python -m bn_keras\.main|^bn-keras)\b.*--print_config", "", "trains nothing"),
     (r"(python -m bn_keras\.main|^bn-keras)\b.*flags/smoke\.flags", "", "already the smoke run"),
     (r"(python -m bn_keras\.main|^bn-keras)\b", QUICK_MAIN, "run_all.sh --quick's run length"),
@@ -164,6 +168,16 @@ def _untracked(clone: Path) -> set[str]:
     }
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """Stops a command and every process it started (its own session)."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def _run(command: Command, clone: Path, scratch: Path, env: dict, timeout: float, log: Path):
     """Runs one command; returns (exit code, seconds, output tail)."""
     text = command.to_run.replace(SCRATCH, f"{scratch}/")
@@ -177,17 +191,14 @@ def _run(command: Command, clone: Path, scratch: Path, env: dict, timeout: float
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        limit = command.server_s or timeout
         try:
-            code = proc.wait(timeout=limit)
+            code = proc.wait(timeout=command.server_s or timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            _stop(proc)
             code = 0 if command.server_s else 124  # a server still serving passes
+        except BaseException:  # Ctrl-C: stop the command's processes too
+            _stop(proc)
+            raise
     tail = log.read_text(errors="replace").splitlines()[-15:]
     return code, time.monotonic() - start, tail
 

@@ -52,6 +52,7 @@ NOT_RUN = (
 # their own, and on 2 busy cores the full --quick sweep alone took over 10 minutes.
 QUICK_MAIN = "--train_steps=200 --eval_every=50"
 QUICK_SWEEP = "--quick --seeds=2 --max_seeds=2"  # no seeds added: 200-iteration runs rarely decide
+BENCH = "--networks=mlp_bn --options=keras_bn --reps=1 --seconds=0.3"
 SWEEP = r"(^\./run_all\.sh|python -m bn_keras\.sweep)\b"
 SHORTEN = (
     (SWEEP + r"(?!.*--experiments)", f"{QUICK_SWEEP} --experiments=mlp,mlp_bn", "the MLP pair"),
@@ -60,11 +61,9 @@ SHORTEN = (
     (r"(python -m bn_keras\.main|^bn-keras)\b.*flags/smoke\.flags", "", "already the smoke run"),
     (r"(python -m bn_keras\.main|^bn-keras)\b", QUICK_MAIN, "run_all.sh --quick's run length"),
     (r"python -m bn_keras\.bench\b.*--networks=", "--reps=1 --seconds=0.3", "one short repetition"),
-    (
-        r"python -m bn_keras\.bench\b(?!.*--quick)",
-        "--quick",
-        "mlp_bn and lenetr_bn, one repetition",
-    ),
+    # Even --quick builds 13 models per network: over 10 minutes on 2 busy cores.
+    (r"python -m bn_keras\.bench\b.*--quick", "--options=keras_bn", "Keras's BN and the default"),
+    (r"python -m bn_keras\.bench\b", BENCH, "one network, Keras's BN and the default"),
 )
 # (pattern, flags appended, seconds): servers; they pass when still serving after that long.
 SERVERS = ((r"^tensorboard\b", "--port=0", 20),)

@@ -238,3 +238,20 @@ def test_the_readme_quotes_a_flagfile_result_as_the_runs_give_it():
         claims = _claims(quote, _committed_runs(ROOT / flagfile))
         wrong = [f"{what}: quoted {q}, runs give {m}" for what, q, m in claims if q != m]
         assert claims and not wrong, f"README on {flagfile}: {quote}: {wrong}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_training_examples_write_where_no_committed_run_is(page):
+    """A fenced example that trains goes into a scratch directory, under a run name of its own or
+    is the smoke run (results/smoke/): never onto a committed run or into the summary."""
+    text = page.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(?:bash|sh|shell|console)\n(.*?)^```", text, re.S | re.M)
+    examples = [line.split(" #")[0] for b in blocks for line in b.replace("\\\n", " ").splitlines()]
+    unsafe = [
+        e
+        for e in examples
+        if MAIN_COMMAND.search(e)
+        and "--print_config" not in e
+        and not re.search(r"--results_dir=/tmp/|--run_name=|--flagfile=flags/smoke\.flags", e)
+    ]
+    assert not unsafe, f"{_page_id(page)} trains into results/: {unsafe}"

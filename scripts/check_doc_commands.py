@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -178,9 +179,10 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _run(command: Command, clone: Path, scratch: Path, env: dict, timeout: float, log: Path):
-    """Runs one command; returns (exit code, seconds, output tail)."""
+    """Runs one command; returns (exit code, seconds, CPU seconds, output tail). The CPU time is
+    that of the command and the processes it waited for: on a busy machine, what it costs."""
     text = command.to_run.replace(SCRATCH, f"{scratch}/")
-    start = time.monotonic()
+    start, cpu = time.monotonic(), _children_cpu()
     with log.open("w") as out:
         proc = subprocess.Popen(
             ["bash", "-c", text],
@@ -199,7 +201,12 @@ def _run(command: Command, clone: Path, scratch: Path, env: dict, timeout: float
             _stop(proc)
             raise
     tail = log.read_text(errors="replace").splitlines()[-15:]
-    return code, time.monotonic() - start, tail
+    return code, time.monotonic() - start, _children_cpu() - cpu, tail
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -240,28 +247,30 @@ def main() -> int:
     selected = [c for c in planned if re.search(args.only, c.text)]
     results = {"passed": 0, "failed": 0, "not run": 0, "same as an earlier one": 0}
     ran: dict[str, str] = {}
+    cpu_total = 0.0
     start = time.monotonic()
     for number, c in enumerate(selected, 1):
         if c.not_run:
             results["not run"] += 1
-            print(
-                f"NOT RUN            {c.where:26} {c.text}\n{'':19}{'':27}({c.not_run})", flush=True
-            )
+            print(f"{'NOT RUN':35}{c.where:26} {c.text}\n{'':62}({c.not_run})", flush=True)
             continue
         if c.to_run in ran:
             results["same as an earlier one"] += 1
-            print(f"SAME               {c.where:26} {c.to_run}  (as {ran[c.to_run]})", flush=True)
+            print(f"{'SAME':35}{c.where:26} {c.to_run}  (as {ran[c.to_run]})", flush=True)
             continue
         ran[c.to_run] = c.where
         before = _untracked(clone)
-        code, seconds, tail = _run(c, clone, scratch, env, args.timeout, logs / f"{number:02d}.log")
+        log = logs / f"{number:02d}.log"
+        code, seconds, cpu, tail = _run(c, clone, scratch, env, args.timeout, log)
+        cpu_total += cpu
         changed = _changed(clone)
         unexpected = [p for p in changed if not any(p.startswith(a) for a in c.changes)]
         ok = code == 0 and not unexpected
         results["passed" if ok else "failed"] += 1
         shown = c.to_run if not c.appended else f"{c.text}  [+ {c.appended}]"
         print(
-            f"{'PASS' if ok else 'FAIL'} rc={code:<3} {seconds:6.1f} s {c.where:26} {shown}",
+            f"{'PASS' if ok else 'FAIL'} rc={code:<3} {seconds:6.1f} s (cpu {cpu:5.1f} s) "
+            f"{c.where:26} {shown}",
             flush=True,
         )
         if code != 0:
@@ -277,7 +286,10 @@ def main() -> int:
     total = time.monotonic() - start
     verdict = "FAILED" if results["failed"] else "OK"
     counts = ", ".join(f"{n} {what}" for what, n in results.items() if n)
-    print(f"check_doc_commands: {verdict}: {counts} of {len(selected)} commands; {total:.0f} s")
+    print(
+        f"check_doc_commands: {verdict}: {counts} of {len(selected)} commands; "
+        f"{total:.0f} s, {cpu_total:.0f} s of CPU time"
+    )
     if args.keep:
         print(f"check_doc_commands: kept {work} (logs in {logs})")
     else:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: set up (.venv, install, offline MNIST when needed), run every experiment over seeds,
-# then draw the figures and write the summary. Options go to the sweep:
+# The main job: set up (.venv, install, offline MNIST when needed; an active virtual environment
+# instead, as scripts/ensure_env.sh says), run every experiment over seeds, then draw the figures
+# and write the summary (docs/sweep.md). Options go to the sweep:
 #   --seeds=N  -j N  --quick  --force  --experiments=a,b  --data_dir=DIR
 #   --max_seeds=N  --nountil_decided  --notwin
 # By default each paper pair starts at 3 seeds and gets one more per round while a claim about it

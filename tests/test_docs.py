@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,10 @@ from pathlib import Path
 import pytest
 
 from bn_keras.config import flags as config_flags
+from bn_keras.reporting import paper_checks
+from bn_keras.reporting.summary import Run
+from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.run_dir import METRICS_FILE, RESULT_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -137,3 +143,144 @@ def test_flags_given_to_the_other_commands_are_defined(page):
                 f"{command} --{f}" for f in _defined(command)
             }
     assert not unknown, f"{_page_id(page)} gives commands flags they do not define: {unknown}"
+
+
+# The flagfiles' `# Result:` lines against the committed runs (issue 19): every number a line quotes
+# that one of the claims below reads is recomputed from results/<name>_seed<N>/ (results/probes/
+# for flags/probes/) and must match to the digits quoted. A line with no readable claim fails, so
+# a reworded line cannot slip out of the check. smoke.flags quotes a fresh run, which
+# scripts/check_doc_commands.py makes; recipe.flags quotes no result.
+RESULT = re.compile(r"^# Result:\s*(.+)$", re.M)
+ACC = r"(0\.\d{4})(?!\d)"
+STEPS = r"(\d{1,3}(?:,\d{3})*)(?![\d,]\d)"
+LIST_OF_STEPS = r"(\d[\d,]*(?:, \d[\d,]*)* and \d[\d,]*)"
+FLAGFILES_WITH_RUNS = [
+    f for f in sorted((ROOT / "flags").rglob("*.flags")) if f.stem not in ("smoke", "recipe")
+]
+
+
+def _committed_runs(flagfile: Path) -> dict[int, Run]:
+    results = ROOT / "results" / flagfile.parent.relative_to(ROOT / "flags")
+    runs = {}
+    for run_dir in results.glob(f"{flagfile.stem}_seed*"):
+        seed = run_dir.name.removeprefix(f"{flagfile.stem}_seed")
+        if seed.isdigit() and (run_dir / RESULT_FILE).is_file():
+            result = json.loads((run_dir / RESULT_FILE).read_text())
+            rows = read_metrics(run_dir / METRICS_FILE)
+            runs[int(seed)] = Run(flagfile.stem, int(seed), run_dir, {}, rows, result)
+    return runs
+
+
+def _steps(text: str) -> list[int]:
+    return [int(s.replace(",", "")) for s in re.split(r", | and ", text)]
+
+
+def _mean_first_step(runs: list[Run], percent: str) -> int | None:
+    steps = [r.first_step_reaching(int(percent) / 100) for r in runs]
+    return None if None in steps else round(statistics.fmean(steps))
+
+
+def _claims(line: str, runs: dict[int, Run]) -> list[tuple[str, str, str]]:
+    """(what, quoted, measured) for every number of `line` that a known phrase quotes."""
+    named = re.search(r"over seeds (\d+)-(\d+)|^seed (\d+):", line)
+    if named and named[3]:
+        seeds = [int(named[3])]
+    elif named:
+        seeds = list(range(int(named[1]), int(named[2]) + 1))
+    else:
+        seeds = sorted(runs)
+    missing = [s for s in seeds if s not in runs]
+    assert not missing, f"seeds {missing} have no finished committed run"
+    chosen = [runs[s] for s in seeds]
+    finals = [r.final_accuracy for r in chosen]
+    out = []
+    if named and not named[3]:
+        out.append(("the seeds named are the committed ones", named[0], f"seeds {sorted(runs)}"))
+        if sorted(runs) == seeds:
+            out[-1] = (out[-1][0], named[0], named[0])
+    for m in re.finditer(rf"test accuracy {ACC} ± {ACC} over seeds", line):
+        out.append(("mean", m[1], f"{statistics.fmean(finals):.4f}"))
+        out.append(("sd", m[2], f"{statistics.stdev(finals):.4f}"))
+    for m in re.finditer(rf"\(min {ACC}, max {ACC}\)", line):
+        out += [("min", m[1], f"{min(finals):.4f}"), ("max", m[2], f"{max(finals):.4f}")]
+    for m in re.finditer(rf"^seed (\d+): test accuracy {ACC}(?! at)", line):
+        out.append((f"seed {m[1]} final", m[2], f"{runs[int(m[1])].final_accuracy:.4f}"))
+    for m in re.finditer(rf"{ACC} at ([\d.]+)K", line):
+        step = round(float(m[2]) * 1000)
+        measured = [paper_checks.accuracy_at(r, step) for r in chosen]
+        out.append((f"at {step}", m[1], " ".join(f"{a:.4f}" for a in measured if a is not None)))
+    for m in re.finditer(rf"(\d\d)% (?:first )?at {STEPS}", line):
+        out.append((f"{m[1]}% first at", m[2], f"{_mean_first_step(chosen, m[1]) or 0:,}"))
+    for m in re.finditer(r"(\d\d)% reached by (\d+) of (\d+) seeds", line):
+        reached = sum(r.first_step_reaching(int(m[1]) / 100) is not None for r in chosen)
+        out.append(
+            (f"{m[1]}% reached by", m[0], f"{m[1]}% reached by {reached} of {len(chosen)} seeds")
+        )
+    for m in re.finditer(rf"steady (?:\(within 0\.002 of final\) )?from {STEPS}", line):
+        steady = round(statistics.fmean(paper_checks.steady_state_step(r) for r in chosen))
+        out.append(("steady from", m[1], f"{steady:,}"))
+    for m in re.finditer(
+        rf"until {LIST_OF_STEPS} iterations \(first above 0\.2, seeds (\d+)-(\d+)\)", line
+    ):
+        measured = [runs[s].first_step_reaching(0.2) for s in range(int(m[2]), int(m[3]) + 1)]
+        out.append(("first above 0.2", str(_steps(m[1])), str(measured)))
+    for m in re.finditer(rf"{ACC} \(seed (\d+)\)", line):
+        out.append((f"seed {m[2]} final", m[1], f"{runs[int(m[2])].final_accuracy:.4f}"))
+    for m in re.finditer(rf"{ACC} \(both seeds\)", line):
+        out.append(("both seeds' final", m[1], " ".join(f"{a:.4f}" for a in sorted(set(finals)))))
+    for m in re.finditer(r"\(Ioffe & Szegedy: ([\d., ]+)\)", line):
+        reference = paper_checks.IOFFE_FIG1A[chosen[0].experiment]  # at the steps quoted for ours
+        steps = [round(float(k) * 1000) for k in re.findall(r"at ([\d.]+)K", line)]
+        theirs = [reference.get(step) for step in steps]
+        out.append(
+            ("Ioffe & Szegedy's values", str([float(v) for v in m[1].split(", ")]), str(theirs))
+        )
+    return out
+
+
+@pytest.mark.parametrize("flagfile", FLAGFILES_WITH_RUNS, ids=lambda f: _page_id(f))
+def test_flagfile_result_lines_match_the_committed_runs(flagfile):
+    (line,) = RESULT.findall(flagfile.read_text(encoding="utf-8"))
+    runs = _committed_runs(flagfile)
+    assert runs, f"{_page_id(flagfile)} quotes a result but results/ holds none of its runs"
+    claims = _claims(line, runs)
+    assert claims, f"{_page_id(flagfile)}: no number of its Result line is checked: {line}"
+    wrong = [f"{what}: quoted {q}, committed runs give {m}" for what, q, m in claims if q != m]
+    assert not wrong, f"{_page_id(flagfile)}: " + "; ".join(wrong)
+
+
+def test_the_result_check_reads_a_stale_line_as_stale():
+    runs = _committed_runs(ROOT / "flags" / "lenetr_bn.flags")
+    stale = "test accuracy 0.9928 ± 0.0005 over seeds 0-2; 99% first at 1,433 iterations"
+    claims = _claims(stale, runs)
+    assert [what for what, quoted, measured in claims if quoted != measured] == [
+        "the seeds named are the committed ones"
+    ]
+    assert _claims("99% first at 1,433 iterations", runs)[0][2] == "1,350"
+
+
+def test_the_readme_quotes_a_flagfile_result_as_the_runs_give_it():
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    quotes = re.findall(r"for `(flags/[\w/]+\.flags)`: ([^(]+)", text)
+    assert quotes, "the README no longer quotes a flagfile's result"
+    for flagfile, quote in quotes:
+        claims = _claims(quote, _committed_runs(ROOT / flagfile))
+        wrong = [f"{what}: quoted {q}, runs give {m}" for what, q, m in claims if q != m]
+        assert claims and not wrong, f"README on {flagfile}: {quote}: {wrong}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_training_examples_write_where_no_committed_run_is(page):
+    """A fenced example that trains goes into a scratch directory, under a run name of its own or
+    is the smoke run (results/smoke/): never onto a committed run or into the summary."""
+    text = page.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(?:bash|sh|shell|console)\n(.*?)^```", text, re.S | re.M)
+    examples = [line.split(" #")[0] for b in blocks for line in b.replace("\\\n", " ").splitlines()]
+    unsafe = [
+        e
+        for e in examples
+        if MAIN_COMMAND.search(e)
+        and "--print_config" not in e
+        and not re.search(r"--results_dir=/tmp/|--run_name=|--flagfile=flags/smoke\.flags", e)
+    ]
+    assert not unsafe, f"{_page_id(page)} trains into results/: {unsafe}"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -96,18 +94,3 @@ def test_the_margin_is_two_binomial_standard_errors_of_one_test_set_accuracy():
     se = math.sqrt(0.99 * 0.01 / 10_000)
     assert statistics.ACCURACY_MARGIN == 0.002
     assert statistics.ACCURACY_MARGIN / se == pytest.approx(2.0, abs=0.02)
-
-
-def test_statistics_verdicts_and_the_sweep_rule_load_no_tensorflow():
-    modules = (
-        "bn_keras.reporting.statistics",
-        "bn_keras.reporting.claims",
-        "bn_keras.reporting.framework_figures",
-        "bn_keras.experiments.adaptive",
-        "bn_keras.experiments.jobs",
-    )
-    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint('tensorflow' in sys.modules)"
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert proc.stdout.strip() == "False"

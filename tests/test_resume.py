@@ -69,8 +69,9 @@ def _resume(cli, flags: list[str]) -> subprocess.CompletedProcess:
     return cli.run("bn_keras.main", *flags, timeout=300)
 
 
-# Killed before the first checkpoint (row 1: resumes from scratch) and one row past one (row 7).
-@pytest.mark.parametrize("rows", [1, 7])
+# Killed one row past a checkpoint (row 7). Killed before the first checkpoint, a rerun starts
+# afresh and drops the rows it finds: test_phases, in process.
+@pytest.mark.parametrize("rows", [7])
 def test_sigkill_at_any_point_then_rerun_equals_an_uninterrupted_run(
     rows, baseline, tiny_tfds_dir, tmp_path, cli, read_checkpoint_weights
 ):

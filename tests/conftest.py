@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny MNIST-shaped dataset, in memory and as a prepared TFDS `mnist`; two
 logical CPU devices for the tests of distribution; reading weights from a run's checkpoint; the
-one way tests run a command (`run_cli`, `start_cli`); `--reverse`."""
+one way tests run a command (`run_cli`, `start_cli`) and `bn_keras.main` in this process
+(`main_here`, for input refused before TensorFlow runs); `--reverse`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 
 from bn_keras.data import input_pipeline, mnist_offline
 
@@ -164,3 +166,41 @@ def start_cli(
 def cli():
     """`run_cli` and `start_cli` for tests, as `cli.run(...)` and `cli.start(...)`."""
     return types.SimpleNamespace(run=run_cli, start=start_cli, env=command_env, repo=REPO)
+
+
+@pytest.fixture
+def main_here(capfd, monkeypatch):
+    """`python -m bn_keras.main args` run in this process, as `main_here(*args, env=..., cwd=...)`
+    returning a CompletedProcess like `run_cli`'s: the same entry point (flag parsing, checks, the
+    one-line error, the exit status), without a fresh interpreter's 5 s of imports.
+
+    Only for input refused before TensorFlow runs (or --print_config, --dry_run): anything that
+    trains would train here. stdout and stderr are captured at the file descriptors, so absl's
+    log lines count as they would on a console. Flags are reset before and after each call."""
+    from bn_keras import main as command
+
+    def run(
+        *args: str, env: Mapping[str, str | None] | None = None, cwd: Path = REPO
+    ) -> subprocess.CompletedProcess:
+        capfd.readouterr()  # drop what the test printed before
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "argv", ["bn_keras.main", *args])
+            patch.chdir(cwd)
+            patch.delenv("TF_CONFIG", raising=False)
+            for name, value in (env or {}).items():
+                if value is None:
+                    patch.delenv(name, raising=False)
+                else:
+                    patch.setenv(name, value)
+            flags.FLAGS.unparse_flags()
+            try:
+                command.run()
+                code = 0
+            except SystemExit as exit:
+                code = 0 if exit.code is None else exit.code
+            finally:
+                flags.FLAGS.unparse_flags()
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(["bn_keras.main", *args], code, out, err)
+
+    return run

@@ -9,19 +9,25 @@ What every row must show:
   flagfiles) is hashed before and after. The run directory's `.lock` is left out: it holds the
   pid of whichever process last took the lock.
 
-Rows that need TensorFlow cost 5-10 s each; the others about 1 s. Bad inputs of a class that a
-row already takes through the command line are checked in process (IN_PROCESS): the same checks
-bn_keras.main calls, without a new interpreter.
+Rows refused before TensorFlow loads run through bn_keras.main's entry point in this process
+(`main_here`: the same parsing, checks and error line, in milliseconds), and one of them through
+the real command line. The rows that need TensorFlow run through the same entry point in one
+fresh interpreter (TensorFlow starts once, not 5-10 s per row); the full disk on the command
+line. Checks that need no command line at all are made directly (IN_PROCESS): the same checks
+bn_keras.main calls.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -340,23 +346,24 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
     return preexec
 
 
-def _refused(row: Row, e: Env, cli) -> None:
-    """Runs `row` in `e` and checks everything the module docstring promises."""
+def _command_line(cli, row: Row) -> Callable[..., object]:
+    """`python -m bn_keras.main` in a fresh interpreter, under the row's file-size limit."""
+    limit = _limit_file_size(row.file_size_limit) if row.file_size_limit else None
+    return functools.partial(cli.run, "bn_keras.main", preexec_fn=limit)
+
+
+def _prepare(row: Row, e: Env) -> tuple[list[str], dict | None, object, dict[str, str]]:
+    """Sets `row` up in `e`: its arguments, its environment, what its setup holds open, and the
+    hashes of every file before it runs."""
     held = row.setup(e) if row.setup else None
     args = row.flags(e)
     if not any(a.startswith("--results_dir") for a in args):
         args.append(f"--results_dir={e.results}")
-    before = _hashes(e.tmp, e.data_dir)
-    try:
-        proc = cli.run(
-            "bn_keras.main",
-            *args,
-            env=row.env(e) if row.env else None,
-            preexec_fn=_limit_file_size(row.file_size_limit) if row.file_size_limit else None,
-        )
-    finally:
-        if isinstance(held, int):
-            os.close(held)
+    return args, row.env(e) if row.env else None, held, _hashes(e.tmp, e.data_dir)
+
+
+def _check(row: Row, e: Env, proc, before: dict[str, str]) -> None:
+    """Everything the module docstring promises, of a finished `proc`."""
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith(PREFIX)]
     assert proc.returncode == row.code, proc.stderr[-3000:]
@@ -369,20 +376,99 @@ def _refused(row: Row, e: Env, cli) -> None:
     assert {path: digest for path, digest in after.items() if path in before} == before
 
 
-@pytest.mark.parametrize("name", ROWS)
+def _refused(row: Row, e: Env, run: Callable[..., object]) -> None:
+    """Runs `row` in `e` with `run` (main_here, or _command_line) and checks it."""
+    args, env, held, before = _prepare(row, e)
+    try:
+        proc = run(*args, env=env)
+    finally:
+        if isinstance(held, int):
+            os.close(held)
+    _check(row, e, proc, before)
+
+
+@pytest.mark.parametrize("name", [name for name, row in ROWS.items() if row.before_tf])
 def test_bad_input_is_refused_in_one_line_and_changes_nothing(
-    name, tiny_tfds_dir, template, tmp_path, cli
+    name, tiny_tfds_dir, template, tmp_path, main_here
 ):
-    _refused(ROWS[name], Env(tmp_path, tiny_tfds_dir, template), cli)
+    _refused(ROWS[name], Env(tmp_path, tiny_tfds_dir, template), main_here)
+
+
+def test_bad_input_is_refused_on_the_command_line(tiny_tfds_dir, template, tmp_path, cli):
+    # One row refused before TensorFlow (a setup, a run directory, two flags), as typed.
+    row = ROWS["other settings on an existing run"]
+    _refused(row, Env(tmp_path, tiny_tfds_dir, template), _command_line(cli, row))
+
+
+# The rows that need TensorFlow run in one fresh interpreter, so that it starts once: main's
+# entry point once per row, each with its own environment and its stderr in its own file.
+_EACH_ROW = """
+import json, os, sys
+from absl import flags
+from bn_keras import main
+
+environment, codes = dict(os.environ), []
+for row in json.loads(sys.argv[1]):
+    os.environ.clear()
+    os.environ.update({**environment, **row["env"]})
+    sys.argv = ["bn_keras.main", *row["args"]]
+    flags.FLAGS.unparse_flags()
+    sys.stderr.flush()
+    console = os.dup(2)
+    with open(row["stderr"], "w") as stderr:
+        os.dup2(stderr.fileno(), 2)
+    try:
+        main.run()
+    except SystemExit as exit:
+        codes.append(exit.code or 0)
+    sys.stderr.flush()
+    os.dup2(console, 2)
+    os.close(console)
+print(json.dumps(codes))
+"""
+TF_ROWS = [name for name, row in ROWS.items() if not row.before_tf]
+
+
+@pytest.fixture(scope="module")
+def tf_rows(tiny_tfds_dir, template, tmp_path_factory, cli) -> dict[str, tuple]:
+    """Each row of TF_ROWS run: (its Env, its process's code and stderr, the hashes before)."""
+    logs = tmp_path_factory.mktemp("stderr")
+    prepared, plan = {}, []
+    for name in TF_ROWS:
+        e = Env(tmp_path_factory.mktemp("row"), tiny_tfds_dir, template)
+        args, env, held, before = _prepare(ROWS[name], e)
+        assert held is None  # nothing to close once the interpreter is done
+        stderr = logs / f"{len(plan)}.txt"
+        prepared[name] = (e, stderr, before)
+        plan.append({"args": args, "env": env or {}, "stderr": str(stderr)})
+    proc = subprocess.run(
+        [sys.executable, "-c", _EACH_ROW, json.dumps(plan)],
+        cwd=cli.repo, env=cli.env(), capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    codes = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        name: (e, subprocess.CompletedProcess(name, code, "", stderr.read_text()), before)
+        for (name, (e, stderr, before)), code in zip(prepared.items(), codes, strict=True)
+    }
+
+
+@pytest.mark.parametrize("name", TF_ROWS)
+def test_bad_input_once_tensorflow_runs_is_refused_in_one_line_and_changes_nothing(name, tf_rows):
+    e, proc, before = tf_rows[name]
+    _check(ROWS[name], e, proc, before)
 
 
 def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
     tiny_tfds_dir, template, tmp_path, cli
 ):
     """A run that fills the disk (EFBIG at its first checkpoint) is refused like a bad input;
-    what it wrote is whole, and the same command finishes it once there is room."""
+    what it wrote is whole, and the same run finishes there once there is room."""
+    from bn_keras.data.input_pipeline import load_mnist
+    from bn_keras.training.train import train_and_evaluate
+
     e = Env(tmp_path, tiny_tfds_dir, template)
-    _refused(DISK_FULL, e, cli)
+    _refused(DISK_FULL, e, _command_line(cli, DISK_FULL))
     fresh = e.results / "fresh"
     leftovers = [
         p for p in fresh.rglob("*") if ".tmp" in p.name or "_temp" in p.name or "partial" in p.name
@@ -391,8 +477,10 @@ def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
     assert (fresh / run_dir.METRICS_FILE).read_text().endswith("\n")
     json.loads((fresh / run_dir.CONFIG_FILE).read_text())
     assert list((fresh / run_dir.CHECKPOINT_DIR).iterdir()) == []
-    again = cli.run("bn_keras.main", *DISK_FULL.flags(e))
-    assert again.returncode == 0, again.stderr[-3000:]
+    # The same command once there is room, as bn_keras.training.start runs it (in this process).
+    config = config_lib.Config(**RUN, data_dir=tiny_tfds_dir)
+    run_dir.check_run_dir(fresh, config, overwrite=False)
+    train_and_evaluate(config, fresh, mnist=load_mnist(tiny_tfds_dir))
     expected = (template / run_dir.METRICS_FILE).read_text().splitlines()
     got = (fresh / run_dir.METRICS_FILE).read_text().splitlines()
     assert [line.rsplit(",", 1)[0] for line in got] == [

@@ -90,13 +90,13 @@ def test_every_command_lists_its_own_flags_in_help(command, cli):
 
 
 @pytest.mark.parametrize("flagfile", sorted(p.name for p in (REPO / "flags").glob("*.flags")))
-def test_every_flagfile_parses_and_describes_itself(flagfile, cli):
+def test_every_flagfile_parses_and_describes_itself(flagfile, main_here):
     text = (REPO / "flags" / flagfile).read_text()
     assert text.startswith("#")
     if flagfile != "recipe.flags":
         assert "# Command:" in text and "# Runtime:" in text and "# Result:" in text
         assert f"--flagfile=flags/{flagfile}" in text
-    proc = cli.run("bn_keras.main", f"--flagfile=flags/{flagfile}", "--print_config", timeout=60)
+    proc = main_here(f"--flagfile=flags/{flagfile}", "--print_config")
     assert proc.returncode == 0, proc.stderr
     config = json.loads(proc.stdout)
     # Every experiment inherits the original recipe from recipe.flags.

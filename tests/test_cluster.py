@@ -78,8 +78,9 @@ def test_contradictory_distribution_settings_are_refused(settings, problem):
         Config(**settings).validate()
 
 
-def test_multi_worker_without_tf_config_is_refused_before_tensorflow_loads(tmp_path, cli):
-    done = cli.run("bn_keras.main", "--strategy=multi_worker", f"--results_dir={tmp_path}")
+def test_multi_worker_without_tf_config_is_refused_before_tensorflow_loads(tmp_path, main_here):
+    # (Before TensorFlow loads: test_architecture runs main's refusals in a fresh interpreter.)
+    done = main_here("--strategy=multi_worker", f"--results_dir={tmp_path}")
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "bn_keras: error: --strategy=multi_worker needs TF_CONFIG naming the cluster and this "

@@ -1,11 +1,11 @@
 """Property-based bad input: generated flag values and flagfiles through the real validation.
 
 In process, hundreds of examples through the checks that need no TensorFlow (the same functions
-bn_keras.main calls); through the real command line, fewer (about 1 s each), with --dry_run so
-that no training starts. Either the input is accepted, or it is refused with one
-`bn_keras: error:` line and exit status 2 (1 for what fails later); never a traceback, and
-nothing is written. Examples are derandomized: the suite sees the same ones every run. Cases
-found here are rows of test_bad_inputs.
+bn_keras.main calls), and fewer through bn_keras.main's entry point (`main_here`: flag parsing,
+flagfiles, checks, the error line), with --dry_run so that no training starts. Either the
+input is accepted, or it is refused with one `bn_keras: error:` line and exit status 2 (1 for
+what fails later); never a traceback, and nothing is written. Examples are derandomized: the
+suite sees the same ones every run. Cases found here are rows of test_bad_inputs.
 """
 
 from __future__ import annotations
@@ -144,11 +144,15 @@ def test_checks_in_process_refuse_only_with_config_errors(
     deadline=None,
     derandomize=True,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,  # main_here starts afresh at every call
+    ],
 )
 @given(generated=command_line())
 def test_command_line_accepts_or_refuses_in_one_line_and_writes_nothing(
-    generated, tmp_path_factory, cli
+    generated, tmp_path_factory, main_here
 ):
     flags, files = generated
     work = tmp_path_factory.mktemp("fuzz") / "work"  # the flags' relative paths start with work/
@@ -157,14 +161,7 @@ def test_command_line_accepts_or_refuses_in_one_line_and_writes_nothing(
     for name, text in files.items():
         (work / name).write_text(text, encoding="utf-8", errors="surrogateescape")
     before = _tree(work)
-    proc = cli.run(
-        "bn_keras.main",
-        "--results_dir=work/results",
-        *flags,
-        "--dry_run",
-        cwd=work.parent,
-        timeout=60,
-    )
+    proc = main_here("--results_dir=work/results", *flags, "--dry_run", cwd=work.parent)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     event(f"exit {proc.returncode}: {lines[-1][len(PREFIX) :][:30] if lines else ''}")

@@ -130,8 +130,8 @@ def test_reported_errors_keep_their_one_line(command):
     assert "traceback in" not in lines[0]
 
 
-def test_print_config_still_prints_json():
-    proc = _run(["-m", "bn_keras.main", "--flagfile=flags/smoke.flags", "--print_config"])
+def test_print_config_still_prints_json(main_here):
+    proc = main_here("--flagfile=flags/smoke.flags", "--print_config")
     assert proc.returncode == 0 and json.loads(proc.stdout)["train_steps"] == 20
 
 

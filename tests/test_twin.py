@@ -132,10 +132,23 @@ def _train_in_child(mnist, runs: list[tuple[Config, Path]], tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_a_tiny_run_writes_the_records_the_summary_reads(tiny_mnist, tmp_path):
-    results = tmp_path / "results"
-    _train_in_child(tiny_mnist, [(TINY, results / "lenetr_bn_seed0")], tmp_path)
-    (run,) = load_runs(results)
+SAME_SEED = dataclasses.replace(TINY, train_steps=4)
+OTHER_SEED = dataclasses.replace(SAME_SEED, seed=1)
+
+
+@pytest.fixture(scope="module")
+def twin_runs(tiny_mnist, tmp_path_factory) -> Path:
+    """One child process trains them all: TINY into results/, and SAME_SEED twice and OTHER_SEED
+    into a, b and c."""
+    root = tmp_path_factory.mktemp("twin")
+    runs = [(TINY, root / "results" / "lenetr_bn_seed0")]
+    runs += [(c, root / name) for c, name in zip((SAME_SEED, SAME_SEED, OTHER_SEED), "abc")]
+    _train_in_child(tiny_mnist, runs, root)
+    return root
+
+
+def test_a_tiny_run_writes_the_records_the_summary_reads(twin_runs):
+    (run,) = load_runs(twin_runs / "results")
     assert (run.experiment, run.seed) == ("lenetr_bn", 0)
     assert run.record["framework"] == "pytorch"
     assert run.record["config"]["framework"] == "pytorch"  # whatever the Config passed said
@@ -151,11 +164,8 @@ def test_a_tiny_run_writes_the_records_the_summary_reads(tiny_mnist, tmp_path):
     assert rows[-1]["test_accuracy"] > 0.5  # the tiny digits are easy: it learned
 
 
-def test_the_same_seed_gives_the_same_run(tiny_mnist, tmp_path):
-    config = dataclasses.replace(TINY, train_steps=4)
-    other = dataclasses.replace(config, seed=1)
-    dirs = [tmp_path / name for name in ("a", "b", "c")]
-    _train_in_child(tiny_mnist, list(zip((config, config, other), dirs)), tmp_path)
+def test_the_same_seed_gives_the_same_run(twin_runs):
+    dirs = [twin_runs / name for name in "abc"]
     first, second, third = ([r["test_loss"] for r in read_metrics(d / "metrics.csv")] for d in dirs)
     assert first == second
     assert first != third

@@ -92,4 +92,6 @@ def test_multi_worker_without_tf_config_is_refused_before_tensorflow_loads(tmp_p
 def test_the_launcher_needs_the_workers_flags_after_a_double_dash(cli):
     done = cli.run("bn_keras.launch", "--workers=2", "--model=mlp", timeout=60)
     assert done.returncode == 2
-    assert done.stderr.strip().startswith("bn_keras.launch: error: separate the workers' flags")
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("bn_keras.launch: error: Unknown command line flag 'model'")
+    assert "separate the workers' flags with --" in line

@@ -3,9 +3,9 @@
 # instead, as scripts/ensure_env.sh says), run every experiment over seeds, then draw the figures
 # and write the summary (docs/sweep.md). Options go to the sweep:
 #   --seeds=N  -j N  --quick  --force  --experiments=a,b  --data_dir=DIR
-#   --max_seeds=N  --nountil_decided  --notwin
-# By default each paper pair starts at 3 seeds and gets one more per round while a claim about it
-# is UNDECIDED, up to 10; with torch importable the PyTorch twin's runs go into results/pytorch/.
+#   --until_decided --max_seeds=N  --notwin
+# By default each paper pair gets the fixed design's 10 seeds per arm (results/summary.md states
+# the design); with torch importable the PyTorch twin's runs go into results/pytorch/.
 # --probes runs the probe experiments of flags/probes/ (issue 6) into results/probes/ instead.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -1,16 +1,16 @@
 """Runs experiments from flags/ over seeds: skips finished runs, shows sweep-wide progress.
 
 `./run_all.sh` calls this after setting up the environment:
-    python -m bn_keras.sweep --seeds=3 --jobs=2 [--quick] [--force] [--experiments=mlp,mlp_bn]
-        [--until_decided --max_seeds=10] [--twin]
+    python -m bn_keras.sweep [--seeds=10] [--jobs=2] [--quick] [--force] [--experiments=mlp,mlp_bn]
+        [--until_decided --seeds=3 --max_seeds=10] [--twin]
 
-The six paper experiments start with --seeds seeds; with --until_decided (the default) each
-pair with an UNDECIDED claim then gets one more seed in both arms per round until its claims are
-decided or it has --max_seeds (bn_keras/experiments/adaptive.py; this is optional stopping,
-bounded by the cap, see there). The longer extra experiments of flags/ (Ioffe & Szegedy's
-setting, the 100K-iteration LeNets) run with --extra_seeds. With --twin (the default) and torch
-importable, the paper experiments also run in the PyTorch twin into <results_dir>/pytorch/, their
-pairs decided the same way; without torch one line says so. `--probes` runs the probe
+The six paper experiments run with --seeds seeds (the fixed design's 10 by default). With
+--until_decided (exploratory, off by default) each pair with an UNDECIDED claim then gets one more
+seed in both arms per round until its claims are decided or it has --max_seeds
+(bn_keras/experiments/adaptive.py; this is optional stopping, see there). The longer extra
+experiments of flags/ (Ioffe & Szegedy's setting, the 100K-iteration LeNets) run with
+--extra_seeds. With --twin (the default) and torch importable, the paper experiments also run in
+the PyTorch twin into <results_dir>/pytorch/; without torch one line says so. `--probes` runs the probe
 experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
 results/probes/. `--why` runs issue 22's grid (bn_keras/experiments/grid.py) into results/why/.
 

@@ -7,11 +7,12 @@ the wording rule, and what the seed-adding sweep is (exploratory).
 
 from __future__ import annotations
 
+from bn_keras.config.commands import DESIGN_SEEDS
 from bn_keras.reporting import claims
 from bn_keras.reporting.findings import FAMILY
 from bn_keras.reporting.statistics import ACCURACY_MARGIN, ALPHA, POWER
 
-SEEDS_PER_ARM = 10  # seeds 0-9 of every pair, in Keras and in the PyTorch twin
+SEEDS_PER_ARM = DESIGN_SEEDS  # seeds 0-9 of every pair, in Keras and in the PyTorch twin
 FRAMEWORKS = ("keras", "pytorch")
 # scripts/simulate_adaptive.py's output (40,000 repeats per cell), as experiments/adaptive.py
 # quotes it.

@@ -10,8 +10,8 @@ seed in both arms per round until its claims are decided or it has --max_seeds
 (bn_keras/experiments/adaptive.py; this is optional stopping, see there). The longer extra
 experiments of flags/ (Ioffe & Szegedy's setting, the 100K-iteration LeNets) run with
 --extra_seeds. With --twin (the default) and torch importable, the paper experiments also run in
-the PyTorch twin into <results_dir>/pytorch/; without torch one line says so. `--probes` runs the probe
-experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
+the PyTorch twin into <results_dir>/pytorch/; without torch one line says so. `--probes` runs
+the probe experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
 results/probes/. `--why` runs issue 22's grid (bn_keras/experiments/grid.py) into results/why/.
 
 Its flags are SweepOptions' (bn_keras/config/commands.py, listed in docs/flags.md). It prints

@@ -37,8 +37,11 @@ class BnOptions:
     layer_class: type[layers.BatchNormalization] | None = None
 
 
-class _LayerFactory:
-    """Creates the affine layers of a network with one init scheme and one BN setting."""
+class LayerFactory:
+    """Creates the layers of a network with one init scheme and one BN setting.
+
+    bn_keras.models.stacked subclasses it to build S seeds of a network as one model.
+    """
 
     def __init__(self, bn: BnOptions | None, init: str):
         self.bn = bn
@@ -53,6 +56,12 @@ class _LayerFactory:
             "kernel_initializer": keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
             "bias_initializer": keras.initializers.RandomUniform(-bound, bound),
         }
+
+    def image_input(self) -> keras.KerasTensor:
+        return keras.Input(INPUT_SHAPE, name="image")
+
+    def flatten(self, x):
+        return layers.Flatten(name="flatten")(x)
 
     def dense(self, x, units: int, name: str, hidden: bool = True):
         use_bias = not (hidden and self.bn)
@@ -77,27 +86,27 @@ class _LayerFactory:
         return layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 
-def _mlp(make: _LayerFactory) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    inputs = keras.Input(INPUT_SHAPE, name="image")
-    x = layers.Flatten(name="flatten")(inputs)
+def _mlp(make: LayerFactory) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = make.image_input()
+    x = make.flatten(inputs)
     for i in (1, 2, 3):
         x = make.normalize_and_activate(make.dense(x, 100, f"fc{i}"), "sigmoid", f"fc{i}")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
-def _lenet(make: _LayerFactory, activation: str) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    inputs = keras.Input(INPUT_SHAPE, name="image")
+def _lenet(make: LayerFactory, activation: str) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = make.image_input()
     x = make.normalize_and_activate(make.conv(inputs, 6, "same", "conv1"), activation, "conv1")
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = make.normalize_and_activate(make.conv(x, 16, "valid", "conv2"), activation, "conv2")
     x = layers.MaxPooling2D(2, name="pool2")(x)
-    x = layers.Flatten(name="flatten")(x)
+    x = make.flatten(x)
     x = make.normalize_and_activate(make.dense(x, 120, "fc1"), activation, "fc1")
     x = make.normalize_and_activate(make.dense(x, 84, "fc2"), activation, "fc2")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
-_BUILDERS: dict[str, Callable[[_LayerFactory], tuple]] = {
+_BUILDERS: dict[str, Callable[[LayerFactory], tuple]] = {
     "mlp": _mlp,
     "lenet": lambda make: _lenet(make, "sigmoid"),
     "lenetr": lambda make: _lenet(make, "relu"),
@@ -123,8 +132,17 @@ def build_model(
     Raises:
         ValueError: unknown model name.
     """
+    factory = LayerFactory((bn_options or BnOptions()) if bn else None, init)
+    inputs, logits = network_graph(name, factory)
+    return keras.Model(inputs, logits, name=f"{name}_bn" if bn else name)
+
+
+def network_graph(name: str, make: LayerFactory) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The inputs and logits of network `name`, its layers made by `make`.
+
+    Raises:
+        ValueError: unknown model name.
+    """
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
-    factory = _LayerFactory((bn_options or BnOptions()) if bn else None, init)
-    inputs, logits = _BUILDERS[name](factory)
-    return keras.Model(inputs, logits, name=f"{name}_bn" if bn else name)
+    return _BUILDERS[name](make)

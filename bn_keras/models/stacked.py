@@ -23,14 +23,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from bn_keras.config.seeds import MAX_STACK
 from bn_keras.models import networks
 from bn_keras.models.networks import BnOptions, LayerFactory
 
-MAX_STACK = 32  # seeds per stack: more gains nothing measurable and multiplies memory
+
+@keras.saving.register_keras_serializable(package="bn_keras")
+class GroupedConv2D(layers.Conv2D):
+    """Keras's Conv2D with `groups`, run by TensorFlow's own grouped convolution.
+
+    Keras compiles every grouped convolution with XLA on TensorFlow, because TensorFlow's CPU
+    kernels lack its gradient without oneDNN; but XLA's CPU gradient of the kernel is about 100x
+    slower than oneDNN's (docs in the report of issue 20). On x86 TensorFlow uses oneDNN by
+    default (TF_ENABLE_ONEDNN_OPTS), so this layer calls `tf.nn.conv2d` directly. Train it
+    without XLA (`jit_compile=False`) on a CPU for the same reason.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        return tf.nn.conv2d(
+            inputs,
+            kernel,
+            strides=list(self.strides),
+            padding=self.padding.upper(),
+            dilations=list(self.dilation_rate),
+        )
 
 
 class _StackedLayerFactory(LayerFactory):
@@ -61,7 +80,7 @@ class _StackedLayerFactory(LayerFactory):
         )(x)
 
     def conv(self, x, filters: int, padding: str, name: str):
-        return layers.Conv2D(
+        return GroupedConv2D(
             filters * self.seeds,
             5,
             padding=padding,
@@ -259,8 +278,3 @@ class _SeedLossView:
             value = variable.numpy()
             value[self._index] = 0.0
             variable.assign(value)
-
-
-def seed_batches(images: np.ndarray, seeds: int) -> np.ndarray:
-    """Images [N, 28, 28, 1] broadcast to every seed's channel, [N, 28, 28, S]."""
-    return np.broadcast_to(images, (*images.shape[:-1], seeds))

@@ -1,0 +1,454 @@
+"""Trains the seeds of one configuration together as one stacked model (bn_keras.models.stacked).
+
+Each seed is still its own run and gets its own run directory with the files a single run writes
+(config.json, metrics.csv, TensorBoard events, model exports, result.json last); its config.json
+names the stack it was trained in. The stack itself has a directory of its own holding the
+checkpoint of all its seeds, so a stack resumes exactly, as one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from bn_keras.common.atomic import write_json_atomic
+from bn_keras.common.errors import CheckpointError, ConfigError, TrainingDiverged
+from bn_keras.config.seeds import seeds_label
+from bn_keras.config.settings import Config
+from bn_keras.data import input_pipeline
+from bn_keras.data.stacked_pipeline import stacked_train_dataset
+from bn_keras.distribution import workarounds
+from bn_keras.models import networks, stacked
+from bn_keras.runs.metrics_file import MetricsWriter, missing_rows, read_metrics, truncate_after
+from bn_keras.runs.run_dir import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    KERAS_MODEL_FILE,
+    METRICS_FILE,
+    RESULT_FILE,
+    SAVED_MODEL_DIR,
+    TENSORBOARD_DIR,
+)
+from bn_keras.training import recipe
+from bn_keras.training.callbacks import TestAccuracyCallback
+from bn_keras.training.checkpointing import CheckpointCallback, RunCheckpoint
+from bn_keras.training.export import export_saved_model, save_keras_model
+from bn_keras.training.records import result_record, run_record
+from bn_keras.training.setup import Setup, set_up
+from bn_keras.training.train import TrainResult
+
+STACK_FILE = "stack.json"  # in the stack's directory: its seeds and their run directories
+
+
+def stack_dir_name(config: Config, seeds: Sequence[int]) -> str:
+    """`<model>[_bn]_stack_seeds<seeds>`, e.g. `lenetr_bn_stack_seeds0-9`."""
+    return f"{config.model}{'_bn' if config.bn else ''}_stack_seeds{seeds_label(tuple(seeds))}"
+
+
+def seed_run_dirs(config: Config, seeds: Sequence[int], results_dir: Path) -> list[Path]:
+    """Each seed's run directory: where a single run of that seed would go by default."""
+    return [Path(results_dir) / dataclasses.replace(config, seed=s).default_run_name for s in seeds]
+
+
+def check_stackable(config: Config) -> None:
+    """Refuses the settings a stack does not support.
+
+    Raises:
+        ConfigError: probes, folded evaluation or the PyTorch twin with --seeds.
+    """
+    unsupported = {
+        "--probe_every": config.probe_every,
+        "--landscape_every": config.landscape_every,
+        "--fold_bn_eval": config.fold_bn_eval,
+        "--framework=pytorch": config.framework == "pytorch",
+    }
+    for flag, value in unsupported.items():
+        if value:
+            raise ConfigError(
+                f"{flag} is not supported with --seeds: train those runs one seed each"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class StackResult:
+    """What a stack measured: one TrainResult per seed, in the stack's order."""
+
+    stack_dir: Path
+    seeds: tuple[int, ...]
+    runs: list[TrainResult]
+    interrupted_at: int | None = None
+
+
+@dataclasses.dataclass
+class _Stack:
+    setup: Setup
+    seeds: tuple[int, ...]
+    run_dirs: list[Path]
+    model: keras.Model
+    train_loss: stacked.PerSeedCrossEntropy
+
+    def seed_config(self, index: int) -> Config:
+        return dataclasses.replace(self.setup.config, seed=self.seeds[index])
+
+
+def train_stack(
+    config: Config,
+    seeds: Sequence[int],
+    results_dir: Path,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+    mnist: input_pipeline.Mnist | None = None,
+    stop_request: threading.Event | None = None,
+) -> StackResult:
+    """Trains `seeds` of `config` (its own `seed` ignored) as one stacked model.
+
+    Seed s is the same run as `train_and_evaluate(replace(config, seed=s), ...)` up to float
+    rounding: the same initial weights, batches, BN statistics and Adadelta state
+    (tests/test_stacked.py). Writes each seed's run directory (`seed_run_dirs`) and the stack's
+    (`stack_dir_name`: stack.json and the checkpoints); a stack directory holding a checkpoint is
+    resumed at its exact iteration.
+
+    Args:
+        config: a validated configuration (see `check_stackable`).
+        seeds: the seeds, each once.
+        results_dir: where the run directories and the stack's directory go.
+        strategy: overrides the strategy named in the config (tests inject one).
+        mnist: overrides the dataset read with tfds.load (tests inject tiny arrays).
+        stop_request: when set, training checkpoints and stops at the next callback.
+
+    Returns:
+        Each seed's measurements, and `interrupted_at` when a stop request ended the stack.
+
+    Raises:
+        TrainingDiverged: the loss of a seed became NaN or infinite (the whole stack stops).
+        CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
+    """
+    seeds = tuple(seeds)
+    results_dir = Path(results_dir)
+    check_stackable(config)
+    setup = set_up(config, results_dir / stack_dir_name(config, seeds), strategy, mnist)
+    stack = _build(setup, seeds, seed_run_dirs(config, seeds, results_dir))
+    average_bn_statistics = setup.context.prepare_fit(stack.model)
+    checkpoint = RunCheckpoint(setup.run_dir / CHECKPOINT_DIR, stack.model)
+    resume = _start_or_resume(stack, checkpoint)
+    start_step = resume["step"] if resume else 0
+    setup.context.log(setup.config_used)
+    accuracies = _accuracy_callbacks(stack, resume, average_bn_statistics)
+    checkpointer = CheckpointCallback(
+        checkpoint,
+        config.resolved_checkpoint_every,
+        config.train_steps,
+        _StackState(accuracies),
+        stop_request,
+        resume=resume,
+        before_save=average_bn_statistics,
+        agree_to_stop=setup.context.stop_agreement(),
+    )
+    _fit(stack, start_step, [*accuracies, checkpointer])
+    if checkpointer.diverged_at is not None:
+        raise TrainingDiverged(
+            f"the stack {setup.run_dir.name} diverged (loss not finite) at iteration "
+            f"{checkpointer.diverged_at}; the metrics so far are in each seed's run directory, "
+            "nothing was exported: lower --learning_rate or train the seeds one by one"
+        )
+    runs = [_seed_result(stack, i, start_step, resume, a) for i, a in enumerate(accuracies)]
+    if checkpointer.interrupted_at is None:
+        for index, run in enumerate(runs):
+            _export_and_record(stack, index, run, checkpointer)
+    return StackResult(setup.run_dir, seeds, runs, checkpointer.interrupted_at)
+
+
+def _build(setup: Setup, seeds: tuple[int, ...], run_dirs: list[Path]) -> _Stack:
+    """The compiled stack, each seed's initial weights copied in, its optimizer built."""
+    config = setup.config_used
+    with setup.context.scope():
+        bn_options = networks.BnOptions(
+            config.bn_momentum, config.bn_epsilon, setup.context.sync_bn, config.bn_impl
+        )
+        model = stacked.stack_seeds(config.model, config.bn, seeds, bn_options, config.init)
+        train_loss = stacked.PerSeedCrossEntropy(len(seeds))
+        model.compile(
+            optimizer=recipe.make_optimizer(config, setup.steps_per_epoch),
+            loss=stacked.stacked_cross_entropy,
+            metrics=[train_loss],
+            steps_per_execution=_steps_per_execution(config),
+            jit_compile=_jit_compile(config),
+        )
+        model.optimizer.build(model.trainable_variables)
+    return _Stack(setup, seeds, run_dirs, model, train_loss)
+
+
+def _jit_compile(config: Config) -> str | bool:
+    """XLA for the train step; "auto" leaves it off for the LeNets, whose grouped convolutions'
+    kernel gradient XLA computes about 100x slower on a CPU than TensorFlow (GroupedConv2D)."""
+    if config.jit_compile == "auto":
+        return "auto" if config.model == "mlp" else False
+    return config.jit_compile == "true"
+
+
+def _steps_per_execution(config: Config) -> int:
+    if workarounds.single_step_execution_needed(tf.distribute.get_strategy()):
+        return 1  # as the single-seed trainer (keras-team/keras#19246)
+    return config.resolved_steps_per_execution
+
+
+def _start_or_resume(stack: _Stack, checkpoint: RunCheckpoint) -> dict | None:
+    """Restores the stack's checkpoint, or starts every seed's directory afresh.
+
+    Resuming, each seed keeps its metrics rows up to the checkpoint. Starting, each seed's rows of
+    an attempt that died before its first checkpoint are dropped and its config.json is written.
+
+    Raises:
+        CheckpointError: a damaged checkpoint, or a seed's metrics rows it covers are missing.
+    """
+    setup = stack.setup
+    setup.run_dir.mkdir(parents=True, exist_ok=True)
+    resume = checkpoint.restore()
+    step = resume["step"] if resume else 0
+    setup.context.check_same_step(step)
+    if resume and len(resume.get("seeds", ())) != len(stack.seeds):
+        raise CheckpointError(
+            f"the checkpoint in {checkpoint.directory} is not this stack's: pass --overwrite"
+        )
+    for index, run_dir in enumerate(stack.run_dirs):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        metrics_path = run_dir / METRICS_FILE
+        if resume:
+            if setup.context.chief:
+                _check_rows_until(metrics_path, step, setup.config)
+                truncate_after(metrics_path, step)
+            continue
+        metrics_path.unlink(missing_ok=True)
+        record = run_record(
+            stack.seed_config(index),
+            setup.context.record(setup.config_used, stack.model),
+            setup.data_source,
+        )
+        record["stack"] = _stack_record(stack)
+        write_json_atomic(run_dir / CONFIG_FILE, record)
+    if resume:
+        logging.info("Resuming the stack %s at iteration %d", setup.run_dir, step)
+    else:
+        write_json_atomic(setup.run_dir / STACK_FILE, _stack_record(stack))
+    return resume
+
+
+def _stack_record(stack: _Stack) -> dict:
+    return {
+        "seeds": list(stack.seeds),
+        "stack_dir": stack.setup.run_dir.name,
+        "run_dirs": [path.name for path in stack.run_dirs],
+        "note": "trained as one stacked model (bn_keras.models.stacked); elapsed_s and "
+        "steps_per_second are the stack's",
+    }
+
+
+def _check_rows_until(metrics_path: Path, step: int, config: Config) -> None:
+    steps = [*range(0, step + 1, config.eval_every), config.train_steps]
+    missing = missing_rows(metrics_path, [s for s in steps if s <= step])
+    if missing:
+        raise CheckpointError(
+            f"{metrics_path} lacks the rows for iterations {missing[0]} to {missing[-1]} that "
+            f"the stack's checkpoint at iteration {step} covers: pass --overwrite to start afresh"
+        )
+
+
+class _StackEvaluation:
+    """All seeds' test loss and accuracy in one pass over the test set, once per iteration;
+    `for_seed(i)` is seed i's evaluator for its metrics callback."""
+
+    def __init__(self, stack: _Stack, before):
+        setup, seeds = stack.setup, len(stack.seeds)
+        self._model, self._before, self._cache = stack.model, before, (None, None)
+        self._num_examples = len(setup.mnist.test_labels)
+        strategy = setup.context.strategy
+        dataset = input_pipeline.test_dataset(
+            setup.mnist.test_images, setup.mnist.test_labels, setup.config.test_batch_size
+        )
+        options = tf.data.Options()
+        policy = tf.data.experimental.AutoShardPolicy.DATA
+        options.experimental_distribute.auto_shard_policy = policy
+        distributed = strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+        def replica_sums(images, labels):
+            images = tf.repeat(images, seeds, axis=-1)  # every seed sees every test image
+            logits = self._model(images, training=False)  # [b, S, 10]
+            labels = tf.repeat(labels[:, None], seeds, axis=1)
+            losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            correct = tf.equal(tf.argmax(logits, axis=-1), labels)
+            return (
+                tf.reduce_sum(tf.cast(losses, tf.float64), axis=0),
+                tf.reduce_sum(tf.cast(correct, tf.float64), axis=0),
+                tf.cast(tf.shape(labels)[0], tf.float64),
+            )
+
+        @tf.function
+        def sums():
+            losses = correct = tf.zeros([seeds], tf.float64)
+            count = tf.constant(0.0, tf.float64)
+            for images, labels in distributed:
+                per_replica = strategy.run(replica_sums, args=(images, labels))
+                reduced = [strategy.reduce("SUM", value, axis=None) for value in per_replica]
+                losses, correct, count = (
+                    losses + reduced[0],
+                    correct + reduced[1],
+                    count + reduced[2],
+                )
+            return losses, correct, count
+
+        self._sums = sums
+
+    def _evaluate(self) -> tuple[list[float], list[float]]:
+        step = int(self._model.optimizer.iterations.numpy())
+        if self._cache[0] != step:
+            if self._before is not None:
+                self._before()
+            losses, correct, count = (t.numpy() for t in self._sums())
+            if count != self._num_examples:
+                raise RuntimeError(
+                    f"evaluation counted {count:.0f} examples, not {self._num_examples}"
+                )
+            self._cache = (step, (list(losses / count), list(correct / count)))
+        return self._cache[1]
+
+    def for_seed(self, index: int):
+        def evaluate() -> tuple[float, float]:
+            losses, accuracies = self._evaluate()
+            return float(losses[index]), float(accuracies[index])
+
+        return evaluate
+
+
+def _accuracy_callbacks(stack: _Stack, resume: dict | None, before) -> list[TestAccuracyCallback]:
+    """Each seed's metrics callback, writing its rows and TensorBoard events to its run dir."""
+    setup = stack.setup
+    config, chief = setup.config, setup.context.chief
+    schedule = recipe.learning_rate_schedule(setup.config_used, setup.steps_per_epoch)
+    evaluation = _StackEvaluation(stack, before)
+    return [
+        TestAccuracyCallback(
+            evaluation.for_seed(index),
+            stack.train_loss.seed_view(index),
+            every=config.eval_every,
+            total_steps=config.train_steps,
+            steps_per_epoch=setup.steps_per_epoch,
+            learning_rate=lambda step: float(schedule(step)),
+            writer=MetricsWriter(run_dir / METRICS_FILE) if chief else None,
+            tensorboard_dir=run_dir / TENSORBOARD_DIR if chief else None,
+            label=run_dir.name,
+            resume=resume["seeds"][index] if resume else None,
+        )
+        for index, run_dir in enumerate(stack.run_dirs)
+    ]
+
+
+class _StackState:
+    """The checkpoint's bookkeeping for every seed's metrics callback."""
+
+    def __init__(self, accuracies: list[TestAccuracyCallback]):
+        self._accuracies = accuracies
+
+    def resume_state(self) -> dict:
+        return {"seeds": [accuracy.resume_state() for accuracy in self._accuracies]}
+
+
+def _fit(stack: _Stack, start_step: int, callbacks: list[keras.callbacks.Callback]) -> None:
+    setup = stack.setup
+    config, mnist = setup.config, setup.mnist
+    if start_step >= config.train_steps:
+        return
+    train_ds = setup.context.train_dataset(
+        lambda replica_slice: stacked_train_dataset(
+            mnist.train_images,
+            mnist.train_labels,
+            config.batch_size,
+            stack.seeds,
+            start_step,
+            replica_slice,
+        )
+    )
+    stack.model.fit(
+        train_ds,
+        epochs=1,
+        steps_per_epoch=config.train_steps - start_step,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=0,
+    )
+
+
+def _seed_result(
+    stack: _Stack, index: int, start_step: int, resume: dict | None, accuracy: TestAccuracyCallback
+) -> TrainResult:
+    run_dir = stack.run_dirs[index]
+    rows = read_metrics(run_dir / METRICS_FILE) if stack.setup.context.chief else accuracy.rows
+    if not rows:
+        elapsed = (resume or {"seeds": [{}] * (index + 1)})["seeds"][index].get(
+            "elapsed_s", math.nan
+        )
+        rows = [{"step": start_step, "test_loss": math.nan, "test_accuracy": math.nan}]
+        rows[0]["elapsed_s"] = elapsed
+    last = rows[-1]
+    return TrainResult(
+        run_dir=run_dir,
+        steps=int(last["step"]),
+        final_test_accuracy=last["test_accuracy"],
+        final_test_loss=last["test_loss"],
+        train_seconds=last["elapsed_s"],
+        steps_per_second=last["step"] / last["elapsed_s"] if last["elapsed_s"] else math.nan,
+        rows=rows,
+    )
+
+
+def single_seed_slice(
+    stack_model: keras.Model, index: int, config: Config, steps_per_epoch: int
+) -> keras.Model:
+    """Seed `index` of a trained stack as the single-seed model, compiled with its optimizer
+    state sliced out of the stack's, and Keras's own BatchNormalization (loads in stock Keras).
+
+    Args:
+        stack_model: the trained stack, compiled.
+        index: the seed's place in the stack.
+        config: the configuration trained with.
+        steps_per_epoch: iterations per epoch, for the optimizer's learning-rate schedule.
+    """
+    bn_options = networks.BnOptions(config.bn_momentum, config.bn_epsilon, implementation="keras")
+    single = networks.build_model(config.model, config.bn, bn_options, config.init)
+    stacked.unstack_seed(stack_model, index, single)
+    single.compile(
+        optimizer=recipe.make_optimizer(config, steps_per_epoch), loss=recipe.make_loss()
+    )
+    single.optimizer.build(single.trainable_variables)
+    seeds = int(stack_model.input_shape[-1])
+    stacked.unstack_optimizer(stack_model.optimizer, index, single.optimizer, seeds)
+    return single
+
+
+def _export_and_record(
+    stack: _Stack, index: int, run: TrainResult, checkpointer: CheckpointCallback
+) -> None:
+    """Exports seed `index`'s slice (chief only, when asked), then writes its result.json."""
+    setup, run_dir = stack.setup, stack.run_dirs[index]
+    if setup.config.export and setup.context.chief:
+        single = single_seed_slice(stack.model, index, setup.config_used, setup.steps_per_epoch)
+        export_saved_model(single, run_dir / SAVED_MODEL_DIR)
+        save_keras_model(single, run_dir / KERAS_MODEL_FILE)
+    write_json_atomic(
+        run_dir / RESULT_FILE,
+        result_record(
+            run.steps,
+            run.final_test_accuracy,
+            run.final_test_loss,
+            run.train_seconds,
+            run.steps_per_second,
+            checkpointer.seconds,
+            checkpointer.written,
+        ),
+    )

@@ -1,0 +1,127 @@
+"""Seeds trained as one stack are the runs trained alone: weights, statistics, optimizer, rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from bn_keras.config.settings import Config
+from bn_keras.models import networks, stacked
+from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.training import recipe
+from bn_keras.training import stacked as stacked_training
+from bn_keras.training.checkpointing import RunCheckpoint
+from bn_keras.training.train import METRICS_FILE, build_compiled_model, train_and_evaluate
+
+SEEDS = (0, 1, 2)
+# 200 tiny training images at batch 32: 7 iterations per epoch (the 7th partial), so the 210
+# iterations cross 30 epochs, 30 learning-rate decays and as many reshuffles.
+SMALL = dict(batch_size=32, eval_every=70, train_steps=210, test_batch_size=50, export=False)
+# float32 round-off: grouped convolutions and batched matrix products sum in other orders than
+# the single model's ops. Measured after 210 iterations: below 1e-5 (see the report); a seed's
+# slice compared with another seed's run differs by about 0.1.
+WEIGHT_TOLERANCE = 2e-4
+ROW_TOLERANCE = 1e-4
+
+
+def _single_state(config: Config, run_dir) -> dict[str, np.ndarray]:
+    """Weights, BN statistics and Adadelta slots of a single run's last checkpoint, by name."""
+    keras.utils.set_random_seed(config.seed)
+    model = build_compiled_model(config, steps_per_epoch=7)
+    model.optimizer.build(model.trainable_variables)
+    RunCheckpoint(run_dir / "checkpoints", model).restore()
+    return _state(model)
+
+
+def _state(model: keras.Model) -> dict[str, np.ndarray]:
+    return {
+        **{w.path: w.numpy() for w in model.weights},
+        **{v.name: v.numpy() for v in model.optimizer.variables if "accumulated" in v.name},
+        "iterations": model.optimizer.iterations.numpy(),
+    }
+
+
+def _stack_states(config: Config, stack_dir) -> list[dict[str, np.ndarray]]:
+    """Each seed's slice of a stack's last checkpoint, as `_single_state` gives a single run's."""
+    bn_options = networks.BnOptions(config.bn_momentum, config.bn_epsilon)
+    model = stacked.build_stacked_model(config.model, config.bn, len(SEEDS), bn_options)
+    model.compile(optimizer=recipe.make_optimizer(config, 7), loss=stacked.stacked_cross_entropy)
+    model.optimizer.build(model.trainable_variables)
+    RunCheckpoint(stack_dir / "checkpoints", model).restore()
+    return [
+        _state(stacked_training.single_seed_slice(model, index, config, 7))
+        for index in range(len(SEEDS))
+    ]
+
+
+def _largest_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    assert a.keys() == b.keys()
+    return max(float(np.max(np.abs(a[name] - b[name]))) for name in a)
+
+
+@pytest.fixture(scope="module", params=[("lenet", True), ("mlp", True)], ids=["lenet_bn", "mlp_bn"])
+def stack_and_singles(request, tiny_mnist, tmp_path_factory):
+    model, bn = request.param
+    config = Config(model=model, bn=bn, **SMALL)
+    results = tmp_path_factory.mktemp("stack")
+    stack = stacked_training.train_stack(config, SEEDS, results, mnist=tiny_mnist)
+    singles = tmp_path_factory.mktemp("singles")
+    seed_configs = [dataclasses.replace(config, seed=seed) for seed in SEEDS]
+    for seed_config in seed_configs:
+        train_and_evaluate(seed_config, singles / seed_config.default_run_name, mnist=tiny_mnist)
+    return config, stack, singles, seed_configs
+
+
+def test_each_seed_of_a_stack_is_its_single_run(stack_and_singles):
+    config, stack, singles, seed_configs = stack_and_singles
+    slices = _stack_states(config, stack.stack_dir)
+    for seed_config, seed_slice in zip(seed_configs, slices, strict=True):
+        alone = _single_state(seed_config, singles / seed_config.default_run_name)
+        assert _largest_difference(seed_slice, alone) < WEIGHT_TOLERANCE, seed_config.seed
+        # The tolerance tells seeds apart: another seed's run is far outside it.
+        other = dataclasses.replace(seed_config, seed=(seed_config.seed + 1) % len(SEEDS))
+        other_state = _single_state(other, singles / other.default_run_name)
+        assert _largest_difference(seed_slice, other_state) > 100 * WEIGHT_TOLERANCE
+
+
+def test_each_seed_of_a_stack_writes_its_single_runs_rows(stack_and_singles):
+    _, stack, singles, seed_configs = stack_and_singles
+    for seed_config, run in zip(seed_configs, stack.runs, strict=True):
+        assert run.run_dir.name == seed_config.default_run_name
+        rows = read_metrics(run.run_dir / METRICS_FILE)
+        alone = read_metrics(singles / seed_config.default_run_name / METRICS_FILE)
+        assert [r["step"] for r in rows] == [r["step"] for r in alone] == [0, 70, 140, 210]
+        for name in ("epoch", "learning_rate", "train_loss", "test_loss", "test_accuracy"):
+            ours = np.array([r[name] for r in rows])
+            theirs = np.array([r[name] for r in alone])
+            np.testing.assert_allclose(ours, theirs, rtol=ROW_TOLERANCE, equal_nan=True)
+        recorded = json.loads((run.run_dir / "config.json").read_text())
+        assert recorded["config"] == seed_config.to_dict()
+        assert recorded["stack"]["seeds"] == list(SEEDS)
+        assert (run.run_dir / "result.json").exists()
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet", "lenetr"])
+@pytest.mark.parametrize("bn", [False, True], ids=["plain", "bn"])
+def test_a_stack_computes_each_seeds_network(name, bn):
+    """Each seed's slice of the logits and of the BN moving statistics is its own model's, in
+    training and inference mode, on different images per seed: BN statistics shared across
+    seeds, slices or a Flatten out of order, or convolutions mixing seeds would fail it."""
+    seeds = (4, 7)
+    stack = stacked.stack_seeds(name, bn, seeds)
+    images = np.random.default_rng(0).normal(size=(16, 28, 28, len(seeds))).astype("float32")
+    images[..., 1] = 3 * images[..., 1] + 1  # seed 7's batch statistics differ from seed 4's
+    for training in (False, True):
+        logits = np.asarray(stack(images, training=training))
+        for index, seed in enumerate(seeds):
+            alone = stacked.single_seed_model(name, bn, seed)
+            expected = np.asarray(alone(images[..., index : index + 1], training=training))
+            np.testing.assert_allclose(logits[:, index], expected, atol=1e-5)
+            if training:
+                sliced = stacked.unstack_seed(stack, index, networks.build_model(name, bn))
+                for ours, theirs in zip(sliced.weights, alone.weights, strict=True):
+                    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)

@@ -32,7 +32,11 @@ ALLOWED = {
 COMMANDS = {"main", "sweep", "plot", "launch", "bench", "probes/plot"}
 # Importing any of these must not load TensorFlow, Keras or TFDS.
 TF_FREE_ROOMS = ("config", "runs", "common", "reporting", "experiments")
-TF_FREE_EXTRA = ("bn_keras.probes.files", "bn_keras.training.start")
+TF_FREE_EXTRA = (
+    "bn_keras.probes.files",
+    "bn_keras.training.start",
+    "bn_keras.training.stack_start",
+)
 TF_MODULES = ("tensorflow", "keras", "tensorflow_datasets")
 
 

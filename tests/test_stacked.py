@@ -9,10 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from bn_keras.config.settings import Config
+from bn_keras.common.errors import ConfigError
+from bn_keras.config.seeds import parse_seeds, seeds_label
+from bn_keras.config.settings import CommandOptions, Config
 from bn_keras.models import networks, stacked
 from bn_keras.runs.metrics_file import read_metrics
-from bn_keras.training import recipe
+from bn_keras.training import recipe, stack_start
 from bn_keras.training import stacked as stacked_training
 from bn_keras.training.checkpointing import RunCheckpoint
 from bn_keras.training.train import METRICS_FILE, build_compiled_model, train_and_evaluate
@@ -125,3 +127,44 @@ def test_a_stack_computes_each_seeds_network(name, bn):
                 sliced = stacked.unstack_seed(stack, index, networks.build_model(name, bn))
                 for ours, theirs in zip(sliced.weights, alone.weights, strict=True):
                     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "text, seeds",
+    [("0-9", tuple(range(10))), ("0,2,5", (0, 2, 5)), ("3", (3,)), (" 1-2, 7 ", (1, 2, 7))],
+)
+def test_seeds_are_ranges_and_lists(text, seeds):
+    assert parse_seeds(text) == seeds
+    assert parse_seeds(seeds_label(seeds)) == seeds
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("5-2", "runs downward; write 2-5"),
+        ("0-999", "names 1000 seeds; a stack holds at most 32"),
+        ("0,1,0", "names seed 0 twice"),
+        ("a-b", "is not a list of seeds"),
+        ("", "is not a list of seeds"),
+        (f"{2**32}", "seeds must be below 2"),
+    ],
+)
+def test_bad_seeds_are_refused_in_one_line(text, says):
+    with pytest.raises(ConfigError, match=says):
+        parse_seeds(text)
+
+
+def test_a_stack_with_a_finished_seed_is_refused(tmp_path):
+    """A finished seed is neither retrained nor silently dropped from the stack."""
+    config = Config(model="mlp")
+    finished = tmp_path / "mlp_seed1"
+    finished.mkdir()
+    (finished / "result.json").write_text("{}")
+    options = CommandOptions(results_dir=str(tmp_path), seeds="0-2")
+    with pytest.raises(ConfigError, match="mlp_seed1 holds a finished run of seed 1: leave it out"):
+        stack_start.seed_paths(config, options, stack_start.check_stack(config, options))
+    overwrite = dataclasses.replace(options, overwrite=True)
+    paths = stack_start.seed_paths(config, overwrite, (0, 1, 2))
+    assert [p.name for p in paths] == ["mlp_seed0", "mlp_seed1", "mlp_seed2"]
+    with pytest.raises(ConfigError, match="--seed=3 and --seeds=0-2: give one of them"):
+        stack_start.check_stack(dataclasses.replace(config, seed=3), options)

@@ -19,8 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.common.errors import CheckpointError, ConfigError, TrainingDiverged
-from bn_keras.config.seeds import seeds_label
+from bn_keras.common.errors import CheckpointError, TrainingDiverged
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.data.stacked_pipeline import stacked_train_dataset
@@ -42,38 +41,15 @@ from bn_keras.training.checkpointing import CheckpointCallback, RunCheckpoint
 from bn_keras.training.export import export_saved_model, save_keras_model
 from bn_keras.training.records import result_record, run_record
 from bn_keras.training.setup import Setup, set_up
+from bn_keras.training.stack_start import check_stackable, stack_dir_name
 from bn_keras.training.train import TrainResult
 
 STACK_FILE = "stack.json"  # in the stack's directory: its seeds and their run directories
 
 
-def stack_dir_name(config: Config, seeds: Sequence[int]) -> str:
-    """`<model>[_bn]_stack_seeds<seeds>`, e.g. `lenetr_bn_stack_seeds0-9`."""
-    return f"{config.model}{'_bn' if config.bn else ''}_stack_seeds{seeds_label(tuple(seeds))}"
-
-
 def seed_run_dirs(config: Config, seeds: Sequence[int], results_dir: Path) -> list[Path]:
     """Each seed's run directory: where a single run of that seed would go by default."""
     return [Path(results_dir) / dataclasses.replace(config, seed=s).default_run_name for s in seeds]
-
-
-def check_stackable(config: Config) -> None:
-    """Refuses the settings a stack does not support.
-
-    Raises:
-        ConfigError: probes, folded evaluation or the PyTorch twin with --seeds.
-    """
-    unsupported = {
-        "--probe_every": config.probe_every,
-        "--landscape_every": config.landscape_every,
-        "--fold_bn_eval": config.fold_bn_eval,
-        "--framework=pytorch": config.framework == "pytorch",
-    }
-    for flag, value in unsupported.items():
-        if value:
-            raise ConfigError(
-                f"{flag} is not supported with --seeds: train those runs one seed each"
-            )
 
 
 @dataclasses.dataclass(frozen=True)

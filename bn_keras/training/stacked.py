@@ -155,13 +155,13 @@ def _build(setup: Setup, seeds: tuple[int, ...], run_dirs: list[Path]) -> _Stack
             loss=stacked.stacked_cross_entropy,
             metrics=[train_loss],
             steps_per_execution=_steps_per_execution(config),
-            jit_compile=_jit_compile(config),
+            jit_compile=stack_jit_compile(config),
         )
         model.optimizer.build(model.trainable_variables)
     return _Stack(setup, seeds, run_dirs, model, train_loss)
 
 
-def _jit_compile(config: Config) -> str | bool:
+def stack_jit_compile(config: Config) -> str | bool:
     """XLA for the train step; "auto" leaves it off for the LeNets, whose grouped convolutions'
     kernel gradient XLA computes about 100x slower on a CPU than TensorFlow (GroupedConv2D)."""
     if config.jit_compile == "auto":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 
 import keras
 import numpy as np
@@ -168,3 +169,27 @@ def test_a_stack_with_a_finished_seed_is_refused(tmp_path):
     assert [p.name for p in paths] == ["mlp_seed0", "mlp_seed1", "mlp_seed2"]
     with pytest.raises(ConfigError, match="--seed=3 and --seeds=0-2: give one of them"):
         stack_start.check_stack(dataclasses.replace(config, seed=3), options)
+
+
+def test_a_stopped_stack_resumes_exactly(stack_and_singles, tiny_mnist, tmp_path):
+    """Stopped at its first checkpoint (as SIGTERM stops it), then rerun: every seed's rows and
+    the stack's final state are those of the stack trained without a stop."""
+    config, stack, _, _ = stack_and_singles
+    stop = threading.Event()
+    stop.set()
+    first = stacked_training.train_stack(
+        config, SEEDS, tmp_path, mnist=tiny_mnist, stop_request=stop
+    )
+    assert first.interrupted_at == config.resolved_steps_per_execution == 35  # mid-interval
+    assert not any((run.run_dir / "result.json").exists() for run in first.runs)
+    second = stacked_training.train_stack(config, SEEDS, tmp_path, mnist=tiny_mnist)
+    assert second.interrupted_at is None
+    for ours, theirs in zip(second.runs, stack.runs, strict=True):
+        rows, expected = (
+            np.array([[v for k, v in r.items() if k != "elapsed_s"] for r in run.rows])
+            for run in (ours, theirs)
+        )
+        np.testing.assert_allclose(rows, expected, rtol=1e-5, equal_nan=True)  # 6 digits written
+    resumed = _stack_states(config, second.stack_dir)
+    for ours, theirs in zip(resumed, _stack_states(config, stack.stack_dir), strict=True):
+        assert _largest_difference(ours, theirs) < 1e-6

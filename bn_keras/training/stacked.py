@@ -134,7 +134,7 @@ def train_stack(
             f"{checkpointer.diverged_at}; the metrics so far are in each seed's run directory, "
             "nothing was exported: lower --learning_rate or train the seeds one by one"
         )
-    runs = [_seed_result(stack, i, start_step, resume, a) for i, a in enumerate(accuracies)]
+    runs = [_seed_result(stack, index) for index in range(len(seeds))]
     if checkpointer.interrupted_at is None:
         for index, run in enumerate(runs):
             _export_and_record(stack, index, run, checkpointer)
@@ -360,17 +360,10 @@ def _fit(stack: _Stack, start_step: int, callbacks: list[keras.callbacks.Callbac
     )
 
 
-def _seed_result(
-    stack: _Stack, index: int, start_step: int, resume: dict | None, accuracy: TestAccuracyCallback
-) -> TrainResult:
+def _seed_result(stack: _Stack, index: int) -> TrainResult:
+    """Seed `index`'s measurements, from its metrics rows (a stack has one worker: the chief)."""
     run_dir = stack.run_dirs[index]
-    rows = read_metrics(run_dir / METRICS_FILE) if stack.setup.context.chief else accuracy.rows
-    if not rows:
-        elapsed = (resume or {"seeds": [{}] * (index + 1)})["seeds"][index].get(
-            "elapsed_s", math.nan
-        )
-        rows = [{"step": start_step, "test_loss": math.nan, "test_accuracy": math.nan}]
-        rows[0]["elapsed_s"] = elapsed
+    rows = read_metrics(run_dir / METRICS_FILE)
     last = rows[-1]
     return TrainResult(
         run_dir=run_dir,

@@ -22,9 +22,18 @@ from bn_keras.training.checkpointing import RunCheckpoint
 from bn_keras.training.train import METRICS_FILE, build_compiled_model, train_and_evaluate
 
 SEEDS = (0, 1, 2)
-# 200 tiny training images at batch 32: 7 iterations per epoch (the 7th partial), so the 210
-# iterations cross 30 epochs, 30 learning-rate decays and as many reshuffles.
-SMALL = dict(batch_size=32, eval_every=70, train_steps=210, test_batch_size=50, export=False)
+# 200 tiny training images at batch 32: 7 iterations per epoch (the 7th partial), so the 90
+# iterations cross 12 epochs, as many learning-rate decays and reshuffles. Compiled calls of 15
+# iterations let a stop request end the stack mid-interval (test_a_stopped_stack_resumes_exactly).
+SMALL = dict(
+    batch_size=32,
+    eval_every=30,
+    train_steps=90,
+    steps_per_execution=15,
+    test_batch_size=50,
+    export=False,
+    jit_compile="false",  # XLA's compile costs more than these few iterations
+)
 # float32 round-off: grouped convolutions and batched matrix products sum in other orders than
 # the single model's ops. Step by step (train_on_batch, same batches) the largest weight
 # difference grew to about 1e-5 in 60 iterations for lenet_bn and 2e-6 for mlp_bn; another seed's
@@ -71,17 +80,32 @@ def _largest_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> f
     return max(float(np.max(np.abs(a[name] - b[name]))) for name in a)
 
 
+_TRAINED: dict[tuple[str, bool], tuple] = {}
+
+
+def _trained(model: str, bn: bool, tiny_mnist, tmp_path_factory) -> tuple:
+    """A stack of SEEDS and each seed trained alone, once per network for the whole module."""
+    if (model, bn) not in _TRAINED:
+        config = Config(model=model, bn=bn, **SMALL)
+        results = tmp_path_factory.mktemp("stack")
+        stack = stacked_training.train_stack(config, SEEDS, results, mnist=tiny_mnist)
+        singles = tmp_path_factory.mktemp("singles")
+        seed_configs = [dataclasses.replace(config, seed=seed) for seed in SEEDS]
+        for seed_config in seed_configs:
+            path = singles / seed_config.default_run_name
+            train_and_evaluate(seed_config, path, mnist=tiny_mnist)
+        _TRAINED[(model, bn)] = config, stack, singles, seed_configs
+    return _TRAINED[(model, bn)]
+
+
 @pytest.fixture(scope="module", params=[("lenet", True), ("mlp", True)], ids=["lenet_bn", "mlp_bn"])
 def stack_and_singles(request, tiny_mnist, tmp_path_factory):
-    model, bn = request.param
-    config = Config(model=model, bn=bn, **SMALL)
-    results = tmp_path_factory.mktemp("stack")
-    stack = stacked_training.train_stack(config, SEEDS, results, mnist=tiny_mnist)
-    singles = tmp_path_factory.mktemp("singles")
-    seed_configs = [dataclasses.replace(config, seed=seed) for seed in SEEDS]
-    for seed_config in seed_configs:
-        train_and_evaluate(seed_config, singles / seed_config.default_run_name, mnist=tiny_mnist)
-    return config, stack, singles, seed_configs
+    return _trained(*request.param, tiny_mnist, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def mlp_bn_stack(tiny_mnist, tmp_path_factory):
+    return _trained("mlp", True, tiny_mnist, tmp_path_factory)
 
 
 def test_each_seed_of_a_stack_is_its_single_run(stack_and_singles):
@@ -102,7 +126,7 @@ def test_each_seed_of_a_stack_writes_its_single_runs_rows(stack_and_singles):
         assert run.run_dir.name == seed_config.default_run_name
         rows = read_metrics(run.run_dir / METRICS_FILE)
         alone = read_metrics(singles / seed_config.default_run_name / METRICS_FILE)
-        assert [r["step"] for r in rows] == [r["step"] for r in alone] == [0, 70, 140, 210]
+        assert [r["step"] for r in rows] == [r["step"] for r in alone] == [0, 30, 60, 90]
         for name in ("epoch", "learning_rate", "train_loss", "test_loss", "test_accuracy"):
             ours = np.array([r[name] for r in rows])
             theirs = np.array([r[name] for r in alone])
@@ -176,16 +200,16 @@ def test_a_stack_with_a_finished_seed_is_refused(tmp_path):
         stack_dispatch.check_stack(dataclasses.replace(config, seed=3), options)
 
 
-def test_a_stopped_stack_resumes_exactly(stack_and_singles, tiny_mnist, tmp_path):
+def test_a_stopped_stack_resumes_exactly(mlp_bn_stack, tiny_mnist, tmp_path):
     """Stopped at its first checkpoint (as SIGTERM stops it), then rerun: every seed's rows and
     the stack's final state are those of the stack trained without a stop."""
-    config, stack, _, _ = stack_and_singles
+    config, stack, _, _ = mlp_bn_stack
     stop = threading.Event()
     stop.set()
     first = stacked_training.train_stack(
         config, SEEDS, tmp_path, mnist=tiny_mnist, stop_request=stop
     )
-    assert first.interrupted_at == config.resolved_steps_per_execution == 35  # mid-interval
+    assert first.interrupted_at == 15  # mid-interval: the first compiled call's end
     assert not any((run.run_dir / "result.json").exists() for run in first.runs)
     second = stacked_training.train_stack(config, SEEDS, tmp_path, mnist=tiny_mnist)
     assert second.interrupted_at is None

@@ -19,11 +19,11 @@ from absl import logging
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.common.errors import CheckpointError, TrainingDiverged
+from bn_keras.config.seeds import check_stackable, stack_dir_name
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.data.stacked_pipeline import stacked_train_dataset
 from bn_keras.distribution import workarounds
-from bn_keras.engines.stack_dispatch import check_stackable, stack_dir_name
 from bn_keras.models import networks, stacked
 from bn_keras.runs import records
 from bn_keras.runs import resume as runs_resume

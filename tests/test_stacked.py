@@ -135,28 +135,64 @@ def test_each_seed_of_a_stack_writes_its_single_runs_rows(stack_and_singles):
         assert recorded["config"] == seed_config.to_dict()
         assert recorded["stack"]["seeds"] == list(SEEDS)
         assert (run.run_dir / "result.json").exists()
+        # The same files as the single run's, but for the checkpoints (kept in the stack's dir).
+        single_files = {p.name for p in (singles / seed_config.default_run_name).iterdir()}
+        assert {p.name for p in run.run_dir.iterdir()} == single_files - {"checkpoints"}
 
 
-@pytest.mark.parametrize("name", ["mlp", "lenet", "lenetr"])
-@pytest.mark.parametrize("bn", [False, True], ids=["plain", "bn"])
-def test_a_stack_computes_each_seeds_network(name, bn):
+def _assert_each_seeds_network(name: str, bn: bool, **variant) -> None:
     """Each seed's slice of the logits and of the BN moving statistics is its own model's, in
     training and inference mode, on different images per seed: BN statistics shared across
     seeds, slices or a Flatten out of order, or convolutions mixing seeds would fail it."""
     seeds = (4, 7)
-    stack = stacked.stack_seeds(name, bn, seeds)
+    stack = stacked.stack_seeds(name, bn, seeds, **variant)
     images = np.random.default_rng(0).normal(size=(16, 28, 28, len(seeds))).astype("float32")
     images[..., 1] = 3 * images[..., 1] + 1  # seed 7's batch statistics differ from seed 4's
     for training in (False, True):
         logits = np.asarray(stack(images, training=training))
         for index, seed in enumerate(seeds):
-            alone = stacked.single_seed_model(name, bn, seed)
+            alone = stacked.single_seed_model(name, bn, seed, **variant)
             expected = np.asarray(alone(images[..., index : index + 1], training=training))
             np.testing.assert_allclose(logits[:, index], expected, atol=1e-5)
             if training:
-                sliced = stacked.unstack_seed(stack, index, networks.build_model(name, bn))
+                single = networks.build_model(name, bn, **variant)
+                sliced = stacked.unstack_seed(stack, index, single)
                 for ours, theirs in zip(sliced.weights, alone.weights, strict=True):
                     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet", "lenetr"])
+@pytest.mark.parametrize("bn", [False, True], ids=["plain", "bn"])
+def test_a_stack_computes_each_seeds_network(name, bn):
+    _assert_each_seeds_network(name, bn)
+
+
+@pytest.mark.parametrize(
+    "name, variant",
+    [
+        ("mlp", dict(width=0.5, mlp_depth=2, activation="relu")),
+        ("lenet", dict(width=0.5, activation="relu")),
+    ],
+)
+def test_a_stack_of_a_variant_computes_each_seeds_network(name, variant):
+    """The width, depth and activation settings reach the stack's networks as a single run's."""
+    _assert_each_seeds_network(name, True, **variant)
+
+
+def test_the_command_line_refuses_what_a_stack_cannot_do(main_here, tmp_path):
+    """`--seeds` through main's entry point: refused in one line before TensorFlow runs."""
+    for flag, says in [
+        ("--record_divergence", "--record_divergence (one seed's divergence"),
+        ("--seed=3", "--seed=3 and --seeds=0-2: give one of them"),
+        ("--probe_every=10", "--probe_every (probes) is not supported with --seeds=0-2"),
+    ]:
+        proc = main_here("--model=mlp", "--seeds=0-2", flag, f"--results_dir={tmp_path}")
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith(f"bn_keras: error: {says}")
+    proc = main_here("--model=mlp", "--seeds=0-2", "--dry_run", f"--results_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["seeds"] == [0, 1, 2]
+    assert not any(tmp_path.iterdir())  # a dry run writes nothing
 
 
 @pytest.mark.parametrize(

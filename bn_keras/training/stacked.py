@@ -267,7 +267,8 @@ def _stack_record(stack: _Stack) -> dict:
         "stack_dir": stack.setup.run_dir.name,
         "run_dirs": [path.name for path in stack.run_dirs],
         "note": "trained as one stacked model (bn_keras.models.stacked); elapsed_s and "
-        "steps_per_second are the stack's",
+        "steps_per_second are the stack's; the stack's checkpoint is written, and its "
+        "checkpoint_seconds counted, by the last seed's run",
     }
 
 

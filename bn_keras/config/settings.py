@@ -334,3 +334,18 @@ class CommandOptions:
         "Check the settings, paths and run directory as a run would before TensorFlow starts, "
         "print the configuration as JSON and exit; writes nothing.",
     )
+    # Issue 20: seeds trained together as one stacked model (bn_keras.training.stacked).
+    seeds: str = setting(
+        "",
+        "Train these seeds together as one stacked model, e.g. 0-9 or 0,2,5 (at most 32, "
+        "without --seed). Each seed is the same run as --seed=<s> up to float rounding "
+        "and gets its own run directory <model>[_bn]_seed<s>; a stack holding a finished seed "
+        "is refused. Empty: one run, of --seed.",
+    )
+    threads: int = setting(
+        0,
+        "TensorFlow's intra-op threads in this process; 0: TensorFlow's default (one per "
+        "core). 1 lets two stacks train side by side on two cores.",
+        bounds=NON_NEGATIVE,
+        zero="TensorFlow's default",
+    )

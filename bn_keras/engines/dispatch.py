@@ -20,6 +20,7 @@ from bn_keras.common.errors import ConfigError, Interrupted
 from bn_keras.common.storage import write_errors_reported
 from bn_keras.config import checks, settings
 from bn_keras.distribution import cluster
+from bn_keras.engines import stack_dispatch
 from bn_keras.runs import run_dir
 from bn_keras.twin import support as twin_support
 
@@ -100,6 +101,9 @@ def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
     if options.print_config:
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
         return
+    stack_dispatch.check_command_options(options)  # issue 20: --threads, --seeds
+    if options.seeds:  # a stack of seeds, in its own module
+        return stack_dispatch.start_stack(config, options, _install_stop_handlers)
     twin = config.framework == twin_support.FRAMEWORK
     if twin:
         twin_support.check_supported(config)
@@ -116,7 +120,10 @@ def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
     if twin:
         from bn_keras.twin.train import train_and_evaluate
     else:
+        from bn_keras.training import cpu_threads
         from bn_keras.training.train import train_and_evaluate  # TensorFlow loads for valid input
+
+        cpu_threads.set_intra_op_threads(options.threads)
 
     with write_errors_reported():
         result = train_and_evaluate(config, path, stop_request=stop)

@@ -39,8 +39,11 @@ class BnOptions:
     layer_class: type[layers.BatchNormalization] | None = None
 
 
-class _LayerFactory:
-    """Creates the affine layers of a network with one init scheme and one BN setting."""
+class LayerFactory:
+    """Creates the layers of a network with one init scheme and one BN setting.
+
+    bn_keras.models.stacked subclasses it to build S seeds of a network as one model.
+    """
 
     def __init__(self, bn: BnOptions | None, init: str):
         self.bn = bn
@@ -55,6 +58,12 @@ class _LayerFactory:
             "kernel_initializer": keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
             "bias_initializer": keras.initializers.RandomUniform(-bound, bound),
         }
+
+    def image_input(self) -> keras.KerasTensor:
+        return keras.Input(INPUT_SHAPE, name="image")
+
+    def flatten(self, x):
+        return layers.Flatten(name="flatten")(x)
 
     def dense(self, x, units: int, name: str, hidden: bool = True):
         use_bias = not (hidden and self.bn)
@@ -85,10 +94,10 @@ def scaled(units: int, width: float) -> int:
 
 
 def _mlp(
-    make: _LayerFactory, width: float, depth: int, activation: str
+    make: LayerFactory, width: float, depth: int, activation: str
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    inputs = keras.Input(INPUT_SHAPE, name="image")
-    x = layers.Flatten(name="flatten")(inputs)
+    inputs = make.image_input()
+    x = make.flatten(inputs)
     for i in range(1, depth + 1):
         x = make.dense(x, scaled(100, width), f"fc{i}")
         x = make.normalize_and_activate(x, activation, f"fc{i}")
@@ -96,16 +105,16 @@ def _mlp(
 
 
 def _lenet(
-    make: _LayerFactory, width: float, activation: str
+    make: LayerFactory, width: float, activation: str
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    inputs = keras.Input(INPUT_SHAPE, name="image")
+    inputs = make.image_input()
     x = make.conv(inputs, scaled(6, width), "same", "conv1")
     x = make.normalize_and_activate(x, activation, "conv1")
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = make.conv(x, scaled(16, width), "valid", "conv2")
     x = make.normalize_and_activate(x, activation, "conv2")
     x = layers.MaxPooling2D(2, name="pool2")(x)
-    x = layers.Flatten(name="flatten")(x)
+    x = make.flatten(x)
     x = make.normalize_and_activate(make.dense(x, scaled(120, width), "fc1"), activation, "fc1")
     x = make.normalize_and_activate(make.dense(x, scaled(84, width), "fc2"), activation, "fc2")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
@@ -151,15 +160,31 @@ def build_model(
         ValueError: unknown model name, a width or depth that is not positive, or a depth other
             than 3 for a LeNet.
     """
+    factory = LayerFactory((bn_options or BnOptions()) if bn else None, init)
+    inputs, logits = network_graph(
+        name, factory, width=width, mlp_depth=mlp_depth, activation=activation
+    )
+    return keras.Model(inputs, logits, name=f"{name}_bn" if bn else name)
+
+
+def network_graph(
+    name: str,
+    make: LayerFactory,
+    *,
+    width: float = 1.0,
+    mlp_depth: int = MLP_DEPTH,
+    activation: str = "auto",
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The inputs and logits of network `name`, its layers made by `make` (keywords: `build_model`).
+
+    Raises:
+        ValueError: as `build_model`.
+    """
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
     if not width > 0 or mlp_depth < 1:
         raise ValueError(f"width ({width}) and mlp_depth ({mlp_depth}) must be positive")
     if name != "mlp" and mlp_depth != MLP_DEPTH:
         raise ValueError(f"mlp_depth={mlp_depth} is the MLP's: {name} has fixed depth")
-    factory = _LayerFactory((bn_options or BnOptions()) if bn else None, init)
     own = OWN_ACTIVATIONS[name]
-    inputs, logits = _BUILDERS[name](
-        factory, width, mlp_depth, own if activation == "auto" else activation
-    )
-    return keras.Model(inputs, logits, name=f"{name}_bn" if bn else name)
+    return _BUILDERS[name](make, width, mlp_depth, own if activation == "auto" else activation)

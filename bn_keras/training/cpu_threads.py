@@ -34,3 +34,11 @@ def apply_cpu_defaults() -> bool:
         return False
     logging.info("CPU only: inter-op threads 1 (set %s to choose)", INTER_OP_ENV)
     return True
+
+
+def set_intra_op_threads(threads: int) -> None:
+    """Sets TensorFlow's intra-op threads (`--threads`) before its runtime starts; 0 keeps its
+    default."""
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        logging.info("Intra-op threads %d", threads)

@@ -29,8 +29,15 @@ setup(
         "tensorboard>=2.20",
     ],
     extras_require={
-        # pytest-randomly: the random-order run (pytest.ini); hypothesis: the flag fuzzer.
-        "test": ["pytest>=8", "ruff>=0.6", "pytest-randomly>=3.15", "hypothesis>=6.100"],
+        # pytest-randomly: the random-order run (pytest.ini); hypothesis: the flag fuzzer;
+        # pytest-xdist: run_tests.sh runs the suite in two processes (one per core here).
+        "test": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "pytest-randomly>=3.15",
+            "hypothesis>=6.100",
+            "pytest-xdist>=3.5",
+        ],
         # PyTorch: the twin (--framework=pytorch, bn_keras.twin) and the reference of
         # `python -m bn_keras.bench`. On Linux PyPI's wheel pulls the CUDA libraries (GBs): for
         # CPU only, first pip install torch --index-url https://download.pytorch.org/whl/cpu

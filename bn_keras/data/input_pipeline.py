@@ -186,22 +186,46 @@ def train_dataset(
     labels = tf.constant(labels, dtype=tf.int64)
 
     def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(num_examples), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        return tf.data.Dataset.from_tensor_slices(shuffled(num_examples, seed, epoch)).batch(
+            batch_size
         )
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     def gather(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        if replica_slice is not None:
-            replica, replicas = replica_slice
-            n = tf.shape(indices)[0]
-            indices = indices[replica * n // replicas : (replica + 1) * n // replicas]
+        indices = replica_rows(indices, replica_slice)
         return normalize(tf.gather(images, indices)), tf.gather(labels, indices)
 
+    return batches_from(epoch_order, gather, start_step, per_epoch)
+
+
+def shuffled(num_examples: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:
+    """Epoch `epoch`'s order of the examples for `seed`: a pure function of (seed, epoch)."""
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(num_examples), seed=tf.stack([tf.convert_to_tensor(seed, tf.int64), epoch])
+    )
+
+
+def replica_rows(indices: tf.Tensor, replica_slice: tuple[int, int] | None) -> tf.Tensor:
+    """Replica r's contiguous rows r*n//R to (r+1)*n//R of a batch's indices, for `(r, R)`;
+    all of them for None."""
+    if replica_slice is None:
+        return indices
+    replica, replicas = replica_slice
+    n = tf.shape(indices)[0]
+    return indices[replica * n // replicas : (replica + 1) * n // replicas]
+
+
+def batches_from(
+    epoch_batches: Callable[[tf.Tensor], tf.data.Dataset],
+    gather: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]],
+    start_step: int,
+    per_epoch: int,
+) -> tf.data.Dataset:
+    """Endless epochs of index batches from `epoch_batches(epoch)`, gathered into examples by
+    `gather`, starting `start_step` batches in."""
     first_epoch, skip = divmod(start_step, per_epoch)
     return (
         tf.data.Dataset.counter(first_epoch)
-        .flat_map(epoch_order)
+        .flat_map(epoch_batches)
         .skip(skip)
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from bn_keras.data.input_pipeline import steps_per_epoch
+from bn_keras.config import checks
+from bn_keras.data.input_pipeline import batches_from, replica_rows, shuffled, steps_per_epoch
 from bn_keras.data.normalization import normalize
 
 
@@ -39,33 +40,18 @@ def stacked_train_dataset(
         A dataset of (float32 images [b, 28, 28, S], int64 labels [b, S]) batches.
     """
     num_examples = len(labels)
+    checks.check_batch_size(batch_size, num_examples)
     per_epoch = steps_per_epoch(num_examples, batch_size)
     images = tf.constant(images[..., 0])  # [N, 28, 28]
     labels = tf.constant(labels, dtype=tf.int64)
-    seed_values = [tf.constant(seed, tf.int64) for seed in seeds]
 
     def epoch_orders(epoch: tf.Tensor) -> tf.data.Dataset:
-        orders = [
-            tf.random.experimental.stateless_shuffle(
-                tf.range(num_examples), seed=tf.stack([seed, epoch])
-            )
-            for seed in seed_values
-        ]
+        orders = [shuffled(num_examples, seed, epoch) for seed in seeds]
         return tf.data.Dataset.from_tensor_slices(tf.stack(orders, axis=1)).batch(batch_size)
 
     def gather(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:  # indices [b, S]
-        if replica_slice is not None:
-            replica, replicas = replica_slice
-            n = tf.shape(indices)[0]
-            indices = indices[replica * n // replicas : (replica + 1) * n // replicas]
+        indices = replica_rows(indices, replica_slice)
         batch = tf.transpose(tf.gather(images, indices), [0, 2, 3, 1])  # [b, 28, 28, S]
         return normalize(batch), tf.gather(labels, indices)
 
-    first_epoch, skip = divmod(start_step, per_epoch)
-    return (
-        tf.data.Dataset.counter(first_epoch)
-        .flat_map(epoch_orders)
-        .skip(skip)
-        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    return batches_from(epoch_orders, gather, start_step, per_epoch)

@@ -11,8 +11,22 @@ from bn_keras.models import networks as models
 from bn_keras.training import recipe
 
 
-def _jit_compile(setting: str) -> str | bool:
+def jit_compile(setting: str) -> str | bool:
+    """--jit_compile as Keras's `compile` takes it."""
     return {"auto": "auto", "true": True, "false": False}[setting]
+
+
+def network_variant(config: Config) -> dict:
+    """The network variant's keywords of `networks.build_model` (width, depth, activation)."""
+    return {"width": config.width, "mlp_depth": config.mlp_depth, "activation": config.activation}
+
+
+def steps_per_execution(config: Config) -> int:
+    """Training steps per compiled call: the config's, or one under a strategy with several
+    replicas (keras-team/keras#19246); call it inside the strategy's scope."""
+    if workarounds.single_step_execution_needed(tf.distribute.get_strategy()):
+        return 1
+    return config.resolved_steps_per_execution
 
 
 def build_compiled_model(
@@ -40,18 +54,13 @@ def build_compiled_model(
             config.bn_momentum, config.bn_epsilon, sync_bn, config.bn_impl, bn_layer_class
         ),
         init=config.init,
-        width=config.width,
-        mlp_depth=config.mlp_depth,
-        activation=config.activation,
+        **network_variant(config),
     )
-    steps_per_execution = config.resolved_steps_per_execution
-    if workarounds.single_step_execution_needed(tf.distribute.get_strategy()):
-        steps_per_execution = 1
     model.compile(
         optimizer=recipe.make_optimizer(config, steps_per_epoch),
         loss=recipe.make_loss(),
         metrics=[train_loss] if train_loss is not None else None,
-        steps_per_execution=steps_per_execution,
-        jit_compile=_jit_compile(config.jit_compile),
+        steps_per_execution=steps_per_execution(config),
+        jit_compile=jit_compile(config.jit_compile),
     )
     return model

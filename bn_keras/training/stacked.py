@@ -23,14 +23,13 @@ from bn_keras.config.seeds import check_stackable, stack_dir_name
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.data.stacked_pipeline import stacked_train_dataset
-from bn_keras.distribution import workarounds
 from bn_keras.models import networks, stacked
 from bn_keras.runs import records
 from bn_keras.runs import resume as runs_resume
 from bn_keras.runs.controller import RunController
 from bn_keras.runs.records import RunResult, write_result
 from bn_keras.runs.run_dir import CHECKPOINT_DIR, KERAS_MODEL_FILE, SAVED_MODEL_DIR, TENSORBOARD_DIR
-from bn_keras.training import recipe
+from bn_keras.training import compiled_model, recipe
 from bn_keras.training.callbacks import KerasEngine, TestAccuracyCallback, tensorboard_rows
 from bn_keras.training.checkpointing import CheckpointCallback, RunCheckpoint
 from bn_keras.training.export import export_saved_model, save_keras_model
@@ -133,37 +132,31 @@ def _build(setup: Setup, seeds: tuple[int, ...], run_dirs: list[Path]) -> _Stack
             config.bn_momentum, config.bn_epsilon, setup.context.sync_bn, config.bn_impl
         )
         model = stacked.stack_seeds(
-            config.model, config.bn, seeds, bn_options, config.init, **_variant(config)
+            config.model,
+            config.bn,
+            seeds,
+            bn_options,
+            config.init,
+            **compiled_model.network_variant(config),
         )
         train_loss = stacked.PerSeedCrossEntropy(len(seeds))
         model.compile(
             optimizer=recipe.make_optimizer(config, setup.steps_per_epoch),
             loss=stacked.stacked_cross_entropy,
             metrics=[train_loss],
-            steps_per_execution=_steps_per_execution(config),
+            steps_per_execution=compiled_model.steps_per_execution(config),
             jit_compile=stack_jit_compile(config),
         )
         model.optimizer.build(model.trainable_variables)
     return _Stack(setup, seeds, run_dirs, model, train_loss)
 
 
-def _variant(config: Config) -> dict:
-    """The network variant's keywords of `networks.build_model`."""
-    return {"width": config.width, "mlp_depth": config.mlp_depth, "activation": config.activation}
-
-
 def stack_jit_compile(config: Config) -> str | bool:
     """XLA for the train step; "auto" leaves it off for the LeNets, whose grouped convolutions'
     kernel gradient XLA computes about 100x slower on a CPU than TensorFlow (GroupedConv2D)."""
-    if config.jit_compile == "auto":
-        return "auto" if config.model == "mlp" else False
-    return config.jit_compile == "true"
-
-
-def _steps_per_execution(config: Config) -> int:
-    if workarounds.single_step_execution_needed(tf.distribute.get_strategy()):
-        return 1  # as the single-seed trainer (keras-team/keras#19246)
-    return config.resolved_steps_per_execution
+    if config.jit_compile == "auto" and config.model != "mlp":
+        return False
+    return compiled_model.jit_compile(config.jit_compile)
 
 
 class _StackCheckpoint:
@@ -426,7 +419,7 @@ def single_seed_slice(
     """
     bn_options = networks.BnOptions(config.bn_momentum, config.bn_epsilon, implementation="keras")
     single = networks.build_model(
-        config.model, config.bn, bn_options, config.init, **_variant(config)
+        config.model, config.bn, bn_options, config.init, **compiled_model.network_variant(config)
     )
     stacked.unstack_seed(stack_model, index, single)
     single.compile(

@@ -23,6 +23,7 @@ that prepares MNIST.
 
 import datetime
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -102,6 +103,11 @@ def main(argv: list[str]) -> None:
     extra = list(QUICK_FLAGS) if options.quick else []
     if options.data_dir:
         extra.append(f"--data_dir={options.data_dir}")
+    if options.jobs > 1:
+        # Runs side by side share the cores: TensorFlow's default of one intra-op thread per
+        # core in each would oversubscribe them (issue 20: two one-thread processes beat one
+        # two-thread process on these small kernels).
+        extra.append(f"--threads={max(1, (os.cpu_count() or 1) // options.jobs)}")
     if options.why:
         _why(options, results_dir, extra)
         return

@@ -74,7 +74,8 @@ class SweepOptions:
     extra_seeds: int = setting(1, "Seeds for the other experiments of flags/.", bounds=NON_NEGATIVE)
     jobs: int = setting(
         2,
-        "Runs at once (2 gave 1.2-1.3x the throughput of 1 on 2 cores).",
+        "Runs at once (2 gave 1.2-1.3x the throughput of 1 on 2 cores); above 1, each run gets "
+        "--threads=<cores // jobs>.",
         bounds=POSITIVE,
         short_name="j",
     )

@@ -300,15 +300,13 @@ ROWS = {
     "metrics cut mid-row before the checkpoint": Row(
         lambda e: _run_flags(e), "lacks the rows for iterations 10 to 20", _cut_metrics, 1, False
     ),
-    # Stacks of seeds (issue 20; the refusals of settings a stack cannot train: test_stacked).
+    # Stacks of seeds (issue 20; --seed with --seeds, and settings a stack cannot train:
+    # test_stacked).
     "seed range running downward": Row(lambda e: ["--seeds=5-2"], "runs downward; write 2-5"),
     "more seeds than a stack holds": Row(
         lambda e: ["--seeds=0-999"], "names 1000 seeds; a stack holds at most 32"
     ),
     "a seed named twice": Row(lambda e: ["--seeds=0-2,1"], "names seed 1 twice"),
-    "seeds and a seed": Row(
-        lambda e: ["--seeds=0-2", "--seed=1"], "--seed=1 and --seeds=0-2: give one of them"
-    ),
     "a stack with a finished seed": Row(
         lambda e: _stack_flags(e, "0-1"),
         "lenetr_bn_seed1 holds a finished run of seed 1: leave it out of --seeds",

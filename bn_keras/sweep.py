@@ -1,18 +1,21 @@
 """Runs experiments from flags/ over seeds: skips finished runs, shows sweep-wide progress.
 
 `./run_all.sh` calls this after setting up the environment:
-    python -m bn_keras.sweep [--seeds=10] [--jobs=2] [--quick] [--force] [--experiments=mlp,mlp_bn]
-        [--until_decided --seeds=3 --max_seeds=10] [--twin]
+    python -m bn_keras.sweep [--seeds=10] [--jobs=2] [--stack_size=5] [--quick] [--force]
+        [--experiments=mlp,mlp_bn] [--until_decided --seeds=3 --max_seeds=10] [--twin]
 
 The six paper experiments run with --seeds seeds (the fixed design's 10 by default). With
 --until_decided (exploratory, off by default) each pair with an UNDECIDED claim then gets one more
 seed in both arms per round until its claims are decided or it has --max_seeds
 (bn_keras/experiments/adaptive.py; this is optional stopping, see there). The longer extra
 experiments of flags/ (Ioffe & Szegedy's setting, the 100K-iteration LeNets) run with
---extra_seeds. With --twin (the default) and torch importable, the paper experiments also run in
-the PyTorch twin into <results_dir>/pytorch/; without torch one line says so. `--probes` runs
-the probe experiments of flags/probes/ instead (issue 6: one seed unless --seeds is given) into
-results/probes/. `--why` runs issue 22's grid (bn_keras/experiments/grid.py) into results/why/.
+--extra_seeds. Each paper experiment's Keras seeds left to run train --stack_size at a time
+as one stacked model in one process (bn_keras/experiments/stacks.py; issue 20), each still its
+own run directory; the rest, the twin's runs included, one seed per process. With --twin (the
+default) and torch importable, the paper experiments also run in the PyTorch twin into
+<results_dir>/pytorch/; without torch one line says so. `--probes` runs the probe experiments
+of flags/probes/ instead (issue 6: one seed unless --seeds is given) into results/probes/.
+`--why` runs issue 22's grid (bn_keras/experiments/grid.py) into results/why/.
 
 Its flags are SweepOptions' (bn_keras/config/commands.py, listed in docs/flags.md). It prints
 what runs and how far it got; the verdicts come once, at the end, from the final summary that
@@ -36,6 +39,7 @@ from bn_keras.config import fields
 from bn_keras.config import flags as config_flags
 from bn_keras.config.commands import SweepOptions
 from bn_keras.config.names import BN_SUFFIX, PAPER_EXPERIMENTS
+from bn_keras.experiments import stacks
 from bn_keras.experiments.jobs import (
     FINISHED,
     KERAS,
@@ -66,19 +70,25 @@ def _execute(jobs: list[Job], already_run: set[str], options: SweepOptions) -> t
         if j.name not in already_run and (options.force or states[j.name] != FINISHED)
     ]
     for job in todo:
-        # An interrupted run with the same settings resumes; anything else starts afresh.
-        if options.force or states[job.name] != RESUMABLE:
-            job.start_flags = ("--overwrite",)
+        # An interrupted run with the same settings resumes; anything else starts afresh (a
+        # seed of an interrupted stack, run alone, too: the stack holds its checkpoint).
+        if options.force or states[job.name] != RESUMABLE or stacks.stacked_in(job):
+            job.start_flags = stacks.OVERWRITE
+    # Each experiment's Keras seeds left to run train a few per process (issue 20).
+    processes = stacks.group_into_stacks(todo, options.stack_size, options.force)
+    stacked = [job for job in processes if job.members]
     print(
         f"{len(jobs)} runs planned, {len(jobs) - len(todo)} already finished, "
-        f"{len(todo)} to run, {options.jobs} at a time",
+        f"{len(todo)} to run"
+        + (f" ({_stacks(len(stacked))} of up to {options.stack_size} seeds)" if stacked else "")
+        + f", {options.jobs} at a time",
         flush=True,
     )
     if todo and not already_run:  # prepare MNIST once, before parallel runs start
         print("preparing MNIST (once, before the runs)", flush=True)
         print(f"MNIST: {prepare_mnist(options.data_dir)}", flush=True)
     already_run.update(j.name for j in jobs)
-    return len(todo), run_jobs(todo, options.jobs)
+    return len(todo), run_jobs(processes, options.jobs)
 
 
 def _log(results_dir: Path, lines: list[str]) -> None:
@@ -190,6 +200,10 @@ def _why(options: SweepOptions, results_dir: Path, extra: list[str]) -> None:
     print(f"sweep: {ran - failed} runs finished, {failed} failed, {elapsed} wall time", flush=True)
     if failed:
         sys.exit(1)
+
+
+def _stacks(count: int) -> str:
+    return f"{count} stack" + ("" if count == 1 else "s")
 
 
 def _name(framework: str, pair: str) -> str:

@@ -102,10 +102,15 @@ def _run_flags(e: Env, **changes) -> list[str]:
     return [*flags, f"--run_name={RUN_NAME}"]
 
 
-def _copy_run(e: Env, finished: bool = False) -> None:
-    shutil.copytree(e.template, e.run)
+def _stack_flags(e: Env, seeds: str) -> list[str]:
+    """RUN's settings as a stack of `seeds`: each seed's directory is <model>[_bn]_seed<s>."""
+    return [*_run_flags(e)[:-1], f"--seeds={seeds}"]
+
+
+def _copy_run(e: Env, finished: bool = False, name: str = RUN_NAME) -> None:
+    shutil.copytree(e.template, e.results / name)
     if not finished:
-        (e.run / run_dir.RESULT_FILE).unlink()
+        (e.results / name / run_dir.RESULT_FILE).unlink()
 
 
 def _corrupt_state(e: Env) -> None:
@@ -294,6 +299,23 @@ ROWS = {
     ),
     "metrics cut mid-row before the checkpoint": Row(
         lambda e: _run_flags(e), "lacks the rows for iterations 10 to 20", _cut_metrics, 1, False
+    ),
+    # Stacks of seeds (issue 20; --seed with --seeds, and settings a stack cannot train:
+    # test_stacked).
+    "seed range running downward": Row(lambda e: ["--seeds=5-2"], "runs downward; write 2-5"),
+    "more seeds than a stack holds": Row(
+        lambda e: ["--seeds=0-999"], "names 1000 seeds; a stack holds at most 32"
+    ),
+    "a seed named twice": Row(lambda e: ["--seeds=0-2,1"], "names seed 1 twice"),
+    "a stack with a finished seed": Row(
+        lambda e: _stack_flags(e, "0-1"),
+        "lenetr_bn_seed1 holds a finished run of seed 1: leave it out of --seeds",
+        lambda e: _copy_run(e, finished=True, name="lenetr_bn_seed1"),
+    ),
+    "a stack with a seed's unfinished single run": Row(
+        lambda e: _stack_flags(e, "0-1"),
+        "lenetr_bn_seed0 holds an unfinished single run of seed 0: finish it with --seed=0",
+        lambda e: _copy_run(e, name="lenetr_bn_seed0"),
     ),
     # Data and disk.
     "tampered dataset, no way to rebuild": Row(

@@ -25,12 +25,13 @@ from bn_keras.training.train import train_and_evaluate
 STEPS = 150  # 16 metrics rows: every kill point below leaves at least 8 rows (80 steps) to go
 
 
-def _flags(data_dir: str, results: Path, name: str, *extra: str) -> list[str]:
+def _flags(data_dir: str, results: Path, name: str | None, *extra: str) -> list[str]:
+    """A run of lenetr_bn named `name`, or with name None the stack of `extra`'s --seeds."""
     return [
         "--model=lenetr", "--bn", "--deterministic",
         f"--train_steps={STEPS}", "--eval_every=10", "--checkpoint_every=20", "--batch_size=32",
         "--test_batch_size=50", "--noexport", f"--data_dir={data_dir}",
-        f"--results_dir={results}", f"--run_name={name}", *extra,
+        f"--results_dir={results}", *([f"--run_name={name}"] if name else []), *extra,
     ]  # fmt: skip
 
 
@@ -88,6 +89,49 @@ def test_sigkill_at_any_point_then_rerun_equals_an_uninterrupted_run(
     )
     expected = read_checkpoint_weights(baseline)
     got = read_checkpoint_weights(tmp_path / "killed")
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)  # bitwise
+
+
+STACK = ("--seeds=0-1",)  # two seeds stacked: each seed's rows and state must come back
+STACK_DIR = "lenetr_bn_stack_seeds0-1"
+
+
+@pytest.fixture(scope="module")
+def stack_baseline(tiny_tfds_dir, tmp_path_factory, cli):
+    results = tmp_path_factory.mktemp("stack_baseline")
+    proc = cli.run("bn_keras.main", *_flags(tiny_tfds_dir, results, None, *STACK), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return results
+
+
+def test_a_stack_killed_then_rerun_equals_an_uninterrupted_stack(
+    stack_baseline, tiny_tfds_dir, tmp_path, cli, read_checkpoint_weights
+):
+    """SIGKILL once seed 1 has its row at 60 (checkpoints every 20): the rerun resumes at the
+    stack's last checkpoint, and every seed's rows and the stack's weights (all seeds' slices,
+    BN statistics included) are the uninterrupted stack's, bitwise."""
+    flags = _flags(tiny_tfds_dir, tmp_path, None, *STACK)
+    proc = _start_and_wait(cli, flags, tmp_path / "lenetr_bn_seed1", 7)
+    proc.kill()
+    proc.wait(timeout=60)
+    state = json.loads((tmp_path / STACK_DIR / "checkpoints" / "state.json").read_text())
+    assert 0 < state["step"] < STEPS
+    assert not list(tmp_path.glob(f"*/{run_dir.RESULT_FILE}"))
+    resumed = _resume(cli, flags)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Resuming the stack {tmp_path / STACK_DIR} at iteration {state['step']}" in (
+        resumed.stderr
+    )
+    for seed in (0, 1):
+        name = f"lenetr_bn_seed{seed}"
+        assert _rows_without_time(tmp_path / name / "metrics.csv") == _rows_without_time(
+            stack_baseline / name / "metrics.csv"
+        ), name
+        assert (tmp_path / name / run_dir.RESULT_FILE).is_file()
+    expected = read_checkpoint_weights(stack_baseline / STACK_DIR)
+    got = read_checkpoint_weights(tmp_path / STACK_DIR)
     assert got.keys() == expected.keys()
     for name, value in expected.items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)  # bitwise

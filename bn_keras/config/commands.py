@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, items, like, setting
+from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, items, like, setting
 from bn_keras.config.names import PAPER_EXPERIMENTS
+from bn_keras.config.seeds import MAX_STACK
 from bn_keras.config.settings import CommandOptions, Config
 
 # The sweep's seeds per arm of a paper pair: the fixed design's (bn_keras.reporting.design prints
@@ -19,6 +20,9 @@ from bn_keras.config.settings import CommandOptions, Config
 # (bn_keras.experiments.adaptive).
 DESIGN_SEEDS = 10
 START_SEEDS, MAX_SEEDS = 3, 10
+# The sweep's seeds per stack (issue 20): the design's 10 seeds as two stacks, one per process
+# of the default --jobs=2 on 2 cores.
+DEFAULT_STACK = 5
 # What the benchmark can time besides plain model.fit and bn_keras's defaults, in its tables'
 # order; bn_keras.benchmark.runner.OPTIONS says how each is timed (a test checks they agree).
 BENCH_OPTIONS = (
@@ -74,10 +78,20 @@ class SweepOptions:
     extra_seeds: int = setting(1, "Seeds for the other experiments of flags/.", bounds=NON_NEGATIVE)
     jobs: int = setting(
         2,
-        "Runs at once (2 gave 1.2-1.3x the throughput of 1 on 2 cores); above 1, each run gets "
-        "--threads=<cores // jobs>.",
+        "Processes at once, each a run or a stack (2 runs gave 1.2-1.3x the throughput of 1 on "
+        "2 cores); above 1, each gets --threads=<cores // jobs>.",
         bounds=POSITIVE,
         short_name="j",
+    )
+    stack_size: int = setting(
+        DEFAULT_STACK,
+        "Seeds of a paper experiment trained together as one stacked model in one process "
+        "(main's --seeds), in seed order: 10 seeds at --jobs=2 make two stacks of 5 side by "
+        "side. Only seeds whose run is not finished are stacked; an interrupted stack resumes "
+        "as one, an interrupted single run alone; 1: one run per seed. The PyTorch twin, "
+        "--probes and --why train one seed per process (a stack refuses probes and "
+        "--record_divergence).",
+        bounds=Bounds(1, MAX_STACK),
     )
     quick: bool = setting(False, "Short runs of the same pipeline, into results_quick/.")
     probes: bool = setting(

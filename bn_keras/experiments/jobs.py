@@ -1,5 +1,7 @@
 """The sweep's jobs: planned from flagfiles, finished ones skipped, the rest run in parallel."""
 
+from __future__ import annotations
+
 import dataclasses
 import datetime
 import json
@@ -13,6 +15,7 @@ from pathlib import Path
 from bn_keras.common import cli
 from bn_keras.common.errors import DataError
 from bn_keras.config.names import PAPER_EXPERIMENTS
+from bn_keras.config.seeds import seeds_label
 from bn_keras.config.settings import Config
 from bn_keras.runs import run_dir
 from bn_keras.runs.metrics_file import read_metrics
@@ -41,6 +44,14 @@ class Job:
     last_error: str = ""
     start_flags: tuple[str, ...] = ()  # ("--overwrite",) to start afresh rather than resume
     framework: str = KERAS
+    # A stack's seeds' jobs (experiments.stacks): this job trains them in one process; its
+    # run_dir is the stack's directory and its progress is its first seed's.
+    members: list[Job] = dataclasses.field(default_factory=list)
+
+    @property
+    def runs(self) -> list[Job]:
+        """The runs this job trains: a stack's seeds' jobs, or the job itself."""
+        return self.members or [self]
 
     @property
     def name(self) -> str:
@@ -202,13 +213,14 @@ def _watch(job: Job, proc: subprocess.Popen, log_path: Path) -> None:
 
 
 def read_progress(job: Job) -> None:
-    """Updates the job's step, test accuracy and speed from the last rows of its metrics.csv.
+    """Updates the job's step, test accuracy and speed from the last rows of its metrics.csv
+    (a stack's: its first seed's, whose steps and speed are the stack's).
 
     The run directory's record, not the printed progress line, is the source: rows are whole
     (metrics_file) and carry step, test_accuracy and elapsed_s.
     """
     try:
-        rows = read_metrics(job.run_dir / run_dir.METRICS_FILE)
+        rows = read_metrics(job.runs[0].run_dir / run_dir.METRICS_FILE)
     except (OSError, ValueError, KeyError):
         return
     if not rows:
@@ -218,6 +230,18 @@ def read_progress(job: Job) -> None:
     if len(rows) > 1:
         seconds = last["elapsed_s"] - rows[-2]["elapsed_s"]
         job.steps_per_second = (last["step"] - rows[-2]["step"]) / seconds if seconds > 0 else 0.0
+
+
+def _accuracies(job: Job) -> str:
+    """The finished line's accuracy: `test accuracy 0.9801`, or each seed's of a stack:
+    `test accuracy 0.9801 0.9794 (seeds 0-1)`."""
+    for run in job.members:
+        read_progress(run)
+    values = " ".join(
+        "-" if run.test_accuracy is None else f"{run.test_accuracy:.4f}" for run in job.runs
+    )
+    seeds = f" (seeds {seeds_label(tuple(run.seed for run in job.members))})" if job.members else ""
+    return f"test accuracy {values}{seeds}"
 
 
 def _status_line(jobs: list[Job], running: list[Job], done: int, start: float) -> str:
@@ -234,9 +258,10 @@ def _status_line(jobs: list[Job], running: list[Job], done: int, start: float) -
 
 
 def run_jobs(jobs: list[Job], parallel: int, report_every_s: float = 10.0) -> int:
-    """Runs the jobs, `parallel` at a time, printing progress; returns the number that failed.
+    """Runs the jobs, `parallel` at a time, printing progress; returns the number of runs that
+    failed (a failed stack's every seed).
 
-    Each run's output goes to its log_path (logs/ beside the run directory).
+    Each job's output goes to its log_path (logs/ beside the run directory).
     """
     pending, running, watchers = list(jobs), [], []
     start, last_report, done, failed = time.monotonic(), 0.0, 0, 0
@@ -262,11 +287,10 @@ def run_jobs(jobs: list[Job], parallel: int, report_every_s: float = 10.0) -> in
             done += 1
             read_progress(job)
             if job.returncode:
-                failed += 1
+                failed += len(job.runs)
                 print(f"FAILED {job.name} (exit {job.returncode}): {job.last_error}", flush=True)
             else:
-                accuracy = "-" if job.test_accuracy is None else f"{job.test_accuracy:.4f}"
-                print(f"finished {job.name}: test accuracy {accuracy}", flush=True)
+                print(f"finished {job.name}: {_accuracies(job)}", flush=True)
         if time.monotonic() - last_report >= report_every_s and running:
             for job in running:
                 read_progress(job)

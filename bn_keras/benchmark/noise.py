@@ -185,8 +185,28 @@ def _with_others(check: dict, ours_s: float) -> dict:
     return {**check, "other_cores": others, "loaded": others is not None and others > OTHERS_LIMIT}
 
 
-def side_by_side(checks: list[dict]) -> list[dict]:
-    """The checks of timings that ran at the same moment in several of the benchmark's processes,
-    each with the others' CPU time counted as the benchmark's own, not as other processes'."""
+def side_by_side(checks: list[dict]) -> dict:
+    """One check for timings that ran at the same moment in several of the benchmark's processes:
+    each process's, with the others' CPU time counted as the benchmark's own (not as other
+    processes'), then merged: throttled or loaded where any was, the most other cores and the
+    highest load seen, the throttled periods and time summed (None where one was unreadable)."""
     ours = sum(check.get("own_cpu_s", 0.0) for check in checks)
-    return [_with_others(check, ours) for check in checks]
+    each = [_with_others(check, ours) for check in checks]
+
+    def total(key: str):
+        values = [check[key] for check in each]
+        return None if None in values else sum(values)
+
+    others = [check["other_cores"] for check in each if check["other_cores"] is not None]
+    return {
+        **each[0],
+        "throttled_periods": total("throttled_periods"),
+        "throttled_ms": total("throttled_ms"),
+        "load_before": max(check["load_before"] for check in each),
+        "load_after": max(check["load_after"] for check in each),
+        "cpus": max(check["cpus"] for check in each),
+        "own_cpu_s": ours,
+        "other_cores": max(others) if others else None,
+        "throttled": any(check["throttled"] for check in each),
+        "loaded": any(check["loaded"] for check in each),
+    }

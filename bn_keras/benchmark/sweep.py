@@ -175,9 +175,7 @@ def summarize(
     per_step = seeds if way.stacked else 1
     rates = [seed_steps_per_s(replies, steps, per_step) for replies in timings]
     checks = [
-        check
-        for replies in timings
-        for check in noise.side_by_side([r["noise"] for r in replies if "noise" in r])
+        noise.side_by_side([r["noise"] for r in replies if "noise" in r]) for replies in timings
     ]
     return {
         **bench_report.noise_summary([{"noise": check} for check in checks]),

@@ -7,6 +7,9 @@ over the whole machine. Each way is a worker variant run in one process, or in t
         --stack_seeds seeds per process (`stack`, as `train_stack` trains it);
     PyTorch eager: one seed per process (`torch_memory`), or a `torch.func` ensemble of
         --stack_seeds models per process (`torch_ensemble`).
+bn_keras reads its batches through its real input pipelines (each seed's own shuffle); PyTorch
+cycles batches held in memory, which needs no input work: the comparison leans PyTorch's way.
+One process gets all its threads (TensorFlow's default intra-op pool, PyTorch's --threads).
 A repetition's figure is seeds per step x the steps of all its processes / the span from the
 first start to the last end, so a process left running alone at the end counts no more than it
 did. Every repetition times every way once, in a rotating order, as the speed options are timed.
@@ -43,12 +46,10 @@ class Way:
     def describe(self, seeds: int, threads: int) -> str:
         """E.g. "bn_keras (TensorFlow), stacks of 5 seeds, 2 processes x 1 thread side by side"."""
         what = "a single seed"
-        if self.stacked:
-            what = (
-                f"stacks of {seeds} seeds"
-                if self.framework == TENSORFLOW
-                else (f"torch.func ensembles of {seeds} models")
-            )
+        if self.stacked and self.framework == TENSORFLOW:
+            what = f"stacks of {seeds} seeds"
+        elif self.stacked:
+            what = f"torch.func ensembles of {seeds} models"
         if len(self.workers) > 1:
             return (
                 f"{self.framework}, {what}, {len(self.workers)} processes x 1 thread side by side"
@@ -154,8 +155,13 @@ def time_network(
             timings[name].append(replies)
     for worker in {w for way in ways.values() for w in way.workers}:
         workers[worker].call("release")
+    # One process's threads: PyTorch's --threads; TensorFlow's default pool, one per usable CPU.
+    threads = {
+        name: settings.threads if way.framework == PYTORCH else noise.usable_cpus()
+        for name, way in ways.items()
+    }
     records = [
-        summarize(network, name, ways[name], steps[name], timings[name], seeds, settings.threads)
+        summarize(network, name, ways[name], steps[name], timings[name], seeds, threads[name])
         for name in names
     ]
     return with_torch_ratios(records)

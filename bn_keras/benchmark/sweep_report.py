@@ -55,9 +55,10 @@ def sweep_tables(records: list[dict]) -> str:
     if not by_network:
         return ""
     parts = [
-        "Ways to run a sweep (issue 20): seed-steps/s over the whole machine (training steps/s x "
-        "seeds per step, summed over the processes side by side), and the ratio to the fastest "
-        f"{PYTORCH} way on the same network, paired by repetition:"
+        "Ways to run a sweep (issue 20): seed-steps/s over the whole machine (seeds per step x "
+        "the steps of every process that ran side by side / the time from the first one's start "
+        f"to the last one's end), and the ratio to the fastest {PYTORCH} way on the same "
+        "network (the highest median), paired by repetition:"
     ]
     for network, rows in by_network.items():
         by_name = {r["option"]: r for r in rows}

@@ -1,12 +1,22 @@
 """Training-speed benchmark: `python -m bn_keras.bench` prints tables and writes a CSV.
 
 For each network it times, in the same run and interleaved (every repetition times every
-measurement once, in a rotating order), bn_keras's training paths in worker processes
-(bench_tf), the speed options as ratios to plain `model.fit`, and, when PyTorch is installed
-(`pip install .[bench]`), the original code's framework on the same networks and recipe
-(bench_torch). Options that TensorFlow reads once at start-up (oneDNN, thread counts) get their
-own worker process. Each figure is the median over `--reps` repetitions; a ratio is the median
-of the per-repetition ratios, so load that comes and goes hits both sides alike.
+measurement once, in a rotating order), two sections (`--sections`):
+    speed_options: bn_keras's training paths of one seed in worker processes (tf_worker), the
+        speed options as ratios to plain `model.fit`, and, when PyTorch is installed
+        (`pip install .[bench]`), the original code's framework on the same networks and recipe
+        (torch_worker). Options that TensorFlow reads once at start-up (oneDNN, thread counts)
+        get their own worker process.
+    sweep: issue 20's headline figure, the seed-steps per second over the whole machine of each
+        way to run a sweep (benchmark/sweep.py): bn_keras with one seed or a stack of
+        --stack_seeds seeds per process (as `train_stack` trains it), and PyTorch eager with one
+        seed or a `torch.func` ensemble of as many models per process; each in 1 process with
+        all the cores' threads, and in 2 single-threaded processes timed side by side. Each way
+        as a ratio to the fastest PyTorch way, and whether bn_keras's fastest reaches the
+        issue's 1.5x (benchmark/sweep_report.py).
+Each figure is the median over `--reps` repetitions; a ratio is the median of the per-repetition
+ratios, so load that comes and goes hits both sides alike. Every timing gets a noise verdict
+(benchmark/noise.py: cgroup throttling, other processes' CPU time).
 
 Its flags are BenchOptions' (bn_keras/config/commands.py, listed in docs/flags.md). The CSV goes
 to git-ignored scratch/bench.csv unless --output names another file; the committed table is

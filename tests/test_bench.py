@@ -23,6 +23,7 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     proc = cli.run(
         "bn_keras.bench",
         "--networks=mlp_bn",
+        "--sections=speed_options",  # the sweep section's parts: tests/test_bench_sweep.py
         "--options=synthetic,callback,threads_1,torch_memory,keras_bn",
         "--steps=2",
         "--eval_every=2",
@@ -92,7 +93,16 @@ def test_ratios_pair_repetitions():
 
 
 @pytest.mark.parametrize(
-    "changes", [{"networks": "resnet"}, {"options": "turbo"}, {"reps": 0}, {"seconds": 0.0}]
+    "changes",
+    [
+        {"networks": "resnet"},
+        {"options": "turbo"},
+        {"reps": 0},
+        {"seconds": 0.0},
+        {"sections": ""},
+        {"sections": "speed_options,turbo"},
+        {"stack_seeds": 0},
+    ],
 )
 def test_bad_options_are_refused(changes):
     (name,) = changes
@@ -118,8 +128,14 @@ def test_the_default_output_is_git_ignored_scratch_not_the_committed_table():
 def test_quick_states_its_runtime_from_what_it_times():
     quick = runner.make_settings(BenchOptions(quick=True, torch_python="/nonexistent/python"))
     assert quick.networks == ("mlp_bn", "lenetr_bn") and quick.reps == 1
-    # plain, default and 15 TensorFlow options on each BN network: 2 x 17 timings.
-    assert runner.expected_runtime(quick).startswith("2 networks, 34 timings in all; expect about")
+    # plain, default and 15 TensorFlow options on each BN network, and bn_keras's 4 ways to run
+    # a sweep (no PyTorch): 2 x (17 + 4) timings.
+    assert runner.expected_runtime(quick).startswith("2 networks, 42 timings in all; expect about")
+    sweep = runner.make_settings(
+        BenchOptions(quick=True, sections="sweep", torch_python="/nonexistent/python")
+    )
+    assert sweep.options == () and not sweep.with_torch
+    assert runner.expected_runtime(sweep).startswith("2 networks, 8 timings in all")
     full = runner.make_settings(BenchOptions(torch_python="/nonexistent/python"))
     minutes = [int(runner.expected_runtime(s).split("about ")[1].split()[0]) for s in (quick, full)]
     assert 1 <= minutes[0] < minutes[1]

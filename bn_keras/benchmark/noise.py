@@ -7,7 +7,9 @@ turns the two into the figures the benchmark reports and the verdict it flags:
       `throttled_time` in ns). Throttling of an ancestor cgroup is not visible from here.
     - other processes: the CPU time the whole machine spent busy during the timing (/proc/stat,
       hypervisor steal included) minus this process's own (os.times), per second of wall time.
-      Above OTHERS_LIMIT cores, something else competed for the CPUs during this timing.
+      Above OTHERS_LIMIT cores, something else competed for the CPUs during this timing. For
+      timings run side by side in several worker processes, `side_by_side` counts all of
+      theirs as the benchmark's own.
     - the 1-minute load average, before and after: reported, not a verdict. It counts this
       process's own runnable threads too (TensorFlow's pool and tf.data's), so a benchmark alone
       on 2 CPUs shows 2-3, and it lags by a minute.
@@ -149,25 +151,62 @@ def compare(before: Snapshot, after: Snapshot, cpus: int) -> dict:
 
     Returns:
         throttled_periods and throttled_ms (None when the counters could not be read),
-        load_before, load_after, cpus, other_cores (the CPU time of other processes per second,
-        None when unreadable), and the verdicts `throttled` and `loaded` (other_cores above
-        OTHERS_LIMIT).
+        load_before, load_after, cpus, busy_cpu_s (the machine's busy CPU time, None when
+        unreadable), own_cpu_s (this process's), wall_s, other_cores (the CPU time of other
+        processes per second, None when unreadable), and the verdicts `throttled` and `loaded`
+        (other_cores above OTHERS_LIMIT).
     """
     readable = before.nr_throttled is not None and after.nr_throttled is not None
     periods = after.nr_throttled - before.nr_throttled if readable else None
     millis = (after.throttled_usec - before.throttled_usec) / 1000.0 if readable else None
-    others = None
     wall = after.wall_s - before.wall_s
+    busy = None
     if before.busy_s is not None and after.busy_s is not None and wall > 0:
         busy = after.busy_s - before.busy_s
-        others = max(0.0, busy - (after.own_s - before.own_s)) / wall
-    return {
+    check = {
         "throttled_periods": periods,
         "throttled_ms": millis,
         "load_before": before.load1,
         "load_after": after.load1,
         "cpus": cpus,
-        "other_cores": others,
+        "busy_cpu_s": busy,
+        "own_cpu_s": after.own_s - before.own_s,
+        "wall_s": wall,
         "throttled": bool(periods),
-        "loaded": others is not None and others > OTHERS_LIMIT,
+    }
+    return _with_others(check, check["own_cpu_s"])
+
+
+def _with_others(check: dict, ours_s: float) -> dict:
+    """`check` with other_cores and the verdict `loaded`, counting `ours_s` CPU seconds as ours."""
+    others = None
+    if check.get("busy_cpu_s") is not None and check.get("wall_s", 0) > 0:
+        others = max(0.0, check["busy_cpu_s"] - ours_s) / check["wall_s"]
+    return {**check, "other_cores": others, "loaded": others is not None and others > OTHERS_LIMIT}
+
+
+def side_by_side(checks: list[dict]) -> dict:
+    """One check for timings that ran at the same moment in several of the benchmark's processes:
+    each process's, with the others' CPU time counted as the benchmark's own (not as other
+    processes'), then merged: throttled or loaded where any was, the most other cores and the
+    highest load seen, the throttled periods and time summed (None where one was unreadable)."""
+    ours = sum(check.get("own_cpu_s", 0.0) for check in checks)
+    each = [_with_others(check, ours) for check in checks]
+
+    def total(key: str):
+        values = [check[key] for check in each]
+        return None if None in values else sum(values)
+
+    others = [check["other_cores"] for check in each if check["other_cores"] is not None]
+    return {
+        **each[0],
+        "throttled_periods": total("throttled_periods"),
+        "throttled_ms": total("throttled_ms"),
+        "load_before": max(check["load_before"] for check in each),
+        "load_after": max(check["load_after"] for check in each),
+        "cpus": max(check["cpus"] for check in each),
+        "own_cpu_s": ours,
+        "other_cores": max(others) if others else None,
+        "throttled": any(check["throttled"] for check in each),
+        "loaded": any(check["loaded"] for check in each),
     }

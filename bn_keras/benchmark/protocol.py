@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -60,12 +61,20 @@ def serve(handle: Callable[[dict], dict], ready: dict, replies: TextIO) -> None:
 
 
 def _handle_timed(handle: Callable[[dict], dict], command: dict) -> dict:
-    """`handle(command)`; a "time" reply also gets "noise": throttling and load around it."""
+    """`handle(command)`; a "time" reply also gets "noise", throttling and load around it, and
+    "span", when it started and ended on the machine's monotonic clock (seconds; comparable
+    between processes on Linux), so that timings run side by side can be put together."""
     if command["cmd"] != "time":
         return handle(command)
     before = noise.snapshot()
+    start = time.monotonic()
     reply = handle(command)
-    return {**reply, "noise": noise.compare(before, noise.snapshot(), noise.usable_cpus())}
+    span = [start, time.monotonic()]
+    return {
+        **reply,
+        "span": span,
+        "noise": noise.compare(before, noise.snapshot(), noise.usable_cpus()),
+    }
 
 
 class Worker:
@@ -102,8 +111,20 @@ class Worker:
         Raises:
             WorkerError: the command failed or the worker died.
         """
+        self.send(cmd, **arguments)
+        return self.receive()
+
+    def send(self, cmd: str, **arguments) -> None:
+        """Sends one command without waiting for its reply (`receive` reads it)."""
         self._process.stdin.write(json.dumps({"cmd": cmd, **arguments}) + "\n")
         self._process.stdin.flush()
+
+    def receive(self) -> dict:
+        """The reply to the command sent last.
+
+        Raises:
+            WorkerError: the command failed or the worker died.
+        """
         reply = self._read()
         if "error" in reply:
             raise WorkerError(f"worker {self.name}: {reply['error']}\n{self._log_tail()}")
@@ -129,3 +150,15 @@ class Worker:
         except (OSError, subprocess.TimeoutExpired):
             self._process.kill()
             self._process.wait()
+
+
+def call_together(workers: Sequence[Worker], cmd: str, **arguments) -> list[dict]:
+    """Sends the same command to every worker at once, then returns their replies in order: the
+    workers run it side by side.
+
+    Raises:
+        WorkerError: a command failed or a worker died.
+    """
+    for worker in workers:
+        worker.send(cmd, **arguments)
+    return [worker.receive() for worker in workers]

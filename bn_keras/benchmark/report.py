@@ -21,6 +21,7 @@ CSV_FIELDS = (
     "steps_per_s",
     "ratio_to_plain",
     "ratio_to_default",
+    "ratio_to_best_torch",
     "callback_share",
     "steps_per_s_reps",
     "throttled_reps",
@@ -31,6 +32,7 @@ CSV_FIELDS = (
     "flagged",
 )
 NOISY = "*"  # marks a figure that rests on a throttled or loaded timing
+SWEEP_SECTION = "sweep"  # the "section" of the sweep section's records (benchmark/sweep.py)
 CONTEXT_FIELDS = (
     "date",
     "wall_s",
@@ -119,13 +121,15 @@ def _cell(value) -> str:
 
 
 def write_csv(path: Path, records: list[dict], context: dict) -> None:
-    """One row per (network, option); the run's context (date, machine, versions) on every row."""
+    """One row per (network, option); the run's context (date, machine, versions) on every row.
+    A column a record lacks (ratio_to_best_torch, the sweep section's) is left empty."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_FIELDS + CONTEXT_FIELDS)
     for record in records:
         writer.writerow(
-            [_cell(record[f]) for f in CSV_FIELDS] + [_cell(context[f]) for f in CONTEXT_FIELDS]
+            [_cell(record.get(f, "")) for f in CSV_FIELDS]
+            + [_cell(context[f]) for f in CONTEXT_FIELDS]
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, buffer.getvalue())
@@ -150,7 +154,15 @@ def _times(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.2f}x"
 
 
-def tables(records: list[dict], context: dict) -> str:
+def tables(records: list[dict], context: dict, more: str = "") -> str:
+    """Markdown: the speed options' tables (speed_tables), then `more` (the sweep section's,
+    sweep_report.sweep_tables), then the noise check of every figure, sweep's included."""
+    speed = [record for record in records if record.get("section") != SWEEP_SECTION]
+    parts = [speed_tables(speed) if speed else "", more, noise_line(records)]
+    return _header(context) + "\n\n".join(part for part in parts if part)
+
+
+def speed_tables(records: list[dict]) -> str:
     """Markdown: steps/s, pipeline cost, callback share and PyTorch ratios per network; then each
     option as a ratio to plain `model.fit` and to bn_keras's defaults."""
     by_network: dict[str, dict[str, dict]] = {}
@@ -225,14 +237,11 @@ def tables(records: list[dict], context: dict) -> str:
     ]
     ratios = _table(["network", *option_names], option_rows)
     return (
-        _header(context)
-        + main
+        main
         + _sweep_estimate(by_network)
         + "\n\nsteps/s as a ratio to plain model.fit (and to bn_keras's defaults):\n\n"
         + ratios
         + _batch_norm_table(by_network)
-        + "\n\n"
-        + noise_line(records)
     )
 
 

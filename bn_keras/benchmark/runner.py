@@ -19,6 +19,7 @@ from pathlib import Path
 from absl import logging
 
 from bn_keras.benchmark import report as bench_report
+from bn_keras.benchmark import sweep, sweep_report
 from bn_keras.benchmark.protocol import Worker
 from bn_keras.config.commands import BENCH_OPTIONS, BENCH_QUICK_NETWORKS, BenchOptions
 from bn_keras.config.fields import check_fields
@@ -44,8 +45,10 @@ TF_WORKERS = {
     "tf_threads_1": ({}, {"intra": 1, "inter": 1}),
     "tf_inter_1": ({}, {"inter": 1}),
     "tf_inter_auto": ({"TF_NUM_INTEROP_THREADS": "0"}, {}),
+    "tf_threads_1_twin": ({}, {"intra": 1, "inter": 1}),  # beside tf_threads_1 (sweep section)
 }
-TORCH_WORKERS = {"torch": 0, "torch_threads_1": 1}  # thread count, 0: --threads
+TORCH_WORKERS = {"torch": 0, "torch_threads_1": 1, "torch_threads_1_twin": 1}  # 0: --threads
+SPEED_OPTIONS, SWEEP = "speed_options", "sweep"  # the sections (config.commands.BENCH_SECTIONS)
 # PyTorch's timings stop after TORCH_CAP x --seconds: with more threads than free cores its
 # OpenMP threads can slow to a few steps/s, and the benchmark should still end in minutes.
 TORCH_CAP = 4
@@ -92,6 +95,9 @@ QUICK = {"reps": 1, "seconds": 0.3}  # with BENCH_QUICK_NETWORKS
 # docs/speed.md (19 min, 306 timings, 102 compilations) and the 85 s that --quick's start and
 # first network took in issue 19.
 START_S, COMPILE_S, TIMING_OVERHEAD_S = 30.0, 3.4, 1.0
+# The sweep section's preparation of a stacked variant (compilation, then 2 x --eval_every steps of
+# S seeds to warm up): a guess from issue 20's prototype rates, not yet fitted to a full run.
+STACK_COMPILE_S = 8.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +105,8 @@ class BenchSettings:
     """What one benchmark times, resolved from BenchOptions (make_settings)."""
 
     networks: tuple[str, ...]
-    options: tuple[str, ...]
+    sections: tuple[str, ...]
+    options: tuple[str, ...]  # the speed_options section's
     steps: int
     seconds: float
     reps: int
@@ -108,13 +115,15 @@ class BenchSettings:
     mnist_source: str
     torch_python: str
     threads: int
+    stack_seeds: int = 1
+    with_torch: bool = False  # PyTorch is importable and a section times it
 
 
 def make_settings(options: BenchOptions) -> BenchSettings:
     """Checks the benchmark's options and resolves --quick, the thread count and PyTorch.
 
-    Options timed by PyTorch are dropped, with a warning, when the PyTorch interpreter
-    (--torch_python, default this one) cannot import it.
+    Options and ways to run a sweep timed by PyTorch are dropped, with a warning, when the
+    PyTorch interpreter (--torch_python, default this one) cannot import it.
 
     Raises:
         ConfigError: an unknown network or option, or a count out of range.
@@ -122,10 +131,13 @@ def make_settings(options: BenchOptions) -> BenchSettings:
     check_fields(options)
     if options.quick:
         options = dataclasses.replace(options, networks=",".join(BENCH_QUICK_NETWORKS), **QUICK)
-    names = options.option_list
+    sections = tuple(options.section_list)
+    names = options.option_list if SPEED_OPTIONS in sections else []
     torch_python = options.torch_python or sys.executable
-    wants_torch = any(OPTIONS[name].worker in TORCH_WORKERS for name in names)
+    wants_torch = SWEEP in sections or any(OPTIONS[n].worker in TORCH_WORKERS for n in names)
+    with_torch = wants_torch
     if wants_torch and torch_available(torch_python) is None:
+        with_torch = False
         logging.warning(
             "PyTorch is not importable by %s: skipping the PyTorch reference "
             "(pip install '.[bench]', or --torch_python=/path/to/python)",
@@ -136,6 +148,7 @@ def make_settings(options: BenchOptions) -> BenchSettings:
         logging.warning("--reps=%d: medians need at least 3 repetitions", options.reps)
     return BenchSettings(
         networks=tuple(options.network_list),
+        sections=sections,
         options=tuple(names),
         steps=options.steps,
         seconds=options.seconds,
@@ -145,7 +158,22 @@ def make_settings(options: BenchOptions) -> BenchSettings:
         mnist_source=options.mnist_source,
         torch_python=torch_python,
         threads=options.threads or os.cpu_count() or 1,
+        stack_seeds=options.stack_seeds,
+        with_torch=with_torch,
     )
+
+
+def _speed_names(settings: BenchSettings) -> tuple[str, ...]:
+    """What the speed_options section times: plain fit, the defaults and --options."""
+    return (BASELINE, DEFAULT, *settings.options) if SPEED_OPTIONS in settings.sections else ()
+
+
+def _sweep_ways(settings: BenchSettings) -> dict[str, sweep.Way]:
+    """The ways the sweep section times: all, less PyTorch's where it is not importable."""
+    if SWEEP not in settings.sections:
+        return {}
+    needed = sweep.workers_needed(settings.with_torch)
+    return {n: w for n, w in sweep.WAYS.items() if all(x in needed for x in w.workers)}
 
 
 def expected_runtime(settings: BenchSettings) -> str:
@@ -153,15 +181,26 @@ def expected_runtime(settings: BenchSettings) -> str:
 
     The estimate: the workers' start (TensorFlow, MNIST), each network's compilation of every
     measurement, then `reps` rounds of every measurement at about --seconds each (START_S,
-    COMPILE_S, TIMING_OVERHEAD_S). Other load on the machine makes it longer.
+    COMPILE_S, TIMING_OVERHEAD_S). The sweep section's ways count as one timing each, its two
+    processes side by side as one, and each group of workers' variants is compiled once
+    (STACK_COMPILE_S for a stack). Other load on the machine makes it longer.
     """
-    names = (BASELINE, DEFAULT, *settings.options)
+    names = _speed_names(settings)
     per_network = [
         [n for n in names if split_experiment(network)[1] or not OPTIONS[n].bn_only]
         for network in settings.networks
     ]
-    timings = sum(len(n) for n in per_network) * settings.reps
+    ways = _sweep_ways(settings)
+    compiles = [
+        STACK_COMPILE_S if variant in sweep.STACKED_VARIANTS else COMPILE_S
+        for _, variants in sweep.preparations(ways)
+        for variant in variants
+    ]
+    timings = (
+        sum(len(n) for n in per_network) + len(ways) * len(settings.networks)
+    ) * settings.reps
     seconds = START_S + sum(COMPILE_S * len(n) for n in per_network)
+    seconds += len(settings.networks) * sum(compiles)
     seconds += timings * (settings.seconds + TIMING_OVERHEAD_S)
     return (
         f"{len(settings.networks)} networks, {timings} timings in all; expect about "
@@ -187,7 +226,8 @@ Progress = Callable[[str], None]
 
 
 def _start_workers(settings: BenchSettings, tmp: Path, progress: Progress) -> dict[str, Worker]:
-    needed = {OPTIONS[name].worker for name in (BASELINE, DEFAULT, *settings.options)}
+    needed = {OPTIONS[name].worker for name in _speed_names(settings)} | {"tf"}  # exports MNIST
+    needed |= {worker for way in _sweep_ways(settings).values() for worker in way.workers}
     progress(f"starting {len(needed)} worker processes (TensorFlow, PyTorch, MNIST)")
     workers = {}
     for name, (env, tf_settings) in TF_WORKERS.items():
@@ -222,16 +262,20 @@ def _start_workers(settings: BenchSettings, tmp: Path, progress: Progress) -> di
 def run_benchmark(
     settings: BenchSettings, progress: Progress = logging.info
 ) -> tuple[list[dict], dict]:
-    """Times every network and option; returns one record per (network, option) and the workers'
-    versions and thread counts. `progress` is told what starts, as it starts."""
-    names = (BASELINE, DEFAULT, *settings.options)
+    """Times every network in each section; returns one record per (network, option or way) and
+    the workers' versions and thread counts. `progress` is told what starts, as it starts."""
+    names = _speed_names(settings)
     with tempfile.TemporaryDirectory(prefix="bn_keras_bench_") as tmp:
         workers = _start_workers(settings, Path(tmp), progress)
         try:
             records = []
             for i, network in enumerate(settings.networks, 1):
                 progress(f"{network} ({i}/{len(settings.networks)}): compiling")
-                records += _time_network(network, names, workers, settings, progress)
+                if names:
+                    records += _time_network(network, names, workers, settings, progress)
+                if SWEEP in settings.sections:
+                    cap = TORCH_CAP * settings.seconds
+                    records += sweep.time_network(network, workers, settings, cap, progress)
         finally:
             for worker in workers.values():
                 worker.close()
@@ -325,4 +369,4 @@ def benchmark(
         "reps": settings.reps,
     }
     bench_report.write_csv(output, records, context)
-    return bench_report.tables(records, context)
+    return bench_report.tables(records, context, sweep_report.sweep_tables(records))

@@ -15,6 +15,8 @@ Variants (all at the flagfiles' settings: 10,000 iterations, `eval_every` from t
         `callback_folded` with BatchNorm folded into the layer before it.
     bn_keras, bn_fused_v3, ...: the defaults with another BatchNorm layer
         (`bn_directions.DIRECTIONS`): Keras's own (`--bn_impl=keras`) and the directions tried.
+    stack: seeds 0..S-1 (`prepare`'s `seeds`) trained as one stacked model, built, compiled and
+        fed as `training.stacked.train_stack` builds, compiles and feeds it (no evaluation).
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ from bn_keras.benchmark.protocol import reserve_stdout, serve
 from bn_keras.config.names import split_experiment
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
+from bn_keras.data.stacked_pipeline import stacked_train_dataset
+from bn_keras.models import networks, stacked
 from bn_keras.runs.controller import RunController
 from bn_keras.runs.resume import StartingPoint
 from bn_keras.runs.run_dir import TENSORBOARD_DIR
-from bn_keras.training import cpu_threads, recipe, train
+from bn_keras.training import compiled_model, cpu_threads, recipe, train
 from bn_keras.training.callbacks import KerasEngine, TestAccuracyCallback, tensorboard_rows
 from bn_keras.training.evaluation import make_test_evaluator
+from bn_keras.training.stacked import stack_jit_compile
 
 VARIANTS = (
     "plain",
@@ -52,6 +57,7 @@ VARIANTS = (
     "callback_b10000",
     "callback_folded",
     *DIRECTIONS,
+    "stack",
 )
 PAPER_STEPS = 10_000  # the six paper flagfiles' --train_steps
 SYNTHETIC_BATCHES = 50
@@ -101,7 +107,12 @@ class TfWorker:
         if cmd == "export_data":
             return self._export_data(Path(command["dir"]))
         if cmd == "prepare":
-            return self._prepare(command["network"], command["variants"], command["eval_every"])
+            return self._prepare(
+                command["network"],
+                command["variants"],
+                command["eval_every"],
+                command.get("seeds", 1),
+            )
         if cmd == "time":
             start = time.perf_counter()
             extra = self._runners[command["variant"]](command["steps"])
@@ -131,13 +142,14 @@ class TfWorker:
         batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(BATCH).cache()
         return batches.repeat().prefetch(tf.data.AUTOTUNE)
 
-    def _prepare(self, network: str, variants: list[str], eval_every: int) -> dict:
-        """Builds each variant, runs it twice (tracing, then warm), returns its warm steps/s."""
+    def _prepare(self, network: str, variants: list[str], eval_every: int, seeds: int) -> dict:
+        """Builds each variant (a stack of `seeds` seeds), runs it twice (tracing, then warm),
+        returns its warm steps/s."""
         self._runners.clear()
         keras.backend.clear_session()
         rates = {}
         for variant in variants:
-            runner = self._build(network, variant, eval_every)
+            runner = self._build(network, variant, eval_every, seeds)
             runner(eval_every)  # traces and compiles
             start = time.perf_counter()
             runner(eval_every)
@@ -145,13 +157,17 @@ class TfWorker:
             self._runners[variant] = runner
         return {"warm_steps_per_s": rates}
 
-    def _build(self, network: str, variant: str, eval_every: int) -> Callable[[int], dict]:
+    def _build(
+        self, network: str, variant: str, eval_every: int, seeds: int = 1
+    ) -> Callable[[int], dict]:
         overrides = {
             "plain": {"steps_per_execution": 1, "jit_compile": "false"},
             "jit": {"jit_compile": "true"},
             "callback_b10000": {"test_batch_size": 10_000},
         }.get(variant, {})
         config = network_config(network, eval_every, **overrides)
+        if variant == "stack":
+            return self._stack_runner(config, list(range(seeds)))
         keras.utils.set_random_seed(SEED)
         train_loss = recipe.make_train_loss_metric()
         model = train.build_compiled_model(
@@ -181,6 +197,35 @@ class TfWorker:
                 verbose=0,
             )
             return {"callback_seconds": clock["seconds"]} if callbacks else {}
+
+        return run
+
+    def _stack_runner(self, config: Config, seeds: list[int]) -> Callable[[int], dict]:
+        """`model.fit` of the stack of `seeds` as `train_stack` compiles and feeds it."""
+        bn_options = networks.BnOptions(
+            config.bn_momentum, config.bn_epsilon, implementation=config.bn_impl
+        )
+        model = stacked.stack_seeds(
+            config.model,
+            config.bn,
+            seeds,
+            bn_options,
+            config.init,
+            **compiled_model.network_variant(config),
+        )
+        model.compile(
+            optimizer=recipe.make_optimizer(config, self.per_epoch),
+            loss=stacked.stacked_cross_entropy,
+            metrics=[stacked.PerSeedCrossEntropy(len(seeds))],
+            steps_per_execution=compiled_model.steps_per_execution(config),
+            jit_compile=stack_jit_compile(config),
+        )
+        m = self.mnist
+        data = stacked_train_dataset(m.train_images, m.train_labels, BATCH, seeds)
+
+        def run(steps: int) -> dict:
+            model.fit(data, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+            return {}
 
         return run
 

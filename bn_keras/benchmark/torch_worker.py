@@ -11,10 +11,14 @@ Variants:
         recipe's batches, the last batch of each epoch partial (the original reads MNIST through
         a DataLoader too, and also decodes and normalizes each image on the fly, which this
         leaves out).
+    torch_ensemble: S models (`prepare`'s `seeds`) trained as one by `torch.func`, as in
+        PyTorch's "Model ensembling" tutorial (`Ensemble`), model i on the synthetic batches
+        shifted by i.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -25,13 +29,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 
 from bn_keras.benchmark.protocol import reserve_stdout, serve
 from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD
 from bn_keras.config.settings import Config
 from bn_keras.twin.networks import build
 
-VARIANTS = ("torch_memory", "torch_loader")
+VARIANTS = ("torch_memory", "torch_loader", "torch_ensemble")
 RECIPE = Config()  # the original recipe: Config's defaults
 BATCH = RECIPE.batch_size
 SYNTHETIC_BATCHES = 50
@@ -53,6 +58,7 @@ class TorchWorker:
                 command["variants"],
                 command["eval_every"],
                 command.get("max_seconds") or math.inf,
+                command.get("seeds", 1),
             )
         if cmd == "time":
             start = time.perf_counter()
@@ -75,28 +81,29 @@ class TorchWorker:
         self.images, self.labels = images, labels.long()
         return {"examples": len(self.labels)}
 
-    def _batches(self, variant: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if variant == "torch_memory":
+    def _batches(self, variant: str, seeds: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if variant in ("torch_memory", "torch_ensemble"):
             n = min(len(self.labels) // BATCH, SYNTHETIC_BATCHES) * BATCH
             batches = list(zip(self.images[:n].split(BATCH), self.labels[:n].split(BATCH)))
+            if variant == "torch_ensemble":
+                batches = stacked_batches(batches, seeds)
             return itertools.cycle(batches)
         dataset = torch.utils.data.TensorDataset(self.images, self.labels)
         loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True)
         return itertools.chain.from_iterable(itertools.repeat(loader))
 
     def _prepare(
-        self, network: str, variants: list[str], eval_every: int, max_seconds: float
+        self, network: str, variants: list[str], eval_every: int, max_seconds: float, seeds: int
     ) -> dict:
         self._runners.clear()
         rates = {}
         for variant in variants:
             torch.manual_seed(0)
-            model = build(
-                network,
-                bn_momentum=1.0 - RECIPE.bn_momentum,  # Keras's convention to PyTorch's
-                bn_epsilon=RECIPE.bn_epsilon,
-            )
-            runner = _runner(model, self._batches(variant))
+            if variant == "torch_ensemble":
+                step = Ensemble([build_network(network) for _ in range(seeds)]).step
+            else:
+                step = single_step(build_network(network))
+            runner = _runner(step, self._batches(variant, seeds))
             runner(eval_every, max_seconds)
             start = time.perf_counter()
             steps = runner(eval_every, max_seconds)["steps"]
@@ -105,29 +112,97 @@ class TorchWorker:
         return {"warm_steps_per_s": rates}
 
 
-def _runner(model: nn.Module, batches: Iterator) -> Callable[[int], dict]:
-    model.train()
-    optimizer = torch.optim.Adadelta(
-        model.parameters(),
-        lr=RECIPE.learning_rate,
-        rho=RECIPE.rho,
-        eps=RECIPE.adadelta_epsilon,
+def build_network(network: str) -> nn.Module:
+    """The network with the recipe's BatchNorm settings and PyTorch's init (seed torch first)."""
+    return build(
+        network,
+        bn_momentum=1.0 - RECIPE.bn_momentum,  # Keras's convention to PyTorch's
+        bn_epsilon=RECIPE.bn_epsilon,
     )
-    loss_fn = nn.CrossEntropyLoss()
 
+
+def make_optimizer(parameters) -> torch.optim.Optimizer:
+    """The recipe's Adadelta."""
+    return torch.optim.Adadelta(
+        parameters, lr=RECIPE.learning_rate, rho=RECIPE.rho, eps=RECIPE.adadelta_epsilon
+    )
+
+
+Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def single_step(model: nn.Module) -> Step:
+    """One training step of `model` on a batch; returns the loss."""
+    model.train()
+    optimizer, loss_fn = make_optimizer(model.parameters()), nn.CrossEntropyLoss()
+
+    def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+class Ensemble:
+    """Models of one network trained together with `torch.func` (PyTorch's "Model ensembling"
+    tutorial): parameters and BatchNorm buffers stacked on a leading model axis
+    (`stack_module_state`), the forward pass `vmap`ped over it through `functional_call`, the
+    sum of the models' losses backpropagated, and one Adadelta over the stacked parameters.
+
+    Each model stays its own run: Adadelta is element-wise, no gradient crosses models, and
+    BatchNorm updates each model's running statistics in its own slice of the stacked buffers
+    (vmap batches the in-place update, since the buffers are mapped too).
+    """
+
+    def __init__(self, models: list[nn.Module]):
+        for model in models:
+            model.train()
+        self.params, self.buffers = stack_module_state(models)
+        base = copy.deepcopy(models[0]).to("meta")
+        loss_fn = nn.CrossEntropyLoss()
+
+        def loss(params, buffers, images, labels):
+            return loss_fn(functional_call(base, (params, buffers), (images,)), labels)
+
+        self._losses = vmap(loss)
+        self._optimizer = make_optimizer(self.params.values())
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One step of every model, model i on images[i] [B, ...] and labels[i]; their losses."""
+        self._optimizer.zero_grad()
+        losses = self._losses(self.params, self.buffers, images, labels)
+        losses.sum().backward()
+        self._optimizer.step()
+        return losses.detach()
+
+    def state(self, index: int) -> dict[str, torch.Tensor]:
+        """Model `index`'s parameters and buffers, by the names of its `state_dict`."""
+        return {name: value[index] for name, value in {**self.params, **self.buffers}.items()}
+
+
+def stacked_batches(batches: list[tuple], seeds: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The ensemble's batches: at position t, model i gets batches[(t + i) % len(batches)]."""
+    n = len(batches)
+    return [
+        tuple(torch.stack([batches[(t + i) % n][part] for i in range(seeds)]) for part in (0, 1))
+        for t in range(n)
+    ]
+
+
+def _runner(step: Step, batches: Iterator) -> Callable[..., dict]:
     def run(steps: int, max_seconds: float = math.inf) -> dict:
         """Trains `steps` steps, or fewer once `max_seconds` have passed; returns how many."""
         deadline = time.perf_counter() + max_seconds
         done = 0
         for images, labels in itertools.islice(batches, steps):
-            optimizer.zero_grad()
-            loss = loss_fn(model(images), labels)
-            loss.backward()
-            optimizer.step()
+            loss = step(images, labels)
             done += 1
             if time.perf_counter() > deadline:
                 break
-        return {"steps": done, "loss": loss.item()}
+        return {"steps": done, "loss": loss.sum().item()}
 
     return run
 

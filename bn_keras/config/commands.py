@@ -46,6 +46,13 @@ BENCH_OPTIONS = (
     "torch_threads_1",
 )
 BENCH_QUICK_NETWORKS = ("mlp_bn", "lenetr_bn")
+# The benchmark's sections: bn_keras's speed options (one seed, each option against plain fit) and
+# issue 20's sweep throughput (seed-steps/s over the machine, stacked and side by side, against
+# PyTorch's ways to run a sweep); bn_keras.benchmark.sweep says what the second times.
+BENCH_SECTIONS = ("speed_options", "sweep")
+# Seeds per stack in the sweep section: the sweep's 10 seeds of an arm (DESIGN_SEEDS) as two
+# stacks, one per process on 2 cores.
+BENCH_STACK_SEEDS = 5
 # The benchmark's default CSV: git-ignored, so that no run writes over the committed
 # results/bench.csv unless --output names it.
 BENCH_SCRATCH = "scratch/bench.csv"
@@ -122,12 +129,21 @@ class SweepOptions:
 class BenchOptions:
     """`python -m bn_keras.bench`: training speed of bn_keras's paths, plain fit and PyTorch."""
 
+    sections: str = setting(
+        ",".join(BENCH_SECTIONS),
+        "What to measure: speed_options (one seed: each of --options against plain fit and "
+        "PyTorch), sweep (seed-steps/s over the machine: single seeds and --stack_seeds stacks, "
+        "1 process or 2 side by side, against PyTorch's ways to run a sweep).",
+        choices=BENCH_SECTIONS,
+        many=True,
+    )
     networks: str = setting(
         ",".join(PAPER_EXPERIMENTS), "Networks to time.", choices=PAPER_EXPERIMENTS, many=True
     )
     options: str = setting(
         ",".join(BENCH_OPTIONS),
-        "What to time besides plain fit and bn_keras's defaults (docs/speed.md says what each is).",
+        "What the speed_options section times besides plain fit and bn_keras's defaults "
+        "(docs/speed.md says what each is).",
         choices=BENCH_OPTIONS,
         many=True,
     )
@@ -142,6 +158,12 @@ class BenchOptions:
         bounds=POSITIVE,
     )  # fmt: skip
     reps: int = setting(3, "Repetitions; each figure is their median.", bounds=POSITIVE)
+    stack_seeds: int = setting(
+        BENCH_STACK_SEEDS,
+        "Seeds per stack in the sweep section (bn_keras's stacks and PyTorch's torch.func "
+        "ensemble); the default splits an arm's 10 seeds into one stack per process.",
+        bounds=POSITIVE,
+    )
     eval_every: int = like(
         Config, "eval_every", more_help="Timings are whole multiples of it, as in the runs."
     )
@@ -168,6 +190,10 @@ class BenchOptions:
     @property
     def option_list(self) -> list[str]:
         return items(self.options)
+
+    @property
+    def section_list(self) -> list[str]:
+        return items(self.sections)
 
 
 @dataclasses.dataclass(frozen=True)

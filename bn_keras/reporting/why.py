@@ -136,8 +136,8 @@ def _header(runs: Sequence[Run], provenance_lines: list[str], runs_line: str, lo
 
 def _design(experiments: Mapping[str, Experiment], design: Design, short: list[str]) -> list[str]:
     levels = [
-        f"  - {e.name}: {e.factor} {', '.join(f'{lv.x:g}' for lv in e.series[0][1])} "
-        f"(trend on {e.scale}), for {' and '.join(label for label, _ in e.series)}"
+        f"  - {e.name}, {e.factor} (trend on {e.scale} scale): "
+        + "; ".join(f"{label} at {', '.join(f'{lv.x:g}' for lv in lvs)}" for label, lvs in e.series)
         for e in experiments.values()
     ]
     met = "every arm has them" if not short else f"arms short of them: {', '.join(short)}"

@@ -136,7 +136,7 @@ def growth(label: str, levels: Sequence[trend.Level], scale: str, direction: int
     fitted = trend.effect_trend(levels, scale)
     delta = relevant_slope([lv.x for lv in levels], scale)
     unit = trend.SCALES[scale][1]
-    slope = f"slope {fitted.text()}" if fitted else "no slope (fewer than two usable levels)"
+    slope = fitted.text() if fitted else "no slope (fewer than two usable levels)"
     at_end = f"effect at {end.x:g} {interval_text(end.effect)}"
     numbers = f"{slope}; {at_end}; delta {direction * delta:+.5f} {unit}"
 

@@ -101,7 +101,7 @@ def test_step_size_reaches_each_outcome():
 
     supported = verdict(_adadelta(0.0))
     assert supported.outcome == S and "beyond the margin at lr 10" in supported.reason
-    assert "(2.00 decades): BN widens by +0.52 decades" in supported.reason
+    assert "(2.00 decades): BN widens it by +0.52 decades" in supported.reason
     assert verdict(_adadelta(0.004)).outcome == N  # BN helps at the recipe itself
     nothing = verdict(_adadelta(0.0, lr10_rescued=False))
     assert nothing.outcome == N and "adds nothing at any rate" in nothing.reason
@@ -120,8 +120,14 @@ def test_rate_ranges_say_how_bn_changes_them():
     text = rules.RateRange("SGD", (0.01, 0.1), (0.01, 0.1, 1.0)).text()
     assert text == (
         "SGD: without BN 0.01, 0.1 (1.00 decades), with BN 0.01, 0.1, 1 (2.00 decades): "
-        "BN widens by +1.00 decades"
+        "BN widens it by +1.00 decades"
     )
+    assert (
+        rules.RateRange("SGD", (), (0.1,))
+        .text()
+        .endswith("without BN none, with BN 0.1 (0.00 decades): BN widens it")
+    )
+    assert rules.RateRange("SGD", (0.1,), (0.1,)).text().endswith(": BN leaves it the same")
 
 
 # The hand-made grid: each arm's final accuracy from its fields, three seeds around it.
@@ -209,7 +215,7 @@ def test_the_summary_states_the_design_then_the_results(grid_results):
     assert "| 0.25 | 2, 2 | 0, 0 | 0, 0 | 0/2, 0/2 | 0.9900 | 0.9990 | +0.0090 [" in text
     assert "| 10 | 2, 2 | 0, 0 | 2, 0 | 2/2, 0/2 | - | 0.9770 | - |" in text  # sigmoid MLP
     sgd = "plain SGD: without BN 0.003, 0.01, 0.03, 0.1, 0.3 (2.00 decades), with BN 0.003"
-    assert sgd in text and "(3.00 decades): BN widens by +1.00 decades" in text
+    assert sgd in text and "(3.00 decades): BN widens it by +1.00 decades" in text
     assert "- lenetr_w1_adadelta1_bn_seed3" in text.split("## Unfinished runs")[1]
     for stem in ("why_capacity", "why_depth", "why_learning_rate"):
         assert (results / f"{stem}.png").stat().st_size > 0
@@ -231,12 +237,15 @@ def test_the_page_gets_the_verdict_block_between_its_markers(grid_results, tmp_p
     result = why.answer(plot.grid_experiments(runs), grid.WELL_TRAINED)
     page = tmp_path / "why.md"
     page.write_text(f"# Why\n\nprose\n\n{why.BEGIN}\nold\n{why.END}\n\nmore prose\n")
-    block = why.page_block(result, "../results/why")
+    log = (grid_results[0] / "sweep.log").read_text()
+    block = why.page_block(result, "../results/why", why.cost_lines(runs[:3], log))
     assert why.update_page(page, block) and not why.update_page(page, block)
     text = page.read_text()
     assert text.startswith("# Why\n\nprose\n\n") and text.endswith("\n\nmore prose\n")
     assert "old" not in text and "| Capacity (the paper, Sec. 2.3) | **SUPPORTED** |" in text
     assert "![capacity](../results/why/why_capacity.png)" in text
+    cost = "Cost: Training time summed over the 3 finished runs: 0:03:00; sweep.log: 104 runs"
+    assert cost in text
     page.write_text("# Why\n")
     with pytest.raises(ValueError, match="lacks the markers"):
         why.update_page(page, block)

@@ -115,23 +115,32 @@ def levels_table(levels: Sequence[trend.Level]) -> list[str]:
     return lines
 
 
-def _header(runs: Sequence[Run], provenance_lines: list[str], runs_line: str, log: str | None):
+def cost_lines(runs: Sequence[Run], log: str | None) -> list[str]:
+    """The runs' cost: their training time summed, and each end of the sweep that sweep.log
+    records (its runs, failures and wall time)."""
     trained = sum(r.result.get("train_seconds", 0.0) for r in runs)
+    lines = [
+        f"Training time summed over the {len(runs)} finished runs: "
+        f"{datetime.timedelta(seconds=round(trained))}"
+    ]
+    for finished, failed, wall in _SWEEP_END.findall(log or ""):
+        lines.append(f"{SWEEP_LOG}: {finished} runs finished, {failed} failed, {wall} wall time")
+    return lines
+
+
+def _header(runs: Sequence[Run], provenance_lines: list[str], runs_line: str, log: str | None):
     versions = [r.record.get("versions", {}) for r in runs]
     commits = sorted({str(v.get("git_commit")) for v in versions}) or ["unknown"]
     cpus = sorted({str(r.record.get("machine", {}).get("cpu_count")) for r in runs})
-    lines = [
+    return [
         "# Why BN helps here: issue 22's grid",
         "",
         *provenance_lines,
         runs_line,
-        f"- Training time summed over the {len(runs)} finished runs: "
-        f"{datetime.timedelta(seconds=round(trained))}",
+        *(f"- {line}" for line in cost_lines(runs, log)),
+        f"- Machine: {', '.join(cpus)} CPUs",
+        f"- Runs' git commit: {', '.join(commits)}",
     ]
-    for finished, failed, wall in _SWEEP_END.findall(log or ""):
-        lines.append(f"- {SWEEP_LOG}: {finished} runs finished, {failed} failed, {wall} wall time")
-    lines += [f"- Machine: {', '.join(cpus)} CPUs", f"- Runs' git commit: {', '.join(commits)}"]
-    return lines
 
 
 def _design(experiments: Mapping[str, Experiment], design: Design, short: list[str]) -> list[str]:
@@ -213,11 +222,12 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
-def page_block(result: Answer, results_link: str) -> str:
-    """The verdict table and the figures for docs/why.md, between its markers."""
+def page_block(result: Answer, results_link: str, cost: Sequence[str] = ()) -> str:
+    """The verdict table, the cost and the figures for docs/why.md, between its markers."""
     lines = [BEGIN, "", "| explanation | verdict | the numbers it rests on |", "|---|---|---|"]
     lines += [f"| {v.explanation} | **{v.outcome}** | {v.reason} |" for v in result.verdicts]
     lines += ["", f"Learning rates that train well: {'; '.join(r.text() for r in result.ranges)}."]
+    lines += ["", f"Cost: {'; '.join(cost)}." if cost else "Cost: no finished run."]
     lines += ["", f"All numbers, tables and the design: [summary]({results_link}/summary.md).", ""]
     for name in ("capacity", "depth", "learning_rate"):
         lines.append(f"![{name}]({results_link}/why_{name}.png)")
@@ -282,6 +292,6 @@ def rebuild(
         paths += save_figure(fig, results_dir, f"why_{e.name}")
     if page is not None:
         link = Path("..", results_dir.resolve().relative_to(page.resolve().parents[1]))
-        update_page(page, page_block(result, link.as_posix()))
+        update_page(page, page_block(result, link.as_posix(), cost_lines(finished, log)))
         paths.append(page)
     return result, paths

@@ -230,16 +230,22 @@ class RateRange:
         return "narrows" if with_bn < without else "differs"
 
     def text(self) -> str:
-        """E.g. "without BN 0.01-0.3 (1.48 decades), with BN 0.01-3 (2.48 decades): widens by
-        +1.00 decades"."""
+        """E.g. "SGD: without BN 0.01, 0.3 (1.48 decades), with BN 0.01, 0.3, 3 (2.48 decades):
+        BN widens it by +1.00 decades"."""
         parts = []
         arms = zip(("without BN", "with BN"), (self.without, self.with_bn), self.spans)
         for arm, rates, span in arms:
             listed = ", ".join(f"{r:g}" for r in rates) or "none"
             parts.append(f"{arm} {listed}" + (f" ({span:.2f} decades)" if rates else ""))
-        diff = self.spans[1] - self.spans[0]
-        by = f" by {diff:+.2f} decades" if self.without and self.with_bn else ""
-        return f"{self.label}: {', '.join(parts)}: BN {self.word}{by}"
+        change = self.spans[1] - self.spans[0]
+        known = bool(self.without and self.with_bn)
+        how = {
+            "the same": "leaves it the same",
+            "widens": f"widens it by {change:+.2f} decades" if known else "widens it",
+            "narrows": f"narrows it by {-change:.2f} decades" if known else "narrows it",
+            "differs": f"shifts it (span {change:+.2f} decades)" if known else "shifts it",
+        }[self.word]
+        return f"{self.label}: {', '.join(parts)}: BN {how}"
 
 
 def rate_range(label: str, levels: Sequence[trend.Level], well: float) -> RateRange:

@@ -196,6 +196,7 @@ def test_plot_prints_the_verdicts(grid_results):
     results, out = grid_results
     assert out[0] == f"wrote 7 files into {results}"
     assert out[1].startswith(f"{rules.CAPACITY}: **SUPPORTED**: ReLU LeNet-5: the effect grows")
+    assert "; beside it, LeNet-5 (sigmoid): NOT SUPPORTED: the slope's interval" in out[1]
     assert out[2].startswith(f"{rules.OPTIMIZATION}: **SUPPORTED**")
     assert "MLP (sigmoid): BN rescues training at 10: 2/2 runs without BN failed" in out[2]
     assert out[3].startswith(f"{rules.STEP_SIZE}: **SUPPORTED**")
@@ -249,3 +250,17 @@ def test_the_page_gets_the_verdict_block_between_its_markers(grid_results, tmp_p
     page.write_text("# Why\n")
     with pytest.raises(ValueError, match="lacks the markers"):
         why.update_page(page, block)
+
+
+def test_the_main_summary_gets_one_line_per_explanation(grid_results, tmp_path):
+    lines = rules.main_summary_section(grid_results[0] / "summary.md")
+    assert (
+        lines[1] == "## Why BN helps here (issue 22)"
+        and "[why/summary.md](why/summary.md)" in lines[3]
+    )
+    verdicts = lines[5:]
+    assert [v.split(":")[0] for v in verdicts] == [
+        f"- {name}" for name in (rules.CAPACITY, rules.OPTIMIZATION, rules.STEP_SIZE)
+    ]
+    assert all("**SUPPORTED**" in v for v in verdicts)
+    assert rules.main_summary_section(tmp_path / "why" / "summary.md") == []

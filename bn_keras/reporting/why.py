@@ -82,7 +82,7 @@ def answer(experiments: Mapping[str, Experiment], well_trained: float) -> Answer
     rates = experiments["learning_rate"].series
     ranges = tuple(rules.rate_range(label, levels, well_trained) for label, levels in rates)
     verdicts = (
-        rules.capacity_verdict(growth["capacity"][0]),
+        rules.capacity_verdict(growth["capacity"][0], growth["capacity"][1:]),
         rules.optimization_verdict(growth["depth"]),
         rules.step_size_verdict(rates[0][1], ranges[0]),
     )
@@ -211,7 +211,7 @@ def markdown(
             if min(lv.runs) < design.seeds
         }
     )
-    lines = [*header, *_design(experiments, design, short), "", "## Verdicts", ""]
+    lines = [*header, *_design(experiments, design, short), "", rules.VERDICTS_HEADING, ""]
     lines += [f"- {v.line}" for v in result.verdicts]
     for experiment in experiments.values():
         lines += _section(experiment, result, design.well_trained)

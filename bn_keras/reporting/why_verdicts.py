@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 from bn_keras.reporting import trend
 from bn_keras.reporting.statistics import ACCURACY_MARGIN, ALPHA, Interval
 
 SUPPORTED, NOT_SUPPORTED, UNDECIDED = "SUPPORTED", "NOT SUPPORTED", "UNDECIDED"
+VERDICTS_HEADING = "## Verdicts"  # of the grid's summary.md, one "- " line per explanation below
 MARGIN = ACCURACY_MARGIN
 RECIPE_RATE = 1.0  # Adadelta's learning rate in the paper's recipe
 
@@ -185,9 +187,11 @@ OPTIMIZATION = "Optimization, growing with depth (Bjorck et al. 2018)"
 STEP_SIZE = "The optimizer's step size (Adadelta at lr 1)"
 
 
-def capacity_verdict(relu: Growth) -> Verdict:
-    """The capacity explanation's verdict: the ReLU LeNet-5's reading along width."""
-    return Verdict(CAPACITY, relu.outcome, f"ReLU LeNet-5: {relu.reason}")
+def capacity_verdict(relu: Growth, beside: Sequence[Growth] = ()) -> Verdict:
+    """The capacity explanation's verdict: the ReLU LeNet-5's reading along width; the readings
+    `beside` it (the sigmoid LeNet-5's) are said after it and do not enter the verdict."""
+    others = "".join(f"; beside it, {g.label}: {g.outcome}: {g.reason}" for g in beside)
+    return Verdict(CAPACITY, relu.outcome, f"ReLU LeNet-5: {relu.reason}{others}")
 
 
 def optimization_verdict(readings: Sequence[Growth]) -> Verdict:
@@ -291,3 +295,26 @@ def step_size_verdict(adadelta: Sequence[trend.Level], adadelta_range: RateRange
     if tost < ALPHA and inside and not adadelta_range.widens:
         return Verdict(STEP_SIZE, NOT_SUPPORTED, f"BN adds nothing at any rate: {reason}")
     return Verdict(STEP_SIZE, UNDECIDED, reason)
+
+
+def main_summary_section(why_summary: Path) -> list[str]:
+    """The main summary's section for the grid: each verdict line of the grid's summary.md (its
+    VERDICTS_HEADING section) and a link; nothing when that summary does not exist.
+
+    Args:
+        why_summary: the grid's summary.md, e.g. results/why/summary.md beside results/summary.md.
+    """
+    if not why_summary.is_file():
+        return []
+    section = why_summary.read_text().split(f"\n{VERDICTS_HEADING}\n", 1)[-1].split("\n## ", 1)[0]
+    verdicts = [line for line in section.splitlines() if line.startswith("- ")]
+    link = f"{why_summary.parent.name}/{why_summary.name}"
+    return [
+        "",
+        "## Why BN helps here (issue 22)",
+        "",
+        f"The grid's verdicts on three explanations ([{link}]({link}); the page: "
+        "[docs/why.md](../docs/why.md)):",
+        "",
+        *verdicts,
+    ]

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import claims, design, effects, paper_checks, provenance
+from bn_keras.reporting import claims, design, effects, paper_checks, provenance, why_verdicts
 from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
 from bn_keras.reporting.summary import (
@@ -375,7 +375,8 @@ def write_summary(
     lines = provenance.provenance_lines(
         provenance.read_previous(md_path), runs_line, command, total_wall_time, _legacy_count
     )
-    text = markdown(summary, lines, runs_line)
+    why = why_verdicts.main_summary_section(Path(results_dir) / "why" / MARKDOWN_FILE)
+    text = markdown(summary, lines, runs_line) + "".join(f"{line}\n" for line in why)
     provenance.write_if_changed(md_path, text.encode(), write_bytes_atomic)
     provenance.write_if_changed(csv_path, csv_text(summary).encode(), write_bytes_atomic)
     return md_path, csv_path

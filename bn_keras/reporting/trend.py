@@ -208,6 +208,8 @@ def trend_figure(
     axes = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1)) if any_failed else [fig.subplots()]
     top = axes[0]
     top.axhline(0.0, color="grey", linewidth=0.8)
+    margin = stats_lib.ACCURACY_MARGIN
+    top.axhspan(-margin, margin, color="grey", alpha=0.12, label=f"margin ±{margin}")
     transform = SCALES[scale][0]
     for index, (label, levels) in enumerate(series):
         offset = index - (len(series) - 1) / 2  # series side by side, not on top of each other
@@ -241,5 +243,9 @@ def trend_figure(
         axes[1].grid(True, alpha=0.3)
     if scale != "linear":
         top.set_xscale("log")
+    ticks = sorted({lv.x for _, levels in series for lv in levels})
+    for ax in axes:  # the levels themselves, written as the grid names them (0.25, not 2.5e-1)
+        ax.minorticks_off()
+        ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
     axes[-1].set_xlabel(f"{factor} (error bars: Welch 95% intervals over seeds)")
     return fig

@@ -31,7 +31,6 @@ MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
 RESULT_NEUTRAL = (
     "steps_per_execution",
-    "threads",
     "export",
     "checkpoint_every",
     # The probes read the model and write their own files; a test checks that training is

@@ -60,8 +60,6 @@ def ignored_settings(config: Config) -> dict[str, str]:
         "steps_per_execution": "eager PyTorch: one optimizer step per Python call",
         "jit_compile": "eager PyTorch: no XLA",
     }
-    if config.threads:
-        ignored["threads"] = "the twin's own: one torch thread per run (twin.train.TORCH_THREADS)"
     if config.export:
         ignored["export"] = "no SavedModel or model.keras: the twin exports no model"
     return ignored

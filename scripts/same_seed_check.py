@@ -89,11 +89,15 @@ def _steps(runs: list[Run], threshold: float) -> str:
     return f"{np.mean(values):.0f} ({reached}/{len(runs)})"
 
 
-def paired_effect(reference: list[Run], candidate: list[Run]) -> effects.Effect:
-    """candidate - reference in final accuracy over the seeds both have: the paired t interval
-    of the per-seed differences, with the paired TOST p at the summary's margin."""
+def same_seeds(reference: list[Run], candidate: list[Run]) -> list[tuple[float, float]]:
+    """(reference, candidate) final accuracy of each seed both have, in the candidate's order."""
     by_seed = {r.seed: r.final_accuracy for r in reference}
-    pairs = [(by_seed[r.seed], r.final_accuracy) for r in candidate if r.seed in by_seed]
+    return [(by_seed[r.seed], r.final_accuracy) for r in candidate if r.seed in by_seed]
+
+
+def paired_effect(pairs: list[tuple[float, float]]) -> effects.Effect:
+    """candidate - reference in final accuracy over `pairs` (same_seeds): the paired t interval
+    of the per-seed differences, with the paired TOST p at the summary's margin."""
     before, after = [b for b, _ in pairs], [a for _, a in pairs]
     interval = statistics.paired_interval(before, after) if pairs else None
     return effects.Effect(
@@ -106,9 +110,8 @@ def paired_effect(reference: list[Run], candidate: list[Run]) -> effects.Effect:
     )
 
 
-def _same(reference: list[Run], candidate: list[Run]) -> str:
-    by_seed = {r.seed: r.final_accuracy for r in reference}
-    diffs = [r.final_accuracy - by_seed[r.seed] for r in candidate if r.seed in by_seed]
+def _same(pairs: list[tuple[float, float]]) -> str:
+    diffs = [after - before for before, after in pairs]
     if not diffs:
         return ""
     return f"{sum(d == 0 for d in diffs)} of {len(diffs)} equal, largest {max(diffs, key=abs):+.4f}"
@@ -123,15 +126,16 @@ def compare(check: Check, reference: dict[str, list[Run]], candidate: dict[str, 
     ref, cand = check.reference_name, check.candidate_name
     header = (
         f"| experiment | seeds {ref} / {cand} / both | final accuracy, {ref} | final accuracy, "
-        f"{cand} | {cand} - {ref}, paired (95% CI) | paired TOST p (margin 0.002) | verdict | "
-        f"finding | same seed, {cand} - {ref} | "
+        f"{cand} | {cand} - {ref}, paired (95% CI) | paired TOST p (margin {ACCURACY_MARGIN}) | "
+        f"verdict | finding | same seed, {cand} - {ref} | "
         + " | ".join(f"iterations to {t:.0%}: RMST, {ref} / {cand}" for t in THRESHOLDS)
         + " |"
     )
     lines = [header, "|" + " --- |" * (9 + len(THRESHOLDS))]
     for experiment in _shown(check, reference, candidate):
         ours, theirs = candidate[experiment], reference[experiment]
-        effect = paired_effect(theirs, ours)
+        pairs = same_seeds(theirs, ours)
+        effect = paired_effect(pairs)
         verdict = claims.no_difference_verdict(experiment, effect, claims.AGREES)
         p = "" if effect.tost_p is None else effects.p_text(effect.tost_p)
         cells = [
@@ -143,7 +147,7 @@ def compare(check: Check, reference: dict[str, list[Run]], candidate: dict[str, 
             p,
             claims.AGREEMENT_WORDS[verdict.outcome],
             verdict.note,
-            _same(theirs, ours),
+            _same(pairs),
             *(f"{_steps(theirs, t)} / {_steps(ours, t)}" for t in THRESHOLDS),
         ]
         lines.append("| " + " | ".join(cells) + " |")

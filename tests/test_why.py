@@ -3,6 +3,7 @@ grid's report built from a hand-made results directory through bn_keras.plot's e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -50,8 +51,10 @@ def test_capacity_reaches_each_outcome():
 def test_the_smallest_slope_that_matters_is_the_margin_per_grid_step():
     assert rules.relevant_slope(WIDTHS, "log2") == pytest.approx(rules.MARGIN)
     assert rules.relevant_slope(grid.DEPTHS, "linear") == pytest.approx(rules.MARGIN * 2 / 7)
-    # Just inside delta with a tight interval: not supported; just beyond it: undecided.
-    assert rules.growth("R", _widths(-0.0015, spread=(0, 1e-5, 2e-5)), "log2", -1).outcome == S
+    # A slope inside delta: SUPPORTED when its interval excludes 0 and the effect at width 0.25
+    # is above 0 (saying it is smaller than delta); NOT SUPPORTED when that effect is below 0.
+    small = rules.growth("R", _widths(-0.0015, spread=(0, 1e-5, 2e-5)), "log2", -1)
+    assert small.outcome == S and "; smaller than delta" in small.reason
     barely = rules.growth("R", _widths(-0.0015, base_effect=-0.01), "log2", -1)
     assert barely.fitted.low > -rules.MARGIN and barely.outcome == N
 
@@ -75,14 +78,8 @@ def test_optimization_is_supported_by_either_mlp_and_refuted_only_by_both():
     assert (g.outcome, f.outcome) == (S, N)
     assert rules.optimization_verdict([f, g]).outcome == S
     assert rules.optimization_verdict([f, f]).outcome == N
-    undecided = dataclasses_replace(f, outcome=U)
+    undecided = dataclasses.replace(f, outcome=U)
     assert rules.optimization_verdict([f, undecided]).outcome == U
-
-
-def dataclasses_replace(obj, **changes):
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)
 
 
 def _adadelta(effect_at_1, spread_at_1=SPREAD, lr10_rescued=True):
@@ -264,3 +261,7 @@ def test_the_main_summary_gets_one_line_per_explanation(grid_results, tmp_path):
     ]
     assert all("**SUPPORTED**" in v for v in verdicts)
     assert rules.main_summary_section(tmp_path / "why" / "summary.md") == []
+    # A summary without the verdicts heading lends none of its other "- " lines.
+    (tmp_path / "why").mkdir()
+    (tmp_path / "why" / "summary.md").write_text("# Why\n\n- Command: `x`\n\n## capacity\n")
+    assert rules.main_summary_section(tmp_path / "why" / "summary.md")[5:] == []

@@ -14,10 +14,10 @@ depth, log10 rate): b = sum_i c_i D_i with c_i = (x_i - mean x) / sum_j (x_j - m
 counting once. b is a linear contrast of the 2k arm means, so its variance is
 sum_i c_i^2 (s_i,BN^2 / n_i,BN + s_i,noBN^2 / n_i,noBN) and its degrees of freedom follow
 Welch-Satterthwaite over all 2k arms: Welch's interval generalized from one difference to a
-contrast. It assumes no common variance across arms or levels (BN narrows the spread) and no
-linear model of accuracy: it tests whether the effects rise or fall along the factor, and
-estimates by how much per unit of its scale. Only levels where both arms have two or more finished
-runs enter it.
+contrast (statistics.contrast_interval). It assumes no common variance across arms or levels (BN
+narrows the spread) and no linear model of accuracy: it tests whether the effects rise or fall
+along the factor, and estimates by how much per unit of its scale. Only levels where both arms
+have two or more finished runs enter it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
 
 from bn_keras.reporting import statistics as stats_lib
 from bn_keras.reporting.statistics import CONFIDENCE, Interval
@@ -140,30 +139,14 @@ def effect_trend(
     if len({lv.x for lv in usable}) < 2:
         return None
     x = np.array([SCALES[scale][0](lv.x) for lv in usable])
-    effects = np.array([np.mean(lv.with_bn) - np.mean(lv.without) for lv in usable])
     weights = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
-    slope = float(weights @ effects)
-    # Each arm's mean enters with coefficient +-c_i: its variance term is c_i^2 s^2 / n.
-    terms = np.array(
-        [
-            [c**2 * np.var(arm, ddof=1) / len(arm) for arm in (lv.without, lv.with_bn)]
-            for c, lv in zip(weights, usable)
-        ]
-    )
-    counts = np.array([[len(lv.without), len(lv.with_bn)] for lv in usable])
-    variance = float(terms.sum())
-    intercept = float(effects.mean() - slope * x.mean())
+    # The slope sum_i c_i (mean BN_i - mean noBN_i) is a contrast of the 2k arm means.
+    groups = [arm for lv in usable for arm in (lv.without, lv.with_bn)]
+    ci = stats_lib.contrast_interval(groups, [w for c in weights for w in (-c, c)], confidence)
+    effects = np.array([np.mean(lv.with_bn) - np.mean(lv.without) for lv in usable])
+    intercept = float(effects.mean() - ci.effect * x.mean())
     levels_used = tuple(lv.x for lv in usable)
-    if variance == 0:  # identical values in every arm: the interval is the point
-        p_value = 0.0 if slope else 1.0
-        return Trend(slope, slope, slope, math.inf, p_value, scale, levels_used, intercept)
-    df = variance**2 / float(np.sum(terms**2 / (counts - 1)))
-    se = math.sqrt(variance)
-    half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
-    p_value = float(2 * stats.t.sf(abs(slope) / se, df))
-    return Trend(
-        slope, slope - half, slope + half, df, p_value, scale, levels_used, intercept, confidence
-    )
+    return Trend(ci.effect, ci.low, ci.high, ci.df, ci.p, scale, levels_used, intercept, confidence)
 
 
 def well_trained(levels: Sequence[Level], threshold: float) -> tuple[list[float], list[float]]:

@@ -128,7 +128,7 @@ def cost_lines(runs: Sequence[Run], log: str | None) -> list[str]:
     return lines
 
 
-def _header(runs: Sequence[Run], provenance_lines: list[str], runs_line: str, log: str | None):
+def _header(runs: Sequence[Run], provenance_lines: list[str], runs_line: str, cost: list[str]):
     versions = [r.record.get("versions", {}) for r in runs]
     commits = sorted({str(v.get("git_commit")) for v in versions}) or ["unknown"]
     cpus = sorted({str(r.record.get("machine", {}).get("cpu_count")) for r in runs})
@@ -137,7 +137,7 @@ def _header(runs: Sequence[Run], provenance_lines: list[str], runs_line: str, lo
         "",
         *provenance_lines,
         runs_line,
-        *(f"- {line}" for line in cost_lines(runs, log)),
+        *(f"- {line}" for line in cost),
         f"- Machine: {', '.join(cpus)} CPUs",
         f"- Runs' git commit: {', '.join(commits)}",
     ]
@@ -282,8 +282,8 @@ def rebuild(
     kept = provenance.provenance_lines(
         provenance.read_previous(md_path), runs_line, command, total_wall_time
     )
-    log = provenance.read_previous(results_dir / SWEEP_LOG)
-    header = _header(finished, kept, runs_line, log)
+    cost = cost_lines(finished, provenance.read_previous(results_dir / SWEEP_LOG))
+    header = _header(finished, kept, runs_line, cost)
     text = markdown(runs, experiments, design, result, header)
     provenance.write_if_changed(md_path, text.encode(), write_bytes_atomic)
     paths = [md_path]
@@ -292,6 +292,6 @@ def rebuild(
         paths += save_figure(fig, results_dir, f"why_{e.name}")
     if page is not None:
         link = Path("..", results_dir.resolve().relative_to(page.resolve().parents[1]))
-        update_page(page, page_block(result, link.as_posix(), cost_lines(finished, log)))
+        update_page(page, page_block(result, link.as_posix(), cost))
         paths.append(page)
     return result, paths

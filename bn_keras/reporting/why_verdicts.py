@@ -217,7 +217,7 @@ class RateRange:
     @property
     def widens(self) -> bool:
         """BN trains well at every rate no BN does, and at more."""
-        return set(self.without) < set(self.with_bn)
+        return self.word == "widens"
 
     @property
     def spans(self) -> tuple[float, float]:
@@ -306,7 +306,9 @@ def main_summary_section(why_summary: Path) -> list[str]:
     """
     if not why_summary.is_file():
         return []
-    section = why_summary.read_text().split(f"\n{VERDICTS_HEADING}\n", 1)[-1].split("\n## ", 1)[0]
+    # Without the heading: no verdict lines (not the header's "- " lines).
+    section = why_summary.read_text().partition(f"\n{VERDICTS_HEADING}\n")[2]
+    section = section.split("\n## ", 1)[0]
     verdicts = [line for line in section.splitlines() if line.startswith("- ")]
     link = f"{why_summary.parent.name}/{why_summary.name}"
     return [

@@ -303,6 +303,9 @@ ROWS = {
     # Stacks of seeds (issue 20; --seed with --seeds, and settings a stack cannot train:
     # test_stacked).
     "seed range running downward": Row(lambda e: ["--seeds=5-2"], "runs downward; write 2-5"),
+    "negative threads": Row(
+        lambda e: ["--threads=-1"], "--threads=-1 must be 0 (TensorFlow's default) or positive"
+    ),
     "more seeds than a stack holds": Row(
         lambda e: ["--seeds=0-999"], "names 1000 seeds; a stack holds at most 32"
     ),

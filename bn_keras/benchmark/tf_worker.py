@@ -38,14 +38,13 @@ from bn_keras.config.names import split_experiment
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.data.stacked_pipeline import stacked_train_dataset
-from bn_keras.models import networks, stacked
 from bn_keras.runs.controller import RunController
 from bn_keras.runs.resume import StartingPoint
 from bn_keras.runs.run_dir import TENSORBOARD_DIR
-from bn_keras.training import compiled_model, cpu_threads, recipe, train
+from bn_keras.training import cpu_threads, recipe, train
 from bn_keras.training.callbacks import KerasEngine, TestAccuracyCallback, tensorboard_rows
 from bn_keras.training.evaluation import make_test_evaluator
-from bn_keras.training.stacked import stack_jit_compile
+from bn_keras.training.stacked import compile_stack
 
 VARIANTS = (
     "plain",
@@ -202,24 +201,7 @@ class TfWorker:
 
     def _stack_runner(self, config: Config, seeds: list[int]) -> Callable[[int], dict]:
         """`model.fit` of the stack of `seeds` as `train_stack` compiles and feeds it."""
-        bn_options = networks.BnOptions(
-            config.bn_momentum, config.bn_epsilon, implementation=config.bn_impl
-        )
-        model = stacked.stack_seeds(
-            config.model,
-            config.bn,
-            seeds,
-            bn_options,
-            config.init,
-            **compiled_model.network_variant(config),
-        )
-        model.compile(
-            optimizer=recipe.make_optimizer(config, self.per_epoch),
-            loss=stacked.stacked_cross_entropy,
-            metrics=[stacked.PerSeedCrossEntropy(len(seeds))],
-            steps_per_execution=compiled_model.steps_per_execution(config),
-            jit_compile=stack_jit_compile(config),
-        )
+        model, _ = compile_stack(config, seeds, self.per_epoch)
         m = self.mnist
         data = stacked_train_dataset(m.train_images, m.train_labels, BATCH, seeds)
 

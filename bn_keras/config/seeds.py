@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
 from bn_keras.common.errors import ConfigError
 from bn_keras.config.names import experiment_name
@@ -38,8 +41,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             raise ConfigError(f"{flag}: the range {part.strip()} runs downward; write {high}-{low}")
         if high >= _SEED_LIMIT:
             raise ConfigError(f"{flag}: seeds must be below 2**32, as --seed's")
-        if high - low + 1 + len(seeds) > MAX_STACK:
-            count = high - low + 1 + len(seeds)
+        count = len(seeds) + high - low + 1
+        if count > MAX_STACK:
             raise ConfigError(
                 f"{flag} names {count} seeds; a stack holds at most {MAX_STACK}: train them as "
                 f"several stacks, e.g. --seeds=0-{MAX_STACK - 1} then --seeds={MAX_STACK}-..."
@@ -65,6 +68,11 @@ def seeds_label(seeds: tuple[int, ...]) -> str:
 def stack_dir_name(config: Config, seeds: tuple[int, ...]) -> str:
     """The stack's own directory (its checkpoint): `<model>[_bn]_stack_seeds<seeds>`."""
     return f"{experiment_name(config.model, config.bn)}_stack_seeds{seeds_label(seeds)}"
+
+
+def seed_run_dirs(config: Config, seeds: Sequence[int], results_dir: Path) -> list[Path]:
+    """Each seed's run directory: where a single run of that seed would go by default."""
+    return [Path(results_dir) / dataclasses.replace(config, seed=s).default_run_name for s in seeds]
 
 
 def check_stackable(config: Config, flag: str = "--seeds") -> None:

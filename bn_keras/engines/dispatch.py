@@ -18,7 +18,7 @@ from absl import logging
 from bn_keras.common import cli
 from bn_keras.common.errors import ConfigError, Interrupted
 from bn_keras.common.storage import write_errors_reported
-from bn_keras.config import checks, settings
+from bn_keras.config import checks, fields, settings
 from bn_keras.distribution import cluster
 from bn_keras.engines import stack_dispatch
 from bn_keras.runs import run_dir
@@ -101,7 +101,7 @@ def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
     if options.print_config:
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
         return
-    stack_dispatch.check_command_options(options)  # issue 20: --threads, --seeds
+    fields.check_fields(options)  # --threads=-1, as the Config's own settings
     if options.seeds:  # a stack of seeds, in its own module
         return stack_dispatch.start_stack(config, options, _install_stop_handlers)
     twin = config.framework == twin_support.FRAMEWORK

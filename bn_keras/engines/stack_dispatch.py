@@ -16,19 +16,8 @@ from bn_keras.common import cli
 from bn_keras.common.errors import ConfigError, Interrupted
 from bn_keras.common.storage import write_errors_reported
 from bn_keras.config import checks, settings
-from bn_keras.config.fields import check_field
-from bn_keras.config.seeds import check_stackable, parse_seeds, stack_dir_name
+from bn_keras.config.seeds import check_stackable, parse_seeds, seed_run_dirs, stack_dir_name
 from bn_keras.runs import run_dir
-
-
-def check_command_options(options: settings.CommandOptions) -> None:
-    """Refuses a CommandOptions value outside its field's bounds (`--threads=-1`).
-
-    Raises:
-        ConfigError: naming the flag.
-    """
-    for field in dataclasses.fields(options):
-        check_field(field, getattr(options, field.name))
 
 
 def check_stack(config: settings.Config, options: settings.CommandOptions) -> tuple[int, ...]:
@@ -59,14 +48,11 @@ def seed_paths(
         ConfigError: a seed's directory holds a finished run, another run, or a single run's
             checkpoint (resume it alone), unless --overwrite.
     """
-    results_dir = Path(options.results_dir)
     checks.check_directory(options.results_dir, "--results_dir")
     if config.data_dir is not None:
         checks.check_directory(config.data_dir, "--data_dir", writable=False)
-    paths = []
-    for seed in seeds:
-        seed_config = dataclasses.replace(config, seed=seed)
-        path = results_dir / seed_config.default_run_name
+    paths = seed_run_dirs(config, seeds, Path(options.results_dir))
+    for seed, path in zip(seeds, paths, strict=True):
         if not options.overwrite:
             if (path / run_dir.RESULT_FILE).exists():
                 raise ConfigError(
@@ -78,8 +64,7 @@ def seed_paths(
                     f"--seeds={options.seeds}: {path} holds an unfinished single run of seed "
                     f"{seed}: finish it with --seed={seed}, leave it out, or pass --overwrite"
                 )
-        run_dir.check_run_dir(path, seed_config, options.overwrite)
-        paths.append(path)
+        run_dir.check_run_dir(path, dataclasses.replace(config, seed=seed), options.overwrite)
     return paths
 
 

@@ -217,14 +217,13 @@ def unstack_seed(stacked: keras.Model, index: int, single: keras.Model) -> keras
     return single
 
 
-def unstack_optimizer(
-    stacked: keras.optimizers.Optimizer, index: int, single: keras.optimizers.Optimizer, seeds: int
-) -> None:
+def unstack_optimizer(stacked: keras.Model, index: int, single: keras.Model) -> None:
     """Writes slice `index` of the stack's optimizer state (Adadelta's accumulators, the
-    iteration count) into `single`, built for the single-seed model. Slots are matched by their
-    names, which name the layer and weight they belong to."""
-    by_name = {v.name: v for v in stacked.variables}
-    for variable in single.variables:
+    iteration count) into the optimizer of `single`, built for the single-seed model. Slots are
+    matched by their names, which name the layer and weight they belong to."""
+    seeds = _seeds_in(stacked)
+    by_name = {v.name: v for v in stacked.optimizer.variables}
+    for variable in single.optimizer.variables:
         value = by_name[variable.name].numpy()
         if value.shape != tuple(variable.shape):
             value = value[_slice_index(value.shape, variable.shape, seeds, index)]

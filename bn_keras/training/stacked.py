@@ -19,7 +19,7 @@ from absl import logging
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.common.errors import CheckpointError, TrainingDiverged
-from bn_keras.config.seeds import check_stackable, stack_dir_name
+from bn_keras.config.seeds import check_stackable, seed_run_dirs, stack_dir_name
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.data.stacked_pipeline import stacked_train_dataset
@@ -37,11 +37,6 @@ from bn_keras.training.resume import engine_record
 from bn_keras.training.setup import Setup, set_up
 
 STACK_FILE = "stack.json"  # in the stack's directory: its seeds and their run directories
-
-
-def seed_run_dirs(config: Config, seeds: Sequence[int], results_dir: Path) -> list[Path]:
-    """Each seed's run directory: where a single run of that seed would go by default."""
-    return [Path(results_dir) / dataclasses.replace(config, seed=s).default_run_name for s in seeds]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +97,11 @@ def train_stack(
     results_dir = Path(results_dir)
     check_stackable(config)
     setup = set_up(config, results_dir / stack_dir_name(config, seeds), strategy, mnist)
-    stack = _build(setup, seeds, seed_run_dirs(config, seeds, results_dir))
+    with setup.context.scope():
+        model, train_loss = compile_stack(
+            setup.config_used, seeds, setup.steps_per_epoch, setup.context.sync_bn
+        )
+    stack = _Stack(setup, seeds, seed_run_dirs(config, seeds, results_dir), model, train_loss)
     average_bn_statistics = setup.context.prepare_fit(stack.model)
     startings = _start_or_resume(stack)
     setup.context.log(setup.config_used)
@@ -124,31 +123,42 @@ def train_stack(
     return StackResult(setup.run_dir, seeds, runs, runs[0].interrupted_at)
 
 
-def _build(setup: Setup, seeds: tuple[int, ...], run_dirs: list[Path]) -> _Stack:
-    """The compiled stack, each seed's initial weights copied in, its optimizer built."""
-    config = setup.config_used
-    with setup.context.scope():
-        bn_options = networks.BnOptions(
-            config.bn_momentum, config.bn_epsilon, setup.context.sync_bn, config.bn_impl
-        )
-        model = stacked.stack_seeds(
-            config.model,
-            config.bn,
-            seeds,
-            bn_options,
-            config.init,
-            **compiled_model.network_variant(config),
-        )
-        train_loss = stacked.PerSeedCrossEntropy(len(seeds))
-        model.compile(
-            optimizer=recipe.make_optimizer(config, setup.steps_per_epoch),
-            loss=stacked.stacked_cross_entropy,
-            metrics=[train_loss],
-            steps_per_execution=compiled_model.steps_per_execution(config),
-            jit_compile=stack_jit_compile(config),
-        )
-        model.optimizer.build(model.trainable_variables)
-    return _Stack(setup, seeds, run_dirs, model, train_loss)
+def compile_stack(
+    config: Config, seeds: Sequence[int], steps_per_epoch: int, sync_bn: bool = False
+) -> tuple[keras.Model, stacked.PerSeedCrossEntropy]:
+    """The stack of `seeds`, compiled as `train_stack` trains it, its optimizer built.
+
+    Call it inside the strategy's scope, if any: the model's, optimizer's and metric's
+    variables are created here, and `steps_per_execution` depends on the strategy.
+
+    Args:
+        config: the configuration trained with (`Setup.config_used`).
+        seeds: the seeds, in slice order; slice i holds seed `seeds[i]`'s initial weights.
+        steps_per_epoch: iterations per epoch, for the optimizer's learning-rate schedule.
+        sync_bn: BatchNorm statistics synchronized across replicas.
+
+    Returns:
+        The compiled stack, and its per-seed training cross-entropy (a compiled metric).
+    """
+    bn_options = networks.BnOptions(config.bn_momentum, config.bn_epsilon, sync_bn, config.bn_impl)
+    model = stacked.stack_seeds(
+        config.model,
+        config.bn,
+        seeds,
+        bn_options,
+        config.init,
+        **compiled_model.network_variant(config),
+    )
+    train_loss = stacked.PerSeedCrossEntropy(len(seeds))
+    model.compile(
+        optimizer=recipe.make_optimizer(config, steps_per_epoch),
+        loss=stacked.stacked_cross_entropy,
+        metrics=[train_loss],
+        steps_per_execution=compiled_model.steps_per_execution(config),
+        jit_compile=stack_jit_compile(config),
+    )
+    model.optimizer.build(model.trainable_variables)
+    return model, train_loss
 
 
 def stack_jit_compile(config: Config) -> str | bool:
@@ -426,8 +436,7 @@ def single_seed_slice(
         optimizer=recipe.make_optimizer(config, steps_per_epoch), loss=recipe.make_loss()
     )
     single.optimizer.build(single.trainable_variables)
-    seeds = int(stack_model.input_shape[-1])
-    stacked.unstack_optimizer(stack_model.optimizer, index, single.optimizer, seeds)
+    stacked.unstack_optimizer(stack_model, index, single)
     return single
 
 

@@ -1,7 +1,8 @@
 """Shared fixtures: a tiny MNIST-shaped dataset, in memory and as a prepared TFDS `mnist`; two
 logical CPU devices for the tests of distribution; reading weights from a run's checkpoint; the
 one way tests run a command (`run_cli`, `start_cli`) and `bn_keras.main` in this process
-(`main_here`, for input refused before TensorFlow runs); `--reverse`."""
+(`main_here`, for input refused before TensorFlow runs); the benchmark's settings without
+PyTorch (`bench_settings`); `--reverse`."""
 
 from __future__ import annotations
 
@@ -166,6 +167,20 @@ def start_cli(
 def cli():
     """`run_cli` and `start_cli` for tests, as `cli.run(...)` and `cli.start(...)`."""
     return types.SimpleNamespace(run=run_cli, start=start_cli, env=command_env, repo=REPO)
+
+
+@pytest.fixture(scope="session")
+def bench_settings():
+    """`bench_settings(**fields)`: the benchmark's settings (runner.make_settings) for
+    BenchOptions(**fields), without PyTorch whether or not it is installed, so that what they time
+    is the same on every machine."""
+    from bn_keras.benchmark import runner
+    from bn_keras.config.commands import BenchOptions
+
+    def make(**fields):
+        return runner.make_settings(BenchOptions(torch_python="/nonexistent/python", **fields))
+
+    return make
 
 
 @pytest.fixture

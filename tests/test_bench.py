@@ -102,6 +102,7 @@ def test_ratios_pair_repetitions():
         {"sections": ""},
         {"sections": "speed_options,turbo"},
         {"stack_seeds": 0},
+        {"stack_seeds": 33},
     ],
 )
 def test_bad_options_are_refused(changes):
@@ -125,18 +126,18 @@ def test_the_default_output_is_git_ignored_scratch_not_the_committed_table():
     assert ignored.returncode == 0, f"{BENCH_SCRATCH} is not git-ignored"
 
 
-def test_quick_states_its_runtime_from_what_it_times():
-    quick = runner.make_settings(BenchOptions(quick=True, torch_python="/nonexistent/python"))
+def test_quick_states_its_runtime_from_what_it_times(bench_settings):
+    quick = bench_settings(quick=True)
     assert quick.networks == ("mlp_bn", "lenetr_bn") and quick.reps == 1
+    assert quick.sweep_networks == ("mlp_bn",) and quick.stack_seeds == 2
     # plain, default and 15 TensorFlow options on each BN network, and bn_keras's 4 ways to run
-    # a sweep (no PyTorch): 2 x (17 + 4) timings.
-    assert runner.expected_runtime(quick).startswith("2 networks, 42 timings in all; expect about")
-    sweep = runner.make_settings(
-        BenchOptions(quick=True, sections="sweep", torch_python="/nonexistent/python")
-    )
-    assert sweep.options == () and not sweep.with_torch
-    assert runner.expected_runtime(sweep).startswith("2 networks, 8 timings in all")
-    full = runner.make_settings(BenchOptions(torch_python="/nonexistent/python"))
+    # a sweep (no PyTorch) on mlp_bn: 2 x 17 + 4 timings.
+    assert runner.expected_runtime(quick).startswith("2 networks, 38 timings in all; expect about")
+    sweep = bench_settings(quick=True, sections="sweep")
+    assert sweep.options == () and not sweep.with_torch and sweep.networks == ("mlp_bn",)
+    assert runner.expected_runtime(sweep).startswith("1 networks, 4 timings in all")
+    full = bench_settings()
+    assert full.sweep_networks == full.networks and full.stack_seeds == 5
     minutes = [int(runner.expected_runtime(s).split("about ")[1].split()[0]) for s in (quick, full)]
     assert 1 <= minutes[0] < minutes[1]
 
@@ -192,18 +193,15 @@ class _StubWorker:
         return {}
 
 
-def test_bn_only_options_are_timed_on_the_bn_networks_only():
+def test_bn_only_options_are_timed_on_the_bn_networks_only(bench_settings):
     worker = _StubWorker()
-    settings = runner.make_settings(
-        BenchOptions(
-            networks="mlp,mlp_bn",
-            options="synthetic,keras_bn,bn_fused_v3",
-            steps=100,
-            seconds=1.0,
-            reps=1,
-            torch_python="/nonexistent/python",
-            threads=2,
-        )
+    settings = bench_settings(
+        networks="mlp,mlp_bn",
+        options="synthetic,keras_bn,bn_fused_v3",
+        steps=100,
+        seconds=1.0,
+        reps=1,
+        threads=2,
     )
     names = (runner.BASELINE, runner.DEFAULT, *settings.options)
     for network in settings.networks:

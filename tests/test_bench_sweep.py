@@ -10,9 +10,8 @@ import sys
 
 import pytest
 
-from bn_keras.benchmark import noise, protocol, runner, sweep, sweep_report
+from bn_keras.benchmark import noise, protocol, sweep, sweep_report
 from bn_keras.benchmark import report as bench_report
-from bn_keras.config.commands import BenchOptions
 
 # A worker that answers "time" by sleeping `steps` milliseconds (standard library only: quick).
 _SLEEPER = """
@@ -87,17 +86,9 @@ class _StubWorker:
         return self.receive()
 
 
-def test_the_sweep_section_times_each_way_in_its_processes_together():
-    settings = runner.make_settings(
-        BenchOptions(
-            networks="lenet_bn",
-            sections="sweep",
-            seconds=1.0,
-            reps=2,
-            eval_every=10,
-            stack_seeds=4,
-            torch_python="/nonexistent/python",
-        )
+def test_the_sweep_section_times_each_way_in_its_processes_together(bench_settings):
+    settings = bench_settings(
+        networks="lenet_bn", sections="sweep", seconds=1.0, reps=2, eval_every=10, stack_seeds=4
     )
     # tf: 1 s a timing; the pair: the twin ends a quarter second after tf_threads_1.
     workers = {
@@ -226,7 +217,7 @@ def test_the_tables_say_per_network_whether_the_goal_is_reached():
     assert sweep_report.sweep_tables([{"option": "plain", "network": "mlp"}]) == ""
 
 
-def test_the_csv_and_tables_hold_both_sections():
+def test_the_csv_and_tables_hold_both_sections(tmp_path):
     context = dict.fromkeys(bench_report.CONTEXT_FIELDS, "")
     speed = {
         "network": "mlp",
@@ -243,6 +234,15 @@ def test_the_csv_and_tables_hold_both_sections():
     main, rest = text.split("Ways to run a sweep")
     assert "| `mlp` |" in main and "sweep_" not in main  # the sweep's records stay out of it
     assert rest.rstrip().splitlines()[-1].startswith("Noise check: 1 of 9 measurements flagged")
+    # One CSV row per record; a column a section does not fill is left empty.
+    bench_report.write_csv(tmp_path / "bench.csv", records, context)
+    rows = {(r["network"], r["option"]): r for r in bench_report.read_csv(tmp_path / "bench.csv")}
+    assert len(rows) == len(records)
+    assert rows["mlp", "default"]["ratio_to_default"] == "1"
+    assert rows["mlp", "default"]["ratio_to_best_torch"] == ""
+    stack = rows["lenetr_bn", "sweep_tf_stack_2proc"]
+    assert (stack["ratio_to_best_torch"], stack["steps_per_s_reps"]) == ("2", "500 400 300")
+    assert stack["ratio_to_plain"] == stack["callback_share"] == ""
 
 
 # Trains two models of each network as a torch.func ensemble and alone, from the same start on the
@@ -259,8 +259,8 @@ stacked = tw.stacked_batches(batches, 2)
 out = {"shifted": torch.equal(stacked[2][0][1], images[0])}
 for network in ("lenet_bn", "mlp_bn"):
     torch.manual_seed(1)
-    models = [tw.build_network(network) for _ in range(2)]
-    alone = [tw.build_network(network) for _ in range(2)]
+    models = [tw.build_network(network, tw.RECIPE) for _ in range(2)]
+    alone = [tw.build_network(network, tw.RECIPE) for _ in range(2)]
     for model, twin in zip(models, alone):
         twin.load_state_dict(model.state_dict())
     ensemble = tw.Ensemble(models)

@@ -141,7 +141,13 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def is_sweep(record: dict) -> bool:
+    """Whether a record is the sweep section's."""
+    return record.get("section") == SWEEP_SECTION
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
@@ -150,14 +156,15 @@ def _percent(value: float) -> str:
     return "" if math.isnan(value) else f"{100 * value:.1f}%"
 
 
-def _times(value: float) -> str:
+def times(value: float) -> str:
+    """A ratio as "1.23x"; empty for NaN."""
     return "" if math.isnan(value) else f"{value:.2f}x"
 
 
 def tables(records: list[dict], context: dict, more: str = "") -> str:
     """Markdown: the speed options' tables (speed_tables), then `more` (the sweep section's,
     sweep_report.sweep_tables), then the noise check of every figure, sweep's included."""
-    speed = [record for record in records if record.get("section") != SWEEP_SECTION]
+    speed = [record for record in records if not is_sweep(record)]
     parts = [speed_tables(speed) if speed else "", more, noise_line(records)]
     return _header(context) + "\n\n".join(part for part in parts if part)
 
@@ -182,7 +189,7 @@ def speed_tables(records: list[dict]) -> str:
         return _mark(f"{options[name]['steps_per_s']:.0f}", options, name)
 
     def paired(options: dict, numerator: str, denominator: str) -> str:
-        value = _times(ratio(options, numerator, denominator))
+        value = times(ratio(options, numerator, denominator))
         return _mark(value, options, numerator, denominator)
 
     def columns(network: str, options: dict) -> list[tuple[str, str]]:
@@ -207,19 +214,19 @@ def speed_tables(records: list[dict]) -> str:
             ("synthetic / in-memory", paired(options, "synthetic", "torch_memory")),
             (
                 "default / fastest PyTorch",
-                _mark(_times(_to_best_torch(options)), options, "default", *torch_names),
+                _mark(times(_to_best_torch(options)), options, "default", *torch_names),
             ),
             (
                 "with Keras's BN / fastest PyTorch",
                 _mark(
-                    _times(_to_best_torch(options, "keras_bn")), options, "keras_bn", *torch_names
+                    times(_to_best_torch(options, "keras_bn")), options, "keras_bn", *torch_names
                 ),
             ),
         ]
 
     rows = [columns(network, options) for network, options in by_network.items()]
     header = [name for name, _ in columns("", {})]
-    main = _table(header, [[cell for _, cell in row] for row in rows])
+    main = table(header, [[cell for _, cell in row] for row in rows])
     option_names = [
         name
         for name in dict.fromkeys(r["option"] for r in records)
@@ -235,7 +242,7 @@ def speed_tables(records: list[dict]) -> str:
         ]
         for network, options in by_network.items()
     ]
-    ratios = _table(["network", *option_names], option_rows)
+    ratios = table(["network", *option_names], option_rows)
     return (
         main
         + _sweep_estimate(by_network)
@@ -271,7 +278,7 @@ def _batch_norm_table(by_network: dict[str, dict[str, dict]]) -> str:
             ratio = paired_ratio(
                 options[name]["steps_per_s_reps"], options["keras_bn"]["steps_per_s_reps"]
             )
-            text = f"{options[name]['steps_per_s']:.0f} ({_times(ratio)})"
+            text = f"{options[name]['steps_per_s']:.0f} ({times(ratio)})"
             cells.append(_mark(text, options, name, "keras_bn"))
         for name in ("callback", "eval_folded"):
             share = options.get(name, {}).get("callback_share", math.nan)
@@ -289,18 +296,23 @@ def _batch_norm_table(by_network: dict[str, dict[str, dict]]) -> str:
     ]
     return (
         "\n\nBatchNorm training steps: steps/s (ratio to Keras's BatchNormalization, same "
-        "rounds):\n\n" + _table(header, rows)
+        "rounds):\n\n" + table(header, rows)
     )
 
 
-def _mark(text: str, options: dict[str, dict], *names: str) -> str:
+def mark(text: str, *records: dict) -> str:
     """`text` with a NOISY marker when a record it comes from is flagged."""
-    flagged = any(options[n].get("flagged") for n in names if n in options)
+    flagged = any(record.get("flagged") for record in records)
     return f"{text}{NOISY}" if text and flagged else text
 
 
+def _mark(text: str, options: dict[str, dict], *names: str) -> str:
+    """`mark` for the records of `names` among `options`."""
+    return mark(text, *(options[n] for n in names if n in options))
+
+
 def _option_ratios(record: dict) -> str:
-    return f"{_times(record['ratio_to_plain'])} ({_times(record['ratio_to_default'])})"
+    return f"{times(record['ratio_to_plain'])} ({times(record['ratio_to_default'])})"
 
 
 def _torch_names(options: dict[str, dict]) -> list[str]:

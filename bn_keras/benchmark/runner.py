@@ -21,7 +21,13 @@ from absl import logging
 from bn_keras.benchmark import report as bench_report
 from bn_keras.benchmark import sweep, sweep_report
 from bn_keras.benchmark.protocol import Worker
-from bn_keras.config.commands import BENCH_OPTIONS, BENCH_QUICK_NETWORKS, BenchOptions
+from bn_keras.config.commands import (
+    BENCH_OPTIONS,
+    BENCH_QUICK_NETWORKS,
+    BENCH_QUICK_STACK_SEEDS,
+    BENCH_QUICK_SWEEP_NETWORKS,
+    BenchOptions,
+)
 from bn_keras.config.fields import check_fields
 from bn_keras.config.names import PAPER_EXPERIMENTS, split_experiment
 
@@ -89,7 +95,8 @@ OPTIONS = {
 }
 # The names --options accepts (config.commands.BENCH_OPTIONS; a test checks they are OPTIONS').
 CHOOSABLE = BENCH_OPTIONS
-QUICK = {"reps": 1, "seconds": 0.3}  # with BENCH_QUICK_NETWORKS
+# With BENCH_QUICK_NETWORKS; the sweep section on BENCH_QUICK_SWEEP_NETWORKS only.
+QUICK = {"reps": 1, "seconds": 0.3, "stack_seeds": BENCH_QUICK_STACK_SEEDS}
 # expected_runtime's model of a run on an idle 2-core CPU: the workers' start, each measurement's
 # compilation per network, and each timing's cost beyond its --seconds. Fitted to the full run of
 # docs/speed.md (19 min, 306 timings, 102 compilations) and the 85 s that --quick's start and
@@ -104,7 +111,7 @@ STACK_COMPILE_S = 8.0
 class BenchSettings:
     """What one benchmark times, resolved from BenchOptions (make_settings)."""
 
-    networks: tuple[str, ...]
+    networks: tuple[str, ...]  # every network timed, in order
     sections: tuple[str, ...]
     options: tuple[str, ...]  # the speed_options section's
     steps: int
@@ -117,6 +124,7 @@ class BenchSettings:
     threads: int
     stack_seeds: int = 1
     with_torch: bool = False  # PyTorch is importable and a section times it
+    sweep_networks: tuple[str, ...] = ()  # the networks the sweep section times
 
 
 def make_settings(options: BenchOptions) -> BenchSettings:
@@ -132,12 +140,17 @@ def make_settings(options: BenchOptions) -> BenchSettings:
     if options.quick:
         options = dataclasses.replace(options, networks=",".join(BENCH_QUICK_NETWORKS), **QUICK)
     sections = tuple(options.section_list)
+    networks = tuple(options.network_list)
+    sweep_networks = ()
+    if SWEEP in sections:
+        sweep_networks = BENCH_QUICK_SWEEP_NETWORKS if options.quick else networks
+    if SPEED_OPTIONS not in sections:
+        networks = sweep_networks
     names = options.option_list if SPEED_OPTIONS in sections else []
     torch_python = options.torch_python or sys.executable
     wants_torch = SWEEP in sections or any(OPTIONS[n].worker in TORCH_WORKERS for n in names)
-    with_torch = wants_torch
-    if wants_torch and torch_available(torch_python) is None:
-        with_torch = False
+    with_torch = wants_torch and torch_available(torch_python) is not None
+    if wants_torch and not with_torch:
         logging.warning(
             "PyTorch is not importable by %s: skipping the PyTorch reference "
             "(pip install '.[bench]', or --torch_python=/path/to/python)",
@@ -147,7 +160,7 @@ def make_settings(options: BenchOptions) -> BenchSettings:
     if options.reps < 3:
         logging.warning("--reps=%d: medians need at least 3 repetitions", options.reps)
     return BenchSettings(
-        networks=tuple(options.network_list),
+        networks=networks,
         sections=sections,
         options=tuple(names),
         steps=options.steps,
@@ -160,6 +173,7 @@ def make_settings(options: BenchOptions) -> BenchSettings:
         threads=options.threads or os.cpu_count() or 1,
         stack_seeds=options.stack_seeds,
         with_torch=with_torch,
+        sweep_networks=sweep_networks,
     )
 
 
@@ -196,11 +210,10 @@ def expected_runtime(settings: BenchSettings) -> str:
         for _, variants in sweep.preparations(ways)
         for variant in variants
     ]
-    timings = (
-        sum(len(n) for n in per_network) + len(ways) * len(settings.networks)
-    ) * settings.reps
+    swept = len(settings.sweep_networks)
+    timings = (sum(len(n) for n in per_network) + len(ways) * swept) * settings.reps
     seconds = START_S + sum(COMPILE_S * len(n) for n in per_network)
-    seconds += len(settings.networks) * sum(compiles)
+    seconds += swept * sum(compiles)
     seconds += timings * (settings.seconds + TIMING_OVERHEAD_S)
     return (
         f"{len(settings.networks)} networks, {timings} timings in all; expect about "
@@ -273,7 +286,7 @@ def run_benchmark(
                 progress(f"{network} ({i}/{len(settings.networks)}): compiling")
                 if names:
                     records += _time_network(network, names, workers, settings, progress)
-                if SWEEP in settings.sections:
+                if network in settings.sweep_networks:
                     cap = TORCH_CAP * settings.seconds
                     records += sweep.time_network(network, workers, settings, cap, progress)
         finally:

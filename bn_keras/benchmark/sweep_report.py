@@ -2,46 +2,33 @@
 
 from __future__ import annotations
 
-import math
-
-from bn_keras.benchmark.report import NOISY, SWEEP_SECTION
+from bn_keras.benchmark.report import is_sweep, mark, table, times
 from bn_keras.benchmark.sweep import PYTORCH, TENSORFLOW
 
 GOAL = 1.5  # issue 20: bn_keras's best way at least 1.5x the best PyTorch way, on every network
 
 
-def is_sweep(record: dict) -> bool:
-    """Whether a record is the sweep section's."""
-    return record.get("section") == SWEEP_SECTION
-
-
-def _noisy(text: str, *records: dict) -> str:
-    return f"{text}{NOISY}" if any(r.get("flagged") for r in records) else text
-
-
-def _ratio(record: dict, best_torch: dict | None) -> str:
-    value = record.get("ratio_to_best_torch", math.nan)
-    if math.isnan(value):
-        return ""
-    return _noisy(f"{value:.2f}x", record, *([best_torch] if best_torch else []))
+def _best_torch(records: list[dict]) -> dict | None:
+    """The fastest PyTorch way's record among one network's (sweep.with_torch_ratios names it)."""
+    best = records[0].get("best_torch", "")
+    return next((record for record in records if record["option"] == best), None)
 
 
 def goal_line(network: str, records: list[dict]) -> str:
     """Whether bn_keras's fastest way on `network` reaches GOAL x the fastest PyTorch way's
     seed-steps/s (paired by repetition), and by how much it falls short where it does not."""
-    by_name = {r["option"]: r for r in records}
-    best_torch = by_name.get(records[0].get("best_torch", ""))
+    best_torch = _best_torch(records)
     ours = [r for r in records if r["framework"] == TENSORFLOW]
     if best_torch is None or not ours:
         return f"- `{network}`: no {'PyTorch' if ours else 'bn_keras'} figure, no verdict."
     best = max(ours, key=lambda r: r["ratio_to_best_torch"])
     ratio = best["ratio_to_best_torch"]
-    flag = NOISY if best.get("flagged") or best_torch.get("flagged") else ""
+    figure = mark(f"{ratio:.2f}x", best, best_torch)
     against = f"{best['configuration']}, against {best_torch['configuration']}"
     if ratio >= GOAL:
-        return f"- `{network}`: reaches {GOAL}x: {ratio:.2f}x{flag} ({against})."
+        return f"- `{network}`: reaches {GOAL}x: {figure} ({against})."
     return (
-        f"- `{network}`: short of {GOAL}x by {GOAL - ratio:.2f}x: {ratio:.2f}x{flag} ({against}); "
+        f"- `{network}`: short of {GOAL}x by {GOAL - ratio:.2f}x: {figure} ({against}); "
         f"it needs {100 * (GOAL / ratio - 1):.0f}% more seed-steps/s."
     )
 
@@ -61,16 +48,17 @@ def sweep_tables(records: list[dict]) -> str:
         "network (the highest median), paired by repetition:"
     ]
     for network, rows in by_network.items():
-        by_name = {r["option"]: r for r in rows}
-        best_torch = by_name.get(rows[0].get("best_torch", ""))
-        lines = [
-            f"| {r['configuration']} | {_noisy(format(r['steps_per_s'], '.0f'), r)} | "
-            f"{_ratio(r, best_torch)} |"
+        best_torch = [r for r in [_best_torch(rows)] if r]
+        cells = [
+            [
+                r["configuration"],
+                mark(f"{r['steps_per_s']:.0f}", r),
+                mark(times(r["ratio_to_best_torch"]), r, *best_torch),
+            ]
             for r in rows
         ]
         parts.append(
-            f"`{network}`:\n\n| way | seed-steps/s | / fastest PyTorch |\n| --- | --- | --- |\n"
-            + "\n".join(lines)
+            f"`{network}`:\n\n" + table(["way", "seed-steps/s", "/ fastest PyTorch"], cells)
         )
     goals = [goal_line(network, rows) for network, rows in by_network.items()]
     parts.append(

@@ -34,7 +34,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from bn_keras.benchmark.protocol import reserve_stdout, serve
 from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD
 from bn_keras.config.settings import Config
-from bn_keras.twin.networks import build
+from bn_keras.twin.recipe import build_network, make_optimizer
 
 VARIANTS = ("torch_memory", "torch_loader", "torch_ensemble")
 RECIPE = Config()  # the original recipe: Config's defaults
@@ -100,9 +100,9 @@ class TorchWorker:
         for variant in variants:
             torch.manual_seed(0)
             if variant == "torch_ensemble":
-                step = Ensemble([build_network(network) for _ in range(seeds)]).step
+                step = Ensemble([build_network(network, RECIPE) for _ in range(seeds)]).step
             else:
-                step = single_step(build_network(network))
+                step = single_step(build_network(network, RECIPE))
             runner = _runner(step, self._batches(variant, seeds))
             runner(eval_every, max_seconds)
             start = time.perf_counter()
@@ -112,29 +112,13 @@ class TorchWorker:
         return {"warm_steps_per_s": rates}
 
 
-def build_network(network: str) -> nn.Module:
-    """The network with the recipe's BatchNorm settings and PyTorch's init (seed torch first)."""
-    return build(
-        network,
-        bn_momentum=1.0 - RECIPE.bn_momentum,  # Keras's convention to PyTorch's
-        bn_epsilon=RECIPE.bn_epsilon,
-    )
-
-
-def make_optimizer(parameters) -> torch.optim.Optimizer:
-    """The recipe's Adadelta."""
-    return torch.optim.Adadelta(
-        parameters, lr=RECIPE.learning_rate, rho=RECIPE.rho, eps=RECIPE.adadelta_epsilon
-    )
-
-
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def single_step(model: nn.Module) -> Step:
     """One training step of `model` on a batch; returns the loss."""
     model.train()
-    optimizer, loss_fn = make_optimizer(model.parameters()), nn.CrossEntropyLoss()
+    optimizer, loss_fn = make_optimizer(model.parameters(), RECIPE), nn.CrossEntropyLoss()
 
     def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         optimizer.zero_grad()
@@ -168,7 +152,7 @@ class Ensemble:
             return loss_fn(functional_call(base, (params, buffers), (images,)), labels)
 
         self._losses = vmap(loss)
-        self._optimizer = make_optimizer(self.params.values())
+        self._optimizer = make_optimizer(self.params.values(), RECIPE)
 
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """One step of every model, model i on images[i] [B, ...] and labels[i]; their losses."""

@@ -50,9 +50,8 @@ BENCH_QUICK_NETWORKS = ("mlp_bn", "lenetr_bn")
 # issue 20's sweep throughput (seed-steps/s over the machine, stacked and side by side, against
 # PyTorch's ways to run a sweep); bn_keras.benchmark.sweep says what the second times.
 BENCH_SECTIONS = ("speed_options", "sweep")
-# Seeds per stack in the sweep section: the sweep's 10 seeds of an arm (DESIGN_SEEDS) as two
-# stacks, one per process on 2 cores.
-BENCH_STACK_SEEDS = 5
+# --quick's sweep section, a smoke check of its path: the fastest BN network, stacks of 2 seeds.
+BENCH_QUICK_SWEEP_NETWORKS, BENCH_QUICK_STACK_SEEDS = ("mlp_bn",), 2
 # The benchmark's default CSV: git-ignored, so that no run writes over the committed
 # results/bench.csv unless --output names it.
 BENCH_SCRATCH = "scratch/bench.csv"
@@ -159,10 +158,10 @@ class BenchOptions:
     )  # fmt: skip
     reps: int = setting(3, "Repetitions; each figure is their median.", bounds=POSITIVE)
     stack_seeds: int = setting(
-        BENCH_STACK_SEEDS,
+        DEFAULT_STACK,
         "Seeds per stack in the sweep section (bn_keras's stacks and PyTorch's torch.func "
-        "ensemble); the default splits an arm's 10 seeds into one stack per process.",
-        bounds=POSITIVE,
+        "ensemble); the default is the sweep's --stack_size.",
+        bounds=Bounds(1, MAX_STACK),
     )
     eval_every: int = like(
         Config, "eval_every", more_help="Timings are whole multiples of it, as in the runs."
@@ -180,7 +179,9 @@ class BenchOptions:
     )
     quick: bool = setting(
         False,
-        f"Smoke check: {' and '.join(BENCH_QUICK_NETWORKS)}, 1 repetition, 0.3 s per timing.",
+        f"Smoke check: {' and '.join(BENCH_QUICK_NETWORKS)} (the sweep section: "
+        f"{' and '.join(BENCH_QUICK_SWEEP_NETWORKS)}, stacks of {BENCH_QUICK_STACK_SEEDS} seeds), "
+        "1 repetition, 0.3 s per timing.",
     )
 
     @property

@@ -16,7 +16,7 @@ from bn_keras.config.settings import Config
 from bn_keras.data.facts import decay_interval
 from bn_keras.runs.checkpoint import damaged, read_state, write_state
 from bn_keras.twin.batches import TrainingBatches
-from bn_keras.twin.networks import build
+from bn_keras.twin.recipe import build_network, make_optimizer
 
 KEEP_CHECKPOINTS = 2  # the last and the one before, as the Keras checkpoints
 _CHECKPOINT_NAME = re.compile(r"ckpt-(\d+)\.pt")
@@ -45,17 +45,8 @@ class TwinEngine:
     `torch.manual_seed`, the model, then the optimizer, scheduler and loader."""
 
     def __init__(self, config: Config, train: tuple, test: tuple, per_epoch: int):
-        self.model = build(
-            experiment_name(config.model, config.bn),
-            bn_momentum=1.0 - config.bn_momentum,  # Keras's convention to PyTorch's
-            bn_epsilon=config.bn_epsilon,
-        )
-        self.optimizer = torch.optim.Adadelta(
-            self.model.parameters(),
-            lr=config.learning_rate,
-            rho=config.rho,
-            eps=config.adadelta_epsilon,
-        )
+        self.model = build_network(experiment_name(config.model, config.bn), config)
+        self.optimizer = make_optimizer(self.model.parameters(), config)
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=1, gamma=config.lr_decay
         )

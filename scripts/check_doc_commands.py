@@ -53,7 +53,8 @@ NOT_RUN = (
 # their own, and on 2 busy cores the full --quick sweep alone took over 10 minutes.
 QUICK_MAIN = "--train_steps=200 --eval_every=50"
 QUICK_SWEEP = "--quick --seeds=2 --max_seeds=2"  # no seeds added: 200-iteration runs rarely decide
-BENCH = "--networks=mlp_bn --options=keras_bn --reps=1 --seconds=0.3"
+# The bench's sweep section is checked by its --quick command; here the speed options only.
+BENCH = "--networks=mlp_bn --options=keras_bn --reps=1 --seconds=0.3 --sections=speed_options"
 SWEEP = r"(^\./run_all\.sh|python -m bn_keras\.sweep)\b"
 SHORTEN = (
     (SWEEP + r"(?!.*--experiments)", f"{QUICK_SWEEP} --experiments=mlp,mlp_bn", "the MLP pair"),

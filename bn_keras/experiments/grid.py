@@ -3,10 +3,9 @@
 Command: python -m bn_keras.sweep --why --jobs=2 [--experiments=capacity,depth,learning_rate]
          [--seeds=5] (results in results/why/; one run alone: `python -m bn_keras.main` with an
          arm's flags, see `Arm.flags`)
-Runtime: 260 runs of 10,000 iterations: 4.6-5.7 hours on the 2-core CPU at --jobs=2, estimated
-         from the committed runs' speeds by scripts/grid_cost.py (not yet measured; those runs
-         evaluated every 100 iterations, the grid every 500, so it should take less).
-Result:  not run yet.
+Runtime: 260 runs of 10,000 iterations: 3:17 hours wall at --jobs=2 on the 2-core CPU (4:57
+         hours of training summed over the runs; at 586d0a7, sharing the machine with other work).
+Result:  results/why/summary.md, read in docs/why.md: all three explanations SUPPORTED.
 
 - capacity: the ReLU and the sigmoid LeNet-5 at width multipliers 0.25, 0.5, 1 and 2. If capacity
   is the reason (the paper's Sec. 2.3), BN's effect on the ReLU LeNet grows as the width shrinks.

@@ -72,3 +72,14 @@ def test_test_dataset_is_ordered_normalized_and_batched():
     np.testing.assert_allclose(
         x[:, 0, 0, 0], input_pipeline.normalize(labels % 256).numpy(), rtol=1e-6
     )
+
+
+def test_training_streams_run_without_the_autotuner():
+    # The autotuner held contended processes at 25.6 ms a step (docs/speed.md).
+    from bn_keras.data.stacked_pipeline import stacked_train_dataset
+
+    images, labels = _images_with_ids(100)
+    single = input_pipeline.train_dataset(images, labels, 32, seed=1)
+    stacked = stacked_train_dataset(images, labels, 32, seeds=[0, 1])
+    for dataset in (single, stacked, single.take(3)):
+        assert dataset.options().autotune.enabled is False

@@ -234,12 +234,13 @@ def batches_from(
 
 
 def without_autotuning() -> tf.data.Options:
-    """Options that turn tf.data's autotuner off (AUTOTUNE then means the CPU count).
+    """Options that turn tf.data's autotuner off (AUTOTUNE settings are then resolved untuned).
 
-    With it on, a process whose CPUs are all busy (two trainings on two cores, or one with more
-    threads than cores) was held at exactly 25.6 ms a step; with it off, 2 processes x 1 thread
-    of `lenetr_bn` ran 2 x 220 seed-steps/s instead of 2 x 117, and stacks of 5 seeds
-    2 x 280 instead of 2 x 195 (docs/speed.md). A gather from memory needs no tuning.
+    With it on, a process whose CPUs were all busy (two trainings on two cores, or one with more
+    threads than cores) was held at exactly 25.6 ms a step; with it off, the benchmark's sweep of
+    `lenetr_bn` went from 390 to 548 seed-steps/s (stacks of 5, 2 processes x 1 thread) and from
+    223 to 395 (single seeds), PyTorch's control unchanged (docs/speed.md). A gather from memory
+    needs no tuning.
     """
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from bn_keras.data import input_pipeline
+from bn_keras.data.stacked_pipeline import stacked_train_dataset
 
 
 def test_normalize_uses_mnist_mean_and_std():
@@ -74,12 +75,11 @@ def test_test_dataset_is_ordered_normalized_and_batched():
     )
 
 
-def test_training_streams_run_without_the_autotuner():
+def test_every_pipeline_runs_without_the_autotuner():
     # The autotuner held contended processes at 25.6 ms a step (docs/speed.md).
-    from bn_keras.data.stacked_pipeline import stacked_train_dataset
-
     images, labels = _images_with_ids(100)
     single = input_pipeline.train_dataset(images, labels, 32, seed=1)
     stacked = stacked_train_dataset(images, labels, 32, seeds=[0, 1])
-    for dataset in (single, stacked, single.take(3)):
+    test = input_pipeline.test_dataset(images, labels, batch_size=40)
+    for dataset in (single, stacked, single.take(3), test):
         assert dataset.options().autotune.enabled is False

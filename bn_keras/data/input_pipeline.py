@@ -234,13 +234,14 @@ def batches_from(
 
 
 def without_autotuning() -> tf.data.Options:
-    """Options that turn tf.data's autotuner off (AUTOTUNE settings are then resolved untuned).
+    """Options that turn tf.data's autotuner off (AUTOTUNE settings are then resolved untuned);
+    every pipeline of this module carries them.
 
     With it on, a process whose CPUs were all busy (two trainings on two cores, or one with more
     threads than cores) was held at exactly 25.6 ms a step; with it off, the benchmark's sweep of
     `lenetr_bn` went from 390 to 548 seed-steps/s (stacks of 5, 2 processes x 1 thread) and from
-    223 to 395 (single seeds), PyTorch's control unchanged (docs/speed.md). A gather from memory
-    needs no tuning.
+    223 to 395 (single seeds), PyTorch's control unchanged (docs/speed.md). Gathers from memory
+    and a cached test set need no tuning.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
@@ -248,11 +249,13 @@ def without_autotuning() -> tf.data.Options:
 
 
 def test_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> tf.data.Dataset:
-    """The test set in fixed order, normalized, cached after the first pass and prefetched."""
+    """The test set in fixed order, normalized, cached after the first pass and prefetched,
+    untuned like the training streams."""
     return (
         tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
         .batch(batch_size)
         .map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         .cache()
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(without_autotuning())
     )

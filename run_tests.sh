@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs ruff (lint and format check), then the test suite in two processes (pytest-xdist, one test
-# file per process at a time; BN_KERAS_TEST_WORKERS=0 runs it in this one); sets up .venv first
-# when no virtual environment is active. Arguments go to pytest (e.g. -p randomly, --reverse,
-# -m "not network").
+# file per process at a time; BN_KERAS_TEST_WORKERS=0 runs it in this one), then the tests marked
+# `kernels` again with oneDNN off (TensorFlow's Eigen kernels, as on CPUs without AVX-512 where
+# the user turns bn_keras's oneDNN default off); sets up .venv first when no virtual environment
+# is active. Arguments go to both pytest runs (e.g. -p randomly, --reverse, -m "not network").
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_env.sh
 python -m ruff check .
 python -m ruff format --check .
-exec python -m pytest -q -n "${BN_KERAS_TEST_WORKERS:-2}" --dist loadfile tests "$@"
+workers=(-n "${BN_KERAS_TEST_WORKERS:-2}" --dist loadfile)
+python -m pytest -q "${workers[@]}" tests "$@"
+echo "The tests marked kernels again, with TF_ENABLE_ONEDNN_OPTS=0:"
+TF_ENABLE_ONEDNN_OPTS=0 python -m pytest -q "${workers[@]}" tests "$@" -m kernels

@@ -14,12 +14,16 @@ import types
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-import pytest
-import tensorflow as tf
-from absl import flags
+from bn_keras.common import onednn
 
-from bn_keras.data import input_pipeline, mnist_offline
+onednn.apply_default()  # as the commands do, before TensorFlow loads; the suite's second leg sets 0
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
+
+from bn_keras.data import input_pipeline, mnist_offline  # noqa: E402
 
 TINY_TRAIN = 200
 TINY_TEST = 100

@@ -11,6 +11,7 @@ import pytest
 
 from bn_keras.benchmark import report as bench_report
 from bn_keras.benchmark import runner
+from bn_keras.common import cpu, onednn
 from bn_keras.common.errors import ConfigError
 from bn_keras.config.commands import BENCH_SCRATCH, BenchOptions
 
@@ -45,6 +46,9 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     for name, row in rows.items():
         assert row["steps"] == "2" and row["reps"] == "1"
         assert row["tensorflow"] and row["keras"] and not row["torch"]
+        assert row["onednn"] == onednn.state()  # the workers inherit this process's choice
+        assert row["cpu"] == cpu.describe()["model"]
+        assert row["cpu_features"] == cpu.features_text(cpu.describe())
         # One repetition: the median is that repetition, timed inside this command's wall time.
         assert float(row["steps_per_s_reps"]) == rate[name]
         assert rate[name] > 2 / wall_s, name
@@ -157,6 +161,14 @@ def _record(network: str, option: str, rates: list[float]) -> dict:
         "ratio_to_default": math.nan,
         "flagged": option == "bn_fused_v3",
     }
+
+
+def test_each_record_says_whether_its_tensorflow_workers_ran_onednn():
+    info = {"tf": {"onednn": "on"}, "tf_onednn_off": {"onednn": "off"}, "torch": {"threads": 1}}
+    assert runner.onednn_of("tf", info) == "on"
+    assert runner.onednn_of("tf_onednn_off", info) == "off"
+    assert runner.onednn_of("tf+tf_onednn_off", info) == "off/on"
+    assert runner.onednn_of("torch", info) == ""
 
 
 def test_batch_norm_table_pairs_each_direction_with_keras_bn_of_the_same_round():

@@ -88,6 +88,10 @@ def test_cli_rebuilds_every_figure_and_the_summary(results):
     assert not list(results.glob(".*.tmp"))
     assert "lenet: BN raises final accuracy: " in proc.stdout and "Holm p=" in proc.stdout
     assert "unfinished, left out: lenet_bn_seed2" in proc.stdout
+    # Another process draws the same bytes (matplotlib's clip-path ids would differ).
+    svgs = {path: path.read_bytes() for path in results.glob("*.svg")}
+    figures.rebuild(results, "./run_all.sh", "2h")
+    assert svgs and all(path.read_bytes() == data for path, data in svgs.items())
 
 
 def test_cli_refuses_a_tree_without_runs(tmp_path):

@@ -106,6 +106,7 @@ def stack_baseline(tiny_tfds_dir, tmp_path_factory, cli):
     return results
 
 
+@pytest.mark.kernels
 def test_a_stack_killed_then_rerun_equals_an_uninterrupted_stack(
     stack_baseline, tiny_tfds_dir, tmp_path, cli, read_checkpoint_weights
 ):

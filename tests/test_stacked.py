@@ -21,6 +21,11 @@ from bn_keras.training import stacked as stacked_training
 from bn_keras.training.checkpointing import RunCheckpoint
 from bn_keras.training.train import METRICS_FILE, build_compiled_model, train_and_evaluate
 
+# Grouped convolutions run on oneDNN's kernels or on the per-seed path (Eigen): run_tests.sh runs
+# this file again with TF_ENABLE_ONEDNN_OPTS=0, so a machine whose default is one cannot hide a
+# failure of the other.
+pytestmark = pytest.mark.kernels
+
 SEEDS = (0, 1, 2)
 # 200 tiny training images at batch 32: 7 iterations per epoch (the 7th partial), so the 60
 # iterations cross 8 epochs, as many learning-rate decays and reshuffles. Compiled calls of 15
@@ -36,12 +41,15 @@ SMALL = dict(
 )
 # float32 round-off: grouped convolutions and batched matrix products sum in other orders than
 # the single model's ops. Step by step (train_on_batch, same batches) the largest weight
-# difference grew to about 1e-5 in 60 iterations for lenet_bn and 2e-6 for mlp_bn; another seed's
-# run lies above 100x the tolerance (asserted). lenetr_bn is not used: in its seed 1 a discrete
-# decision (a ReLU at BN's centre, or a max-pool's argmax, on round-off) flipped at iteration 4,
-# moving conv1/conv2 weights of one channel by 4.5e-4 in one step and the runs apart from there;
-# until then the slices matched within 5e-7, and seeds 0 and 2 stayed there.
-WEIGHT_TOLERANCE = 2e-4
+# difference grew to about 1e-5 in 60 iterations for lenet_bn and 2e-6 for mlp_bn on a CPU with
+# AVX-512; on an AVX2 CPU (oneDNN on, random batches) it grew as smoothly to 2e-5 until a
+# max-pool's argmax flipped on round-off (seed 1 at iteration 23: 1.8e-5 -> 3.8e-4 in one
+# step, later seeds 0 and 2 too), and on this file's data seed 1 ends 5.9e-4 apart, with oneDNN
+# and with the per-seed convolutions of Eigen alike. Another seed's run lies above 100x the
+# tolerance (asserted). lenetr_bn is not used: in its seed 1 a discrete decision (a ReLU at BN's
+# centre, or a max-pool's argmax) flipped at iteration 4, moving conv1/conv2 weights of one
+# channel by 4.5e-4 in one step and the runs apart from there.
+WEIGHT_TOLERANCE = 1e-3
 ROW_TOLERANCE = 1e-4
 
 

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
+from bn_keras.common import cpu, onednn
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.runs.metrics_file import read_metrics
@@ -89,6 +90,8 @@ def test_run_directory_contents(lenet_bn_run):
     assert record["versions"]["keras"] == keras.__version__
     assert record["distribution"]["replicas"] == 1
     assert record["distribution"]["per_replica_batch_size"] == 32
+    assert record["machine"]["onednn"] == onednn.describe()
+    assert record["machine"]["cpu"] == cpu.describe()
     assert list((result.run_dir / train.TENSORBOARD_DIR).glob("events.out.tfevents.*"))
     assert (result.run_dir / train.SAVED_MODEL_DIR / "saved_model.pb").is_file()
     assert (result.run_dir / train.KERAS_MODEL_FILE).is_file()

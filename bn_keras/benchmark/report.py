@@ -15,6 +15,7 @@ CSV_FIELDS = (
     "network",
     "option",
     "worker",
+    "onednn",
     "variant",
     "description",
     "steps",
@@ -38,6 +39,8 @@ CONTEXT_FIELDS = (
     "wall_s",
     "command",
     "machine",
+    "cpu",
+    "cpu_features",
     "tensorflow",
     "keras",
     "torch",
@@ -381,6 +384,7 @@ def _sweep_estimate(by_network: dict[str, dict[str, dict]]) -> str:
 def _header(context: dict) -> str:
     return (
         f"{context['command']}\n{context['date']}, {context['wall_s']} s; {context['machine']}; "
+        f"{context['cpu']} ({context['cpu_features']}); "
         f"TensorFlow {context['tensorflow']}, Keras {context['keras']}"
         + (
             f", PyTorch {context['torch']} ({context['torch_threads']} threads)"

@@ -21,6 +21,7 @@ from absl import logging
 from bn_keras.benchmark import report as bench_report
 from bn_keras.benchmark import sweep, sweep_report
 from bn_keras.benchmark.protocol import Worker
+from bn_keras.common import cpu
 from bn_keras.config.commands import (
     BENCH_OPTIONS,
     BENCH_QUICK_NETWORKS,
@@ -356,6 +357,12 @@ def _time_network(
     ]
 
 
+def onednn_of(workers: str, info: dict[str, dict]) -> str:
+    """Whether oneDNN was on in the TensorFlow workers of a record ("a+b"); "" for PyTorch's."""
+    states = {info[name]["onednn"] for name in workers.split("+") if "onednn" in info[name]}
+    return "/".join(sorted(states))
+
+
 def benchmark(
     settings: BenchSettings, output: Path, command: str, progress: Progress = logging.info
 ) -> str:
@@ -369,12 +376,16 @@ def benchmark(
     """
     started = datetime.datetime.now(datetime.timezone.utc)
     records, info = run_benchmark(settings, progress)
+    records = [{**record, "onednn": onednn_of(record["worker"], info)} for record in records]
+    described = cpu.describe()
     context = {
         "date": started.isoformat(timespec="seconds"),
         "wall_s": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()),
         "command": command,
         "machine": f"{platform.platform()}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs",
+        "cpu": described["model"],
+        "cpu_features": cpu.features_text(described),
         "tensorflow": info["tf"]["tensorflow"],
         "keras": info["tf"]["keras"],
         "torch": info.get("torch", {}).get("torch", ""),

@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from bn_keras.benchmark.bn_directions import DIRECTIONS
 from bn_keras.benchmark.protocol import reserve_stdout, serve
+from bn_keras.common import onednn
 from bn_keras.config.names import split_experiment
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
@@ -283,6 +284,7 @@ def main() -> None:
         "keras": keras.__version__,
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "onednn": onednn.state(),
     }
     serve(worker.handle, ready, replies)
 

@@ -24,7 +24,7 @@ from typing import NoReturn
 
 from absl import app, flags
 
-from bn_keras.common import errors, quiet
+from bn_keras.common import errors, onednn, quiet
 
 ERROR_PREFIX = "bn_keras: error: "
 VERBOSE_ENV = "BN_KERAS_VERBOSE"
@@ -131,6 +131,7 @@ def run(
             f"error's traceback here too (or {VERBOSE_ENV}=1).",
         )
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    onednn.apply_default()  # before TensorFlow loads, here or in the processes this one starts
 
     def quiet_main(argv: list[str]) -> object:
         if not _verbose():

@@ -20,10 +20,12 @@ of its own mean loss, and Adadelta is element-wise, so each slice follows the si
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
+from absl import logging
 from keras import layers
 
 from bn_keras.config.seeds import MAX_STACK
@@ -31,25 +33,60 @@ from bn_keras.models import networks
 from bn_keras.models.networks import BnOptions, LayerFactory
 
 
+@functools.cache
+def grouped_gradients_supported() -> bool:
+    """Whether this process's kernels compute a grouped convolution's gradient.
+
+    oneDNN's CPU kernels and cuDNN do; TensorFlow's Eigen CPU kernels (oneDNN off, or a CPU
+    TensorFlow has no oneDNN build for) refuse it. Found out once, eagerly (also while a
+    function is traced), by the two gradient ops on a tiny convolution of two groups of two
+    channels (Eigen differentiates groups of one channel, as depthwise convolutions).
+    """
+    with tf.init_scope():
+        images, kernel = tf.ones([1, 3, 3, 4]), tf.ones([1, 1, 2, 4])
+        gradient, conv = tf.ones([1, 3, 3, 4]), {"strides": [1, 1, 1, 1], "padding": "VALID"}
+        try:
+            tf.raw_ops.Conv2DBackpropFilter(
+                input=images, filter_sizes=tf.shape(kernel), out_backprop=gradient, **conv
+            )
+            tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(images), filter=kernel, out_backprop=gradient, **conv
+            )
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            logging.info(
+                "No grouped-convolution gradient here (TensorFlow's Eigen CPU kernels): a "
+                "stack convolves each seed's channels on their own"
+            )
+            return False
+    return True
+
+
 @keras.saving.register_keras_serializable(package="bn_keras")
 class GroupedConv2D(layers.Conv2D):
-    """Keras's Conv2D with `groups`, run by TensorFlow's own grouped convolution.
+    """Keras's Conv2D with `groups`, run by TensorFlow's own grouped convolution where it can be.
 
-    Keras compiles every grouped convolution with XLA on TensorFlow, because TensorFlow's CPU
-    kernels lack its gradient without oneDNN; but XLA's CPU gradient of the kernel is about 100x
-    slower than oneDNN's (docs in the report of issue 20). On x86 TensorFlow uses oneDNN by
-    default (TF_ENABLE_ONEDNN_OPTS), so this layer calls `tf.nn.conv2d` directly. Train it
-    without XLA (`jit_compile=False`) on a CPU for the same reason.
+    Keras compiles every grouped convolution with XLA on TensorFlow, because TensorFlow's Eigen
+    CPU kernels lack its gradient; but XLA's CPU gradient of the kernel is far slower than
+    oneDNN's. So this layer calls `tf.nn.conv2d` directly where the
+    kernels have the gradient (oneDNN, cuDNN), and elsewhere convolves each group on its own
+    and concatenates: the same weights, the same sums, one convolution per seed. Train it
+    without XLA (`jit_compile=False`) on a CPU.
     """
 
     def convolution_op(self, inputs, kernel):
-        return tf.nn.conv2d(
-            inputs,
-            kernel,
-            strides=list(self.strides),
-            padding=self.padding.upper(),
-            dilations=list(self.dilation_rate),
-        )
+        def convolve(images, weights):
+            return tf.nn.conv2d(
+                images,
+                weights,
+                strides=list(self.strides),
+                padding=self.padding.upper(),
+                dilations=list(self.dilation_rate),
+            )
+
+        if self.groups == 1 or grouped_gradients_supported():
+            return convolve(inputs, kernel)
+        groups = zip(tf.split(inputs, self.groups, axis=-1), tf.split(kernel, self.groups, axis=-1))
+        return tf.concat([convolve(images, weights) for images, weights in groups], axis=-1)
 
 
 class _StackedLayerFactory(LayerFactory):

@@ -10,6 +10,8 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from bn_keras.common import cpu
+
 
 def git_commit() -> str | None:
     """The short commit hash of the checkout holding bn_keras, or None outside git."""
@@ -47,11 +49,12 @@ def versions(engine_libraries: dict[str, str]) -> dict[str, str | None]:
 
 
 def machine(engine_devices: dict) -> dict:
-    """config.json's `machine`: platform, processor and CPU count, plus what the engine reports
-    of its devices (GPUs, threads)."""
+    """config.json's `machine`: platform, processor, the CPU's model and vector features, and CPU
+    count, plus what the engine reports of its devices (GPUs, oneDNN, threads)."""
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu.describe(),
         "cpu_count": os.cpu_count(),
         **engine_devices,
     }

@@ -7,6 +7,8 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from bn_keras.common import onednn
+
 # TensorFlow reads these once, when its runtime starts; a user's setting always wins.
 INTER_OP_ENV = "TF_NUM_INTEROP_THREADS"
 
@@ -38,7 +40,9 @@ def apply_cpu_defaults() -> bool:
 
 def set_intra_op_threads(threads: int) -> None:
     """Sets TensorFlow's intra-op threads (`--threads`) before its runtime starts; 0 keeps its
-    default."""
+    default. Logs whether oneDNN's kernels are on (bn_keras.common.onednn), decided before
+    TensorFlow loaded."""
+    logging.info("%s", onednn.summary())
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         logging.info("Intra-op threads %d", threads)

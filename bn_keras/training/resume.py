@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from bn_keras.common import onednn
 from bn_keras.probes.files import reset_files
 from bn_keras.runs import records
 from bn_keras.runs import resume as runs_resume
@@ -17,14 +18,18 @@ from bn_keras.training.setup import Setup
 
 
 def engine_record() -> records.EngineRecord:
-    """What a Keras run adds to config.json: TensorFlow's, Keras's and TFDS's versions, GPUs."""
+    """What a Keras run adds to config.json: TensorFlow's, Keras's and TFDS's versions, GPUs,
+    and whether oneDNN was on."""
     return records.EngineRecord(
         libraries={
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "tensorflow_datasets": tfds.__version__,
         },
-        devices={"gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
+        devices={
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+            "onednn": onednn.describe(),
+        },
     )
 
 

@@ -86,15 +86,21 @@ def resolve_config(args: list[str]) -> dict:
     return json.loads(proc.stdout)
 
 
-def prepare_mnist(data_dir: str | None) -> str:
-    """Prepares MNIST in a child process (`python -m bn_keras.data.prepare`), so that the sweep
-    itself never loads TensorFlow; returns where it came from.
+def prepare_dataset(
+    dataset: str, source: str, data_dir: str | None, files_dir: str | None = None
+) -> str:
+    """Prepares the dataset in a child process (`python -m bn_keras.data.prepare`), so that the
+    sweep itself never loads TensorFlow; returns where it came from.
 
     Raises:
         DataError: it could not be prepared; the message is the child's error line.
     """
+    arguments = [dataset, source]
+    arguments += [
+        f"--{n}={v}" for n, v in (("data_dir", data_dir), ("dataset_files", files_dir)) if v
+    ]
     proc = subprocess.run(
-        [sys.executable, "-m", "bn_keras.data.prepare", *([data_dir] if data_dir else [])],
+        [sys.executable, "-m", "bn_keras.data.prepare", *arguments],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -102,7 +108,7 @@ def prepare_mnist(data_dir: str | None) -> str:
     )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        raise DataError(f"preparing MNIST failed: {last.removeprefix(cli.ERROR_PREFIX)}")
+        raise DataError(f"preparing {dataset} failed: {last.removeprefix(cli.ERROR_PREFIX)}")
     return (proc.stdout.strip().splitlines() or [""])[-1]
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from absl import flags
+from bn_keras.config.mnist import MNIST_TRAIN_EXAMPLES
 
 from bn_keras.common.errors import ConfigError
 from bn_keras.config import commands, fields, names
 from bn_keras.config import flags as config_flags
-from bn_keras.config.mnist import MNIST_TRAIN_EXAMPLES
 from bn_keras.config.settings import CommandOptions, Config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def test_shared_settings_are_said_once():
     config = {f.name: f for f in dataclasses.fields(Config)}
     for cls in (commands.SweepOptions, commands.BenchOptions):
         for field in dataclasses.fields(cls):
-            if field.name in ("data_dir", "mnist_source", "eval_every"):
+            if field.name in ("data_dir", "dataset_source", "eval_every"):
                 assert field.metadata["help"].startswith(config[field.name].metadata["help"])
                 assert field.default == config[field.name].default
                 assert field.metadata["bounds"] == config[field.name].metadata["bounds"]

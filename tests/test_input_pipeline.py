@@ -52,7 +52,7 @@ def test_each_epoch_is_a_fresh_permutation_with_a_partial_last_batch():
 def test_order_depends_on_seed_only():
     images, labels = _images_with_ids(50)
     a = _take(input_pipeline.train_dataset(images, labels, 16, seed=1, dataset=MNIST), 5)
-    b = _take(input_pipeline.train_dataset(images, labels, 16, seed=1), 5)
+    b = _take(input_pipeline.train_dataset(images, labels, 16, seed=1, dataset=MNIST), 5)
     c = _take(input_pipeline.train_dataset(images, labels, 16, seed=2, dataset=MNIST), 5)
     assert all(np.array_equal(ya, yb) for (_, ya), (_, yb) in zip(a, b))
     assert not all(np.array_equal(ya, yc) for (_, ya), (_, yc) in zip(a, c))

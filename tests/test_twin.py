@@ -116,7 +116,6 @@ import numpy as np
 from bn_keras.config.settings import Config
 from bn_keras.twin import train
 
-MNIST = datasets.get("mnist")
 with np.load(sys.argv[1]) as arrays:
     mnist = SimpleNamespace(**{name: arrays[name] for name in arrays.files})
 for config, run_dir in json.loads(sys.argv[2]):
@@ -151,6 +150,21 @@ def twin_runs(tiny_mnist, tmp_path_factory) -> Path:
     runs += [(c, root / name) for c, name in zip((SAME_SEED, SAME_SEED, OTHER_SEED), "abc")]
     _train_in_child(tiny_mnist, runs, root)
     return root
+
+
+def test_fashion_mnist_reaches_the_twin(tiny_mnist, tmp_path):
+    from bn_keras.twin import train
+
+    config = dataclasses.replace(SAME_SEED, dataset="fashion_mnist", model="mlp")
+    setup = train.set_up(config, tmp_path, data=tiny_mnist)
+    fashion = datasets.get("fashion_mnist")
+    expected = (tiny_mnist.train_images[:2] / 255.0 - fashion.mean) / fashion.std
+    np.testing.assert_allclose(
+        setup.train[0][:2].numpy(), expected.transpose(0, 3, 1, 2), rtol=0, atol=1e-6
+    )
+    _train_in_child(tiny_mnist, [(config, tmp_path / "run")], tmp_path)
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["config"]["dataset"] == "fashion_mnist" and record["framework"] == "pytorch"
 
 
 def test_a_tiny_run_writes_the_records_the_summary_reads(twin_runs):

@@ -49,6 +49,7 @@ from bn_keras.experiments.jobs import (
     RESUMABLE,
     Job,
     all_experiments,
+    dataset_flags,
     frameworks_to_run,
     plan_job,
     plan_jobs,
@@ -119,7 +120,7 @@ def main(argv: list[str]) -> None:
         flag_dir, results_dir = "flags/probes", Path(options.results_dir or results_dir / "probes")
         seeds = options.seeds if flags.FLAGS["seeds"].present else 1
     extra = list(QUICK_FLAGS) if options.quick else []
-    extra += _dataset_flags(options)
+    extra += dataset_flags(options)
     if options.jobs > 1:
         # Runs side by side share the cores: TensorFlow's default of one intra-op thread per
         # core in each would oversubscribe them (issue 20: two one-thread processes beat one
@@ -207,17 +208,6 @@ def _why(options: SweepOptions, results_dir: Path, extra: list[str]) -> None:
     print(f"sweep: {ran - failed} runs finished, {failed} failed, {elapsed} wall time", flush=True)
     if failed:
         sys.exit(1)
-
-
-def _dataset_flags(options: SweepOptions) -> list[str]:
-    """main's flags for the sweep's dataset settings that differ from their defaults."""
-    names = ("dataset", "data_dir", "dataset_source", "dataset_files")
-    defaults = SweepOptions()
-    return [
-        f"--{name}={getattr(options, name)}"
-        for name in names
-        if getattr(options, name) != getattr(defaults, name)
-    ]
 
 
 def _stacks(count: int) -> str:

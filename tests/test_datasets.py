@@ -142,3 +142,43 @@ def test_fashion_mnist_reaches_a_stack(tiny_mnist, tmp_path):
     for seed in (0, 1):
         record = json.loads((tmp_path / f"mlp_bn_seed{seed}" / run_dir.CONFIG_FILE).read_text())
         assert record["config"]["dataset"] == "fashion_mnist"
+
+
+def test_the_sweep_passes_its_dataset_on_and_refuses_an_unknown_one(cli, tmp_path):
+    from bn_keras.config.commands import SweepOptions
+    from bn_keras.experiments.jobs import dataset_flags
+
+    options = SweepOptions(dataset="fashion_mnist", dataset_files="/usr/share/datasets/fm")
+    assert dataset_flags(options) == [
+        "--dataset=fashion_mnist",
+        "--dataset_files=/usr/share/datasets/fm",
+    ]
+    assert dataset_flags(SweepOptions()) == []  # MNIST's sweep runs as it ran
+    refused = cli.run("bn_keras.sweep", "--dataset=nope", f"--results_dir={tmp_path}")
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "bn_keras: error: --dataset='nope' is unknown: use one of mnist, fashion_mnist"
+    ]
+
+
+def test_preparing_from_a_folder_of_wrong_files_is_refused_in_one_line(cli, tiny_arrays, tmp_path):
+    from bn_keras.data import idx
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for key, (name, _) in FASHION.files.items():
+        array = getattr(tiny_arrays, key)
+        idx.write(folder / name, array[..., 0] if array.ndim == 4 else array)
+    proc = cli.run(
+        "bn_keras.data.prepare",
+        "--dataset=fashion_mnist",
+        "--dataset_source=offline",
+        f"--data_dir={tmp_path / 'tfds'}",
+        f"--dataset_files={folder}",
+    )
+    (line,) = proc.stderr.strip().splitlines()[-1:]
+    assert proc.returncode == 1
+    assert line.startswith(f"bn_keras: error: {folder}/train-images-idx3-ubyte has SHA-256 ")
+    assert line.endswith(
+        "not Fashion-MNIST's c59f468a2f672dc8... (damaged, partial or another file)"
+    )
+    assert not any((tmp_path / "tfds").rglob("*.tfrecord*"))  # nothing half-built is left

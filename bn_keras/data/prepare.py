@@ -1,5 +1,5 @@
-"""Prepares a dataset and prints where it came from:
-`python -m bn_keras.data.prepare DATASET SOURCE [--data_dir=DIR] [--dataset_files=DIR]`.
+"""Prepares a dataset and prints where it came from: `python -m bn_keras.data.prepare
+--dataset=NAME [--dataset_source=auto|tfds|offline] [--data_dir=DIR] [--dataset_files=DIR]`.
 
 The sweep runs this once, in its own process, before its runs start in parallel (they would
 otherwise all prepare it at once, one at a time under the preparation's lock), so that the sweep
@@ -8,24 +8,39 @@ itself never loads TensorFlow. A failure ends in one `bn_keras: error:` line and
 
 from __future__ import annotations
 
+import dataclasses
+
 from bn_keras.common import cli
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import datasets
+from bn_keras.config import datasets, fields
+from bn_keras.config import flags as config_flags
+from bn_keras.config.fields import like
+from bn_keras.config.settings import Config
 
-_OPTIONS = ("--data_dir=", "--dataset_files=")
+
+@dataclasses.dataclass(frozen=True)
+class PrepareOptions:
+    """`python -m bn_keras.data.prepare`: a dataset prepared where the runs will read it."""
+
+    dataset: str = like(Config, "dataset")
+    dataset_source: str = like(Config, "dataset_source")
+    data_dir: str | None = like(Config, "data_dir")
+    dataset_files: str | None = like(Config, "dataset_files")
 
 
 def main(argv: list[str]) -> None:
-    positional = [a for a in argv[1:] if not a.startswith(_OPTIONS)]
-    options = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv[1:] if a.startswith(_OPTIONS)}
-    if len(positional) != 2:
-        raise ConfigError("give the dataset and the source, then --data_dir= or --dataset_files=")
-    dataset = datasets.get(positional[0])
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments {argv[1:]}: all settings are --flags")
+    options = config_flags.from_flags(PrepareOptions)
+    fields.check_fields(options)
+    dataset = datasets.get(options.dataset)
     from bn_keras.data import preparation  # TensorFlow loads once the input is accepted
 
-    files = options.get("--dataset_files")
-    print(preparation.ensure(dataset, options.get("--data_dir"), positional[1], files))
+    print(
+        preparation.ensure(dataset, options.data_dir, options.dataset_source, options.dataset_files)
+    )
 
 
 if __name__ == "__main__":
-    cli.run(main, tensorflow=True)
+    config_flags.define_flags(PrepareOptions)
+    cli.run(main, flags_parser=config_flags.parse_flags, tensorflow=True)

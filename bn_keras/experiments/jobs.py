@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bn_keras.common import cli
 from bn_keras.common.errors import DataError
+from bn_keras.config.commands import SweepOptions
 from bn_keras.config.names import PAPER_EXPERIMENTS
 from bn_keras.config.seeds import seeds_label
 from bn_keras.config.settings import Config
@@ -95,7 +96,7 @@ def prepare_dataset(
     Raises:
         DataError: it could not be prepared; the message is the child's error line.
     """
-    arguments = [dataset, source]
+    arguments = [f"--dataset={dataset}", f"--dataset_source={source}"]
     arguments += [
         f"--{n}={v}" for n, v in (("data_dir", data_dir), ("dataset_files", files_dir)) if v
     ]
@@ -110,6 +111,18 @@ def prepare_dataset(
         last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
         raise DataError(f"preparing {dataset} failed: {last.removeprefix(cli.ERROR_PREFIX)}")
     return (proc.stdout.strip().splitlines() or [""])[-1]
+
+
+def dataset_flags(options: SweepOptions) -> list[str]:
+    """main's flags for the sweep's dataset settings that differ from their defaults (an MNIST
+    sweep's runs get the flags they always got)."""
+    names = ("dataset", "data_dir", "dataset_source", "dataset_files")
+    defaults = SweepOptions()
+    return [
+        f"--{name}={getattr(options, name)}"
+        for name in names
+        if getattr(options, name) != getattr(defaults, name)
+    ]
 
 
 def all_experiments(flag_dir: str = "flags") -> list[str]:

@@ -21,7 +21,8 @@ Its flags are SweepOptions' (bn_keras/config/commands.py, listed in docs/flags.m
 what runs and how far it got; the verdicts come once, at the end, from the final summary that
 `python -m bn_keras.plot` writes (run_all.sh runs it next). The verdicts of the seed-adding rounds
 go to <results_dir>/logs/sweep.log. TensorFlow loads only in the runs' processes and in the one
-that prepares MNIST.
+that prepares the dataset (--dataset, MNIST by default; another dataset's runs go to
+results/<dataset>/ unless --results_dir says otherwise).
 """
 
 import datetime
@@ -35,10 +36,11 @@ from absl import flags
 
 from bn_keras.common import cli
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import fields
+from bn_keras.config import datasets, fields
 from bn_keras.config import flags as config_flags
 from bn_keras.config.commands import SweepOptions
 from bn_keras.config.names import BN_SUFFIX, PAPER_EXPERIMENTS
+from bn_keras.config.settings import default_results_dir
 from bn_keras.experiments import stacks
 from bn_keras.experiments.jobs import (
     FINISHED,
@@ -47,10 +49,11 @@ from bn_keras.experiments.jobs import (
     RESUMABLE,
     Job,
     all_experiments,
+    dataset_flags,
     frameworks_to_run,
     plan_job,
     plan_jobs,
-    prepare_mnist,
+    prepare_dataset,
     run_jobs,
     run_state,
 )
@@ -84,9 +87,13 @@ def _execute(jobs: list[Job], already_run: set[str], options: SweepOptions) -> t
         + f", {options.jobs} at a time",
         flush=True,
     )
-    if todo and not already_run:  # prepare MNIST once, before parallel runs start
-        print("preparing MNIST (once, before the runs)", flush=True)
-        print(f"MNIST: {prepare_mnist(options.data_dir)}", flush=True)
+    if todo and not already_run:  # prepare the dataset once, before parallel runs start
+        label = datasets.get(options.dataset).label
+        print(f"preparing {label} (once, before the runs)", flush=True)
+        source = prepare_dataset(
+            options.dataset, options.dataset_source, options.data_dir, options.dataset_files
+        )
+        print(f"{label}: {source}", flush=True)
     already_run.update(j.name for j in jobs)
     return len(todo), run_jobs(processes, options.jobs)
 
@@ -105,14 +112,15 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"unexpected arguments {argv[1:]}: all settings are --flags")
     options = config_flags.from_flags(SweepOptions)
     fields.check_fields(options)
-    results_dir = Path(options.results_dir or ("results_quick" if options.quick else "results"))
+    datasets.get(options.dataset)  # an unknown name, refused before any run is planned
+    base = "results_quick" if options.quick else "results"
+    results_dir = Path(options.results_dir or default_results_dir(options.dataset, base))
     flag_dir, seeds = "flags", options.seeds
     if options.probes:
         flag_dir, results_dir = "flags/probes", Path(options.results_dir or results_dir / "probes")
         seeds = options.seeds if flags.FLAGS["seeds"].present else 1
     extra = list(QUICK_FLAGS) if options.quick else []
-    if options.data_dir:
-        extra.append(f"--data_dir={options.data_dir}")
+    extra += dataset_flags(options)
     if options.jobs > 1:
         # Runs side by side share the cores: TensorFlow's default of one intra-op thread per
         # core in each would oversubscribe them (issue 20: two one-thread processes beat one

@@ -23,12 +23,15 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from bn_keras.data import input_pipeline, mnist_offline  # noqa: E402
+from bn_keras.config import datasets  # noqa: E402
+from bn_keras.data import offline_build  # noqa: E402
+from bn_keras.data.originals import Splits  # noqa: E402
 
 TINY_TRAIN = 200
 TINY_TEST = 100
 LOGICAL_CPUS = 2
 REPO = Path(__file__).resolve().parents[1]
+MNIST = datasets.get("mnist")  # the default dataset, whose shape the tiny arrays have
 
 
 def pytest_addoption(parser):
@@ -79,16 +82,16 @@ def _tiny_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def tiny_arrays() -> mnist_offline.MnistArrays:
+def tiny_arrays() -> Splits:
     train_x, train_y = _tiny_split(TINY_TRAIN, seed=1)
     test_x, test_y = _tiny_split(TINY_TEST, seed=2)
-    return mnist_offline.MnistArrays(train_x, train_y, test_x, test_y)
+    return Splits(train_x, train_y, test_x, test_y)
 
 
 @pytest.fixture(scope="session")
-def tiny_mnist(tiny_arrays) -> input_pipeline.Mnist:
+def tiny_mnist(tiny_arrays) -> Splits:
     a = tiny_arrays
-    return input_pipeline.Mnist(
+    return Splits(
         a.train_images,
         a.train_labels.astype(np.int64),
         a.test_images,
@@ -100,7 +103,7 @@ def tiny_mnist(tiny_arrays) -> input_pipeline.Mnist:
 def tiny_tfds_dir(tiny_arrays, tmp_path_factory) -> str:
     """A TFDS data dir holding `mnist` built by the offline path from the tiny arrays."""
     data_dir = tmp_path_factory.mktemp("tfds")
-    mnist_offline.build_tfds_mnist(tiny_arrays, str(data_dir))
+    offline_build.build(MNIST, tiny_arrays, str(data_dir), "the tests' tiny arrays")
     return str(data_dir)
 
 

@@ -37,10 +37,12 @@ import pytest
 import tensorflow_datasets as tfds
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import checks
+from bn_keras.config import checks, datasets
 from bn_keras.config import settings as config_lib
 from bn_keras.distribution import cluster
 from bn_keras.runs import run_dir
+
+MNIST = datasets.get("mnist")
 
 PREFIX = "bn_keras: error: "
 # The run that rows about existing run directories find there (a finished run, or resumable
@@ -54,7 +56,7 @@ RUN = {
     "batch_size": 32,
     "test_batch_size": 50,
     "export": False,
-    "mnist_source": "offline",
+    "dataset_source": "offline",
     "deterministic": True,
 }
 RUN_NAME = "run"
@@ -344,12 +346,12 @@ DISK_FULL = Row(
 @pytest.fixture(scope="module")
 def template(tiny_tfds_dir, tmp_path_factory) -> Path:
     """RUN, finished, trained in this process (faster than the command line) on the same data."""
-    from bn_keras.data.input_pipeline import load_mnist
+    from bn_keras.data.preparation import load
     from bn_keras.training.train import train_and_evaluate
 
     path = tmp_path_factory.mktemp("template") / RUN_NAME
     config = config_lib.Config(**RUN, data_dir=tiny_tfds_dir)
-    train_and_evaluate(config, path, mnist=load_mnist(tiny_tfds_dir))
+    train_and_evaluate(config, path, data=load(MNIST, tiny_tfds_dir))
     assert json.loads((path / run_dir.CONFIG_FILE).read_text())["config"] == config.to_dict()
     return path
 
@@ -489,7 +491,7 @@ def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
 ):
     """A run that fills the disk (EFBIG at its first checkpoint) is refused like a bad input;
     what it wrote is whole, and the same run finishes there once there is room."""
-    from bn_keras.data.input_pipeline import load_mnist
+    from bn_keras.data.preparation import load
     from bn_keras.training.train import train_and_evaluate
 
     e = Env(tmp_path, tiny_tfds_dir, template)
@@ -505,7 +507,7 @@ def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
     # The same command once there is room, as bn_keras.training.start runs it (in this process).
     config = config_lib.Config(**RUN, data_dir=tiny_tfds_dir)
     run_dir.check_run_dir(fresh, config, overwrite=False)
-    train_and_evaluate(config, fresh, mnist=load_mnist(tiny_tfds_dir))
+    train_and_evaluate(config, fresh, data=load(MNIST, tiny_tfds_dir))
     expected = (template / run_dir.METRICS_FILE).read_text().splitlines()
     got = (fresh / run_dir.METRICS_FILE).read_text().splitlines()
     assert [line.rsplit(",", 1)[0] for line in got] == [
@@ -538,7 +540,7 @@ def _tiny_batches(tmp: Path) -> None:
     from bn_keras.data import input_pipeline
 
     images, labels = np.zeros((200, 28, 28, 1), np.uint8), np.zeros(200, np.int64)
-    input_pipeline.train_dataset(images, labels, batch_size=201, seed=0)
+    input_pipeline.train_dataset(images, labels, batch_size=201, seed=0, dataset=MNIST)
 
 
 # Bad inputs checked in process: what each must be refused with (a ConfigError, so one line and

@@ -8,8 +8,11 @@ import math
 import pytest
 from scipy import stats
 
+from bn_keras.config import datasets
 from bn_keras.reporting import claims, effects
 from bn_keras.reporting.claims import NOT_REPRODUCED, REPRODUCED, UNDECIDED
+
+MNIST = datasets.get("mnist")
 
 TRAIN_STEPS = 10_000
 
@@ -208,13 +211,13 @@ def test_verdicts_use_one_primary_threshold_per_network():
         "iterations_to_98",
         "iterations_to_99",
     ]
-    mlp_speed, mlp_raise = claims.verdicts_for("mlp", found)
-    lenet_speed, _ = claims.verdicts_for("lenet", found)
+    mlp_speed, mlp_raise = claims.verdicts_for("mlp", found, MNIST)
+    lenet_speed, _ = claims.verdicts_for("lenet", found, MNIST)
     assert (mlp_speed.claim, mlp_raise.claim) == (claims.SPEEDS_UP, claims.RAISES)
     assert mlp_speed.effect.key == "iterations_to_97"
     assert lenet_speed.effect.key == "iterations_to_98"
-    assert [v.claim for v in claims.verdicts_for("lenetr", found)] == [claims.NO_DIFFERENCE]
-    assert claims.verdicts_for("ioffe_mlp", found) == []
+    assert [v.claim for v in claims.verdicts_for("lenetr", found, MNIST)] == [claims.NO_DIFFERENCE]
+    assert claims.verdicts_for("ioffe_mlp", found, MNIST) == []
 
 
 def test_p_values_below_a_thousandth_are_not_written_as_zero():

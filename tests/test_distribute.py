@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bn_keras.config import datasets
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.distribution import strategies as distribute
 from bn_keras.training import train
 from bn_keras.training.evaluation import make_test_evaluator
+
+MNIST = datasets.get("mnist")
 
 # 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 (4 per replica),
 # so 9 iterations cross an epoch boundary, a partial batch and a learning-rate decay.
@@ -64,9 +67,9 @@ def test_mirrored_sync_bn_trains_like_one_device(
 ):
     config = Config(model=model, bn=True, **SMALL)
     one = train.train_and_evaluate(
-        config, tmp_path / "one", strategy=tf.distribute.get_strategy(), mnist=tiny_mnist
+        config, tmp_path / "one", strategy=tf.distribute.get_strategy(), data=tiny_mnist
     )
-    two = train.train_and_evaluate(config, tmp_path / "two", strategy=mirrored, mnist=tiny_mnist)
+    two = train.train_and_evaluate(config, tmp_path / "two", strategy=mirrored, data=tiny_mnist)
 
     single, mirrored = (read_checkpoint_weights(tmp_path / d) for d in ("one", "two"))
     assert single.keys() == mirrored.keys()
@@ -90,7 +93,12 @@ def test_without_sync_bn_replicas_drift_apart_and_are_averaged(mirrored, tiny_mn
     data = distribute.distribute_train_dataset(
         strategy,
         lambda part: input_pipeline.train_dataset(
-            tiny_mnist.train_images, tiny_mnist.train_labels, 32, 0, replica_slice=part
+            tiny_mnist.train_images,
+            tiny_mnist.train_labels,
+            32,
+            0,
+            replica_slice=part,
+            dataset=MNIST,
         ),
     )
     model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
@@ -119,7 +127,7 @@ def test_no_averaging_without_bn_or_replicas(mirrored):
 @pytest.mark.parametrize("test_batch_size", [40, 45])  # 45: 23 and 22 images per replica
 def test_two_replicas_evaluate_each_test_image_once(mirrored, tiny_mnist, test_batch_size):
     test_ds = input_pipeline.test_dataset(
-        tiny_mnist.test_images, tiny_mnist.test_labels, test_batch_size
+        tiny_mnist.test_images, tiny_mnist.test_labels, test_batch_size, dataset=MNIST
     )
     strategy = mirrored
     with strategy.scope():
@@ -137,7 +145,12 @@ def test_two_replicas_evaluate_each_test_image_once(mirrored, tiny_mnist, test_b
 def test_replica_slices_cover_every_global_batch_in_order(tiny_mnist):
     def batches(part, n=8):
         ds = input_pipeline.train_dataset(
-            tiny_mnist.train_images, tiny_mnist.train_labels, 32, 3, replica_slice=part
+            tiny_mnist.train_images,
+            tiny_mnist.train_labels,
+            32,
+            3,
+            replica_slice=part,
+            dataset=MNIST,
         )
         return [y.numpy() for _, y in ds.take(n)]
 

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bn_keras.config import datasets
 from bn_keras.data import input_pipeline
 from bn_keras.models import networks as models
 from bn_keras.training import export
+
+MNIST = datasets.get("mnist")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def test_serving_signature_takes_raw_pixels(exported):
     pixels = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28, 1)).astype(np.float32)
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     out = serve(pixels=tf.constant(pixels))
-    logits = model(input_pipeline.normalize(pixels), training=False).numpy()
+    logits = model(input_pipeline.normalize(pixels, MNIST), training=False).numpy()
     expected = tf.nn.softmax(logits).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(out["class"].numpy(), np.argmax(logits, -1))
@@ -98,10 +101,10 @@ def test_files_of_a_fast_bn_model_load_and_serve_in_stock_keras(tmp_path):
     assert isinstance(model.get_layer("conv1_bn"), FastBatchNormalization)
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(64 * 3, 28, 28, 1)).astype(np.float32)
-    images = input_pipeline.normalize(pixels)
+    images = input_pipeline.normalize(pixels, MNIST)
     model.fit(images, rng.integers(0, 10, len(pixels)), batch_size=64, epochs=1, verbose=0)
     export.save_keras_model(model, tmp_path / "model.keras")
-    export.export_saved_model(model, tmp_path / "saved_model")
+    export.export_saved_model(model, tmp_path / "saved_model", MNIST)
     np.save(tmp_path / "pixels.npy", pixels[:5])
     np.save(tmp_path / "inputs.npy", images[:5])
     proc = subprocess.run(

@@ -74,7 +74,7 @@ def test_a_diverged_run_ends_as_a_recorded_result(tiny_mnist, tmp_path):
     config = Config(
         model="mlp", optimizer="sgd", learning_rate=1e38, record_divergence=True, **SMALL
     )
-    result = train.train_and_evaluate(config, tmp_path / "run", mnist=tiny_mnist)
+    result = train.train_and_evaluate(config, tmp_path / "run", data=tiny_mnist)
     assert result.diverged_at is not None and 1 <= result.diverged_at <= 20
     record = json.loads((tmp_path / "run" / run_dir.RESULT_FILE).read_text())
     assert record["diverged_at"] == result.diverged_at

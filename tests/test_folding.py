@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bn_keras.config import datasets
 from bn_keras.data import input_pipeline
 from bn_keras.models import folding
 from bn_keras.models import networks as models
 from bn_keras.training.evaluation import make_test_evaluator
+
+MNIST = datasets.get("mnist")
 
 # Folding re-associates each output as sum(x * (w * s)) + b' instead of (sum(x * w) - m) * s + beta:
 # a few float32 roundings (2^-24 ~ 6e-8 relative) per term of sums of up to 400 products, through
@@ -70,7 +73,9 @@ def test_a_branching_model_is_refused():
 def test_folding_evaluator_agrees_with_the_stock_one(tiny_mnist):
     keras.utils.set_random_seed(0)
     model = _trained_looking(models.build_model("lenetr", bn=True), seed=3)
-    test_ds = input_pipeline.test_dataset(tiny_mnist.test_images, tiny_mnist.test_labels, 40)
+    test_ds = input_pipeline.test_dataset(
+        tiny_mnist.test_images, tiny_mnist.test_labels, 40, dataset=MNIST
+    )
     count, strategy = len(tiny_mnist.test_labels), tf.distribute.get_strategy()
     stock = make_test_evaluator(model, test_ds, strategy, count, fold_batch_norm=False)()
     folded = make_test_evaluator(model, test_ds, strategy, count, fold_batch_norm=True)()
@@ -99,7 +104,7 @@ def test_fold_bn_eval_folds_the_run_evaluation_and_keeps_its_numbers(tiny_mnist,
             test_batch_size=40,
         )
         with mock.patch.object(folding, "folded_inference", wraps=folding.folded_inference) as spy:
-            result = train.train_and_evaluate(config, tmp_path / f"fold_{fold}", mnist=tiny_mnist)
+            result = train.train_and_evaluate(config, tmp_path / f"fold_{fold}", data=tiny_mnist)
         calls[fold] = spy.call_count
         rows[fold] = read_metrics(result.run_dir / train.METRICS_FILE)
     assert calls == {False: 0, True: 1}

@@ -43,7 +43,7 @@ ENUMS = {
     "lr_schedule": [*config_lib.LR_SCHEDULES, "cosine"],
     "init": [*config_lib.INITS, "xavier"],
     "jit_compile": ["auto", "true", "false", "yes"],
-    "mnist_source": ["auto", "tfds", "offline", "web"],
+    "dataset_source": ["auto", "tfds", "offline", "web"],
 }
 NUMBERS = ["seed", "train_steps", "batch_size", "eval_every", "learning_rate", "rho", "lr_decay"]
 NUMBERS += ["steps_per_execution", "checkpoint_every", "probe_every", "landscape_span"]

@@ -25,7 +25,7 @@ FLAGS = [
 
 
 def _data(data_dir: str) -> list[str]:
-    return [f"--data_dir={data_dir}", "--mnist_source=tfds"]
+    return [f"--data_dir={data_dir}", "--dataset_source=tfds"]
 
 
 @dataclasses.dataclass(frozen=True)

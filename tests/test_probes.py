@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from bn_keras.common.errors import ConfigError
+from bn_keras.config import datasets
 from bn_keras.config.settings import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
 from bn_keras.data import input_pipeline
 from bn_keras.probes import activations, landscape
@@ -23,6 +24,8 @@ from bn_keras.reporting import probe_figures, probe_table
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.training import train
+
+MNIST = datasets.get("mnist")
 
 # 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 images.
 SMALL = dict(batch_size=32, eval_every=10, train_steps=20, test_batch_size=40, export=False)
@@ -56,7 +59,7 @@ def test_layer_and_unit_choice():
 
 def test_activation_probe_reads_the_pre_activations(tiny_mnist):
     model = train.build_compiled_model(Config(model="mlp"), steps_per_epoch=7)
-    images = input_pipeline.normalize(tiny_mnist.test_images)
+    images = input_pipeline.normalize(tiny_mnist.test_images, MNIST)
     probe = activations.ActivationProbe(model, ["fc1", "fc2"], 3, images)
     row = probe.measure()
     x = np.asarray(images).reshape(len(images), -1)
@@ -146,7 +149,7 @@ def trained_lenet_bn(tiny_mnist):
     """A LeNet-5 with BN after three real training steps: nonzero Adadelta state, moved BN stats."""
     keras.utils.set_random_seed(0)
     model = train.build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=7)
-    batches = TrainBatches(tiny_mnist.train_images, tiny_mnist.train_labels, 32, seed=0)
+    batches = TrainBatches(tiny_mnist.train_images, tiny_mnist.train_labels, 32, 0, MNIST)
     for k in range(3):
         model.train_on_batch(*batches(k))
     return model, batches
@@ -169,7 +172,7 @@ def test_probes_change_nothing(trained_lenet_bn, tiny_mnist):
     model, batches = trained_lenet_bn
     state = [*model.variables, *model.optimizer.variables]
     before = [np.array(v) for v in state]
-    images = input_pipeline.normalize(tiny_mnist.test_images)
+    images = input_pipeline.normalize(tiny_mnist.test_images, MNIST)
     activations.ActivationProbe(model, ["conv1", "fc2"], 2, images).measure()
     landscape_row, ics_row = LandscapeProbe(
         model, train.recipe.make_loss(), batches, 3, 4.0
@@ -182,10 +185,10 @@ def test_probes_change_nothing(trained_lenet_bn, tiny_mnist):
 
 
 def test_train_batches_are_the_pipelines(tiny_mnist):
-    batches = TrainBatches(tiny_mnist.train_images, tiny_mnist.train_labels, 32, seed=3)
+    batches = TrainBatches(tiny_mnist.train_images, tiny_mnist.train_labels, 32, 3, MNIST)
     stream = list(
         input_pipeline.train_dataset(
-            tiny_mnist.train_images, tiny_mnist.train_labels, 32, seed=3
+            tiny_mnist.train_images, tiny_mnist.train_labels, 32, seed=3, dataset=MNIST
         ).take(16)
     )
     for k in (0, 6, 7, 13, 15):  # first, partial last of epoch 0, first of epoch 1, ...
@@ -213,7 +216,7 @@ def _rows(run_dir, name):
 
 def _lenet_bn_run(mnist, run_dir, **probes):
     config = Config(model="lenet", bn=True, deterministic=True, **SMALL, **probes)
-    return train.train_and_evaluate(config, run_dir, mnist=mnist)
+    return train.train_and_evaluate(config, run_dir, data=mnist)
 
 
 @pytest.fixture(scope="module")
@@ -254,11 +257,11 @@ def test_resume_continues_probe_files_without_duplicates(tiny_mnist, tmp_path):
     )
     stop = threading.Event()
     stop.set()  # stops at the first callback: iteration 5, checkpointed
-    first = train.train_and_evaluate(config, tmp_path / "run", mnist=tiny_mnist, stop_request=stop)
+    first = train.train_and_evaluate(config, tmp_path / "run", data=tiny_mnist, stop_request=stop)
     assert first.interrupted_at == 5
     with open(tmp_path / "run" / ACTIVATIONS_FILE, "a") as f:  # as if written after the checkpoint
         f.write("7" + ",0" * (len(_rows(tmp_path / "run", ACTIVATIONS_FILE)[0]) - 1) + "\n")
-    train.train_and_evaluate(config, tmp_path / "run", mnist=tiny_mnist)
+    train.train_and_evaluate(config, tmp_path / "run", data=tiny_mnist)
     steps = [r["step"] for r in _rows(tmp_path / "run", ACTIVATIONS_FILE)]
     assert steps == [0, 5, 10, 15, 20]
     assert [r["step"] for r in _rows(tmp_path / "run", LANDSCAPE_FILE)] == [0, 10, 20]
@@ -269,7 +272,7 @@ def test_figures_and_table_from_probed_runs(probed_run, tiny_mnist, tmp_path, cl
         probed_run.run_dir, tmp_path / "lenet_bn_seed0", ignore=shutil.ignore_patterns("check*")
     )
     without = Config(model="lenet", bn=False, deterministic=True, **SMALL, **PROBES)
-    train.train_and_evaluate(without, tmp_path / "lenet_seed0", mnist=tiny_mnist)
+    train.train_and_evaluate(without, tmp_path / "lenet_seed0", data=tiny_mnist)
     proc = cli.run(
         "bn_keras.probes.plot", str(tmp_path), "--command=./run_all.sh --probes", timeout=180
     )

@@ -167,7 +167,7 @@ SMALL = Config(
 def test_diverging_run_stops_keeps_metrics_and_exports_nothing(tiny_mnist, tmp_path):
     config = dataclasses.replace(SMALL, learning_rate=1e38, export=True)
     with pytest.raises(TrainingDiverged, match=r"diverged \(loss not finite\) at iteration"):
-        train_and_evaluate(config, tmp_path / "nan", mnist=tiny_mnist)
+        train_and_evaluate(config, tmp_path / "nan", data=tiny_mnist)
     assert read_metrics(tmp_path / "nan" / "metrics.csv")
     assert not (tmp_path / "nan" / run_dir.RESULT_FILE).exists()
     assert not (tmp_path / "nan" / run_dir.SAVED_MODEL_DIR).exists()
@@ -178,11 +178,11 @@ def test_metrics_cut_mid_row_after_the_checkpoint_is_repaired_on_resume(tiny_mni
     (Damage that cannot be repaired, such as a corrupt checkpoint, is in test_bad_inputs.)"""
     stop = threading.Event()
     stop.set()  # stops at the first callback: iteration 10, checkpointed
-    first = train_and_evaluate(SMALL, tmp_path / "run", mnist=tiny_mnist, stop_request=stop)
+    first = train_and_evaluate(SMALL, tmp_path / "run", data=tiny_mnist, stop_request=stop)
     assert first.interrupted_at == 10
     with open(tmp_path / "run" / run_dir.METRICS_FILE, "a") as f:
         f.write("999,1.5,0.7,0.2")  # a row cut short by a kill
-    train_and_evaluate(SMALL, tmp_path / "run", mnist=tiny_mnist)
+    train_and_evaluate(SMALL, tmp_path / "run", data=tiny_mnist)
     steps = [int(r["step"]) for r in read_metrics(tmp_path / "run" / run_dir.METRICS_FILE)]
     assert steps == list(range(0, SMALL.train_steps + 1, 10))
 
@@ -217,16 +217,16 @@ with np.load(sys.argv[1]) as arrays:
 root = Path(sys.argv[2])
 config = Config(model="lenetr", bn=True, batch_size=32, train_steps=60, eval_every=10,
                 checkpoint_every=20, export=False)
-train.train_and_evaluate(config, root / "base", mnist=mnist)
+train.train_and_evaluate(config, root / "base", data=mnist)
 stop = StopAt(25, False)
-stopped = train.train_and_evaluate(config, root / "stop", mnist=mnist, stop_request=stop)
+stopped = train.train_and_evaluate(config, root / "stop", data=mnist, stop_request=stop)
 assert stopped.interrupted_at == 25 and not (root / "stop" / "result.json").exists()
 try:
-    train.train_and_evaluate(config, root / "kill", mnist=mnist, stop_request=StopAt(33, True))
+    train.train_and_evaluate(config, root / "kill", data=mnist, stop_request=StopAt(33, True))
 except Killed:
     pass
 for name in ("stop", "kill"):
-    train.train_and_evaluate(config, root / name, mnist=mnist)
+    train.train_and_evaluate(config, root / name, data=mnist)
 
 def weights(name):
     state = json.loads((root / name / "checkpoints" / "state.json").read_text())

@@ -10,9 +10,8 @@ import pytest
 from absl import flags
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import commands, fields, names
+from bn_keras.config import commands, datasets, fields, names, settings
 from bn_keras.config import flags as config_flags
-from bn_keras.config.mnist import MNIST_TRAIN_EXAMPLES
 from bn_keras.config.settings import CommandOptions, Config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,11 +66,67 @@ def test_every_bound_is_checked(cls, field):
     fields.check_fields(cls())  # the defaults are valid
 
 
-def test_a_batch_above_mnist_is_refused_before_tensorflow():
+def test_a_batch_above_the_dataset_is_refused_before_tensorflow():
     # It was accepted, and every batch then held the whole (smaller) training set.
-    Config(batch_size=MNIST_TRAIN_EXAMPLES).validate()
-    with pytest.raises(ConfigError, match="--batch_size=60001 must be in .*60,000 training"):
-        Config(batch_size=MNIST_TRAIN_EXAMPLES + 1).validate()
+    for name, dataset in datasets.DATASETS.items():
+        Config(dataset=name, batch_size=dataset.train_examples).validate()
+        with pytest.raises(ConfigError, match=f"above {dataset.label}'s 60,000 training images"):
+            Config(dataset=name, batch_size=dataset.train_examples + 1).validate()
+
+
+def test_an_unknown_dataset_is_refused_in_one_line():
+    with pytest.raises(ConfigError) as raised:
+        Config(dataset="cifar10").validate()
+    assert str(raised.value) == "--dataset='cifar10' is unknown: use one of mnist, fashion_mnist"
+
+
+def test_a_dataset_the_networks_cannot_take_is_refused():
+    small = dataclasses.replace(datasets.get("mnist"), name="small", image_shape=(8, 8, 1))
+    datasets.register(small)
+    try:
+        with pytest.raises(ConfigError, match="--dataset=small has 8x8x1 images in 10 classes"):
+            Config(dataset="small").validate()
+    finally:
+        del datasets.DATASETS["small"]
+    with pytest.raises(ValueError, match="'mnist' is registered already"):
+        datasets.register(datasets.get("mnist"))
+
+
+def test_dataset_files_are_for_an_offline_build():
+    Config(dataset_files="/usr/share/datasets/fashion-mnist", dataset_source="offline").validate()
+    with pytest.raises(ConfigError, match="--dataset_files=/x is read by an offline build"):
+        Config(dataset_files="/x", dataset_source="tfds").validate()
+
+
+def test_the_declarations_add_up():
+    for dataset in datasets.DATASETS.values():
+        assert dataset.num_classes == len(dataset.train_class_counts) == 10
+        assert (dataset.train_examples, dataset.test_examples) == (60_000, 10_000)
+        assert all(len(digest) == 64 for digest in dataset.file_sha256)
+    fashion = datasets.get("fashion_mnist")
+    assert set(fashion.train_class_counts) == {6_000} and set(fashion.test_class_counts) == {1_000}
+    assert fashion.thresholds is datasets.NOT_YET_FIXED is fashion.primary_thresholds
+
+
+def test_records_from_before_the_dataset_setting_mean_mnist():
+    old = {"model": "mlp", "mnist_source": "offline"}
+    assert settings.upgrade_record(old) == {
+        "dataset": "mnist",
+        "model": "mlp",
+        "dataset_source": "offline",
+    }
+    assert settings.upgrade_record({"dataset": "fashion_mnist"})["dataset"] == "fashion_mnist"
+    assert settings.default_results_dir("mnist") == "results"
+    assert settings.default_results_dir("fashion_mnist", "results_quick") == (
+        "results_quick/fashion_mnist"
+    )
+
+
+def test_the_former_flag_name_still_sets_the_source():
+    values = flags.FlagValues()
+    config_flags.define_flags(Config, flag_values=values)
+    values(["prog", "--mnist_source=offline"])
+    assert config_flags.from_flags(Config, values).dataset_source == "offline"
 
 
 def test_list_settings_check_each_item():
@@ -88,7 +143,7 @@ def test_shared_settings_are_said_once():
     config = {f.name: f for f in dataclasses.fields(Config)}
     for cls in (commands.SweepOptions, commands.BenchOptions):
         for field in dataclasses.fields(cls):
-            if field.name in ("data_dir", "mnist_source", "eval_every"):
+            if field.name in ("data_dir", "dataset_source", "eval_every"):
                 assert field.metadata["help"].startswith(config[field.name].metadata["help"])
                 assert field.default == config[field.name].default
                 assert field.metadata["bounds"] == config[field.name].metadata["bounds"]

@@ -96,12 +96,12 @@ def _trained(model: str, bn: bool, tiny_mnist, tmp_path_factory) -> tuple:
     if (model, bn) not in _TRAINED:
         config = Config(model=model, bn=bn, **SMALL)
         results = tmp_path_factory.mktemp("stack")
-        stack = stacked_training.train_stack(config, SEEDS, results, mnist=tiny_mnist)
+        stack = stacked_training.train_stack(config, SEEDS, results, data=tiny_mnist)
         singles = tmp_path_factory.mktemp("singles")
         seed_configs = [dataclasses.replace(config, seed=seed) for seed in SEEDS]
         for seed_config in seed_configs:
             path = singles / seed_config.default_run_name
-            train_and_evaluate(seed_config, path, mnist=tiny_mnist)
+            train_and_evaluate(seed_config, path, data=tiny_mnist)
         _TRAINED[(model, bn)] = config, stack, singles, seed_configs
     return _TRAINED[(model, bn)]
 
@@ -251,11 +251,11 @@ def test_a_stopped_stack_resumes_exactly(mlp_bn_stack, tiny_mnist, tmp_path):
     stop = threading.Event()
     stop.set()
     first = stacked_training.train_stack(
-        config, SEEDS, tmp_path, mnist=tiny_mnist, stop_request=stop
+        config, SEEDS, tmp_path, data=tiny_mnist, stop_request=stop
     )
     assert first.interrupted_at == 15  # mid-interval: the first compiled call's end
     assert not any((run.run_dir / "result.json").exists() for run in first.runs)
-    second = stacked_training.train_stack(config, SEEDS, tmp_path, mnist=tiny_mnist)
+    second = stacked_training.train_stack(config, SEEDS, tmp_path, data=tiny_mnist)
     assert second.interrupted_at is None
     for ours, theirs in zip(second.runs, stack.runs, strict=True):
         rows, expected = (

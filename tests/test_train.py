@@ -12,11 +12,14 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from bn_keras.common import cpu, onednn
+from bn_keras.config import datasets
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.training import train
 from bn_keras.training.evaluation import make_test_evaluator
+
+MNIST = datasets.get("mnist")
 
 # 200 tiny training images at batch 32: 7 iterations per epoch, the 7th holding 8 images.
 SMALL = dict(batch_size=32, eval_every=10, train_steps=25, test_batch_size=40)
@@ -27,7 +30,7 @@ SMALL_EVEN = dict(SMALL, train_steps=30)
 def lenet_bn_run(tiny_mnist, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "lenet_bn"
     config = Config(model="lenet", bn=True, **SMALL)
-    result = train.train_and_evaluate(config, run_dir, mnist=tiny_mnist)
+    result = train.train_and_evaluate(config, run_dir, data=tiny_mnist)
     return config, result
 
 
@@ -59,7 +62,7 @@ def test_row_zero_is_the_untrained_model(lenet_bn_run, tiny_mnist):
     config, result = lenet_bn_run
     keras.utils.set_random_seed(config.seed)  # as train_and_evaluate: the same initial weights
     model = train.build_compiled_model(config, steps_per_epoch=7)
-    x = input_pipeline.normalize(tiny_mnist.test_images)
+    x = input_pipeline.normalize(tiny_mnist.test_images, MNIST)
     logits = np.asarray(model(x, training=False), np.float64)
     labels = tiny_mnist.test_labels
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -109,7 +112,7 @@ def test_last_row_equals_an_independent_model_evaluate(lenet_bn_run, tiny_mnist)
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["sparse_categorical_accuracy"],
     )
-    x = input_pipeline.normalize(tiny_mnist.test_images)
+    x = input_pipeline.normalize(tiny_mnist.test_images, MNIST)
     loss, accuracy = model.evaluate(x, tiny_mnist.test_labels, batch_size=17, verbose=0)
     assert result.final_test_accuracy == pytest.approx(accuracy, abs=1e-7)
     assert result.final_test_loss == pytest.approx(loss, rel=1e-4)
@@ -119,10 +122,12 @@ def test_evaluator_uses_moving_statistics_not_the_test_batch(tiny_mnist):
     model = train.build_compiled_model(Config(model="mlp", bn=True), steps_per_epoch=7)
     bn = model.get_layer("fc1_bn")
     bn.moving_mean.assign(np.full(100, 5.0, np.float32))  # far from any batch's mean
-    ds = input_pipeline.test_dataset(tiny_mnist.test_images, tiny_mnist.test_labels, 40)
+    ds = input_pipeline.test_dataset(
+        tiny_mnist.test_images, tiny_mnist.test_labels, 40, dataset=MNIST
+    )
     count = len(tiny_mnist.test_labels)
     loss, accuracy = make_test_evaluator(model, ds, tf.distribute.get_strategy(), count)()
-    x = input_pipeline.normalize(tiny_mnist.test_images)
+    x = input_pipeline.normalize(tiny_mnist.test_images, MNIST)
     labels = tiny_mnist.test_labels
 
     def metrics(training):
@@ -139,11 +144,11 @@ def test_train_loss_column_is_the_mean_over_each_interval(tiny_mnist, tmp_path):
     """With a vanishing learning rate the weights stay put, so each row's train loss must equal the
     example-weighted mean of the per-batch losses of exactly the batches in its interval."""
     config = Config(model="lenetr", bn=True, learning_rate=1e-12, export=False, **SMALL)
-    result = train.train_and_evaluate(config, tmp_path / "run", mnist=tiny_mnist)
+    result = train.train_and_evaluate(config, tmp_path / "run", data=tiny_mnist)
     keras.utils.set_random_seed(config.seed)
     model = train.build_compiled_model(config, steps_per_epoch=7)  # same seed: same initial weights
     batches = input_pipeline.train_dataset(
-        tiny_mnist.train_images, tiny_mnist.train_labels, 32, config.seed
+        tiny_mnist.train_images, tiny_mnist.train_labels, 32, config.seed, dataset=MNIST
     ).take(25)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     losses, sizes = [], []
@@ -160,7 +165,7 @@ def test_train_loss_column_is_the_mean_over_each_interval(tiny_mnist, tmp_path):
 def test_same_seed_same_run_different_seed_different_run(tiny_mnist, tmp_path):
     def accuracies(seed, name):
         config = Config(model="mlp", bn=False, seed=seed, export=False, deterministic=True, **SMALL)
-        rows = train.train_and_evaluate(config, tmp_path / name, mnist=tiny_mnist).rows
+        rows = train.train_and_evaluate(config, tmp_path / name, data=tiny_mnist).rows
         return [(r["train_loss"], r["test_loss"]) for r in rows[1:]]
 
     assert accuracies(0, "a") == accuracies(0, "b")
@@ -172,7 +177,7 @@ def test_steps_per_execution_changes_speed_not_results(tiny_mnist, tmp_path):
         config = Config(
             model="lenetr", bn=True, steps_per_execution=spe, export=False, **SMALL_EVEN
         )
-        result = train.train_and_evaluate(config, tmp_path / name, mnist=tiny_mnist)
+        result = train.train_and_evaluate(config, tmp_path / name, data=tiny_mnist)
         return [
             (r["step"], r["train_loss"], r["test_loss"], r["test_accuracy"]) for r in result.rows
         ]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bn_keras.config import datasets
 from bn_keras.config.settings import Config
 
 torch = pytest.importorskip(
@@ -25,6 +26,7 @@ from bn_keras.runs.metrics_file import read_metrics  # noqa: E402
 from bn_keras.twin import batches, networks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+MNIST = datasets.get("mnist")
 NETWORKS = [f"{m}{s}" for m in ("mlp", "lenet", "lenetr") for s in ("", "_bn")]
 TINY = Config(model="lenetr", bn=True, train_steps=12, eval_every=2, export=False)
 
@@ -50,8 +52,10 @@ def test_bn_settings_follow_the_config_in_pytorch_convention():
 
 
 def test_normalization_matches_the_keras_pipeline(tiny_mnist):
-    images, labels = batches.to_tensors(tiny_mnist.test_images[:5], tiny_mnist.test_labels[:5])
-    expected = input_pipeline.normalize(tiny_mnist.test_images[:5]).numpy()
+    images, labels = batches.to_tensors(
+        tiny_mnist.test_images[:5], tiny_mnist.test_labels[:5], MNIST
+    )
+    expected = input_pipeline.normalize(tiny_mnist.test_images[:5], MNIST).numpy()
     np.testing.assert_allclose(images.numpy(), expected.transpose(0, 3, 1, 2), rtol=0, atol=1e-6)
     assert labels.dtype == torch.int64 and labels.tolist() == tiny_mnist.test_labels[:5].tolist()
 
@@ -111,10 +115,11 @@ from types import SimpleNamespace
 import numpy as np
 from bn_keras.config.settings import Config
 from bn_keras.twin import train
+
 with np.load(sys.argv[1]) as arrays:
     mnist = SimpleNamespace(**{name: arrays[name] for name in arrays.files})
 for config, run_dir in json.loads(sys.argv[2]):
-    train.train_and_evaluate(Config(**config), run_dir, mnist=mnist)
+    train.train_and_evaluate(Config(**config), run_dir, data=mnist)
 """
 
 
@@ -145,6 +150,21 @@ def twin_runs(tiny_mnist, tmp_path_factory) -> Path:
     runs += [(c, root / name) for c, name in zip((SAME_SEED, SAME_SEED, OTHER_SEED), "abc")]
     _train_in_child(tiny_mnist, runs, root)
     return root
+
+
+def test_fashion_mnist_reaches_the_twin(tiny_mnist, tmp_path):
+    from bn_keras.twin import train
+
+    config = dataclasses.replace(SAME_SEED, dataset="fashion_mnist", model="mlp")
+    setup = train.set_up(config, tmp_path, data=tiny_mnist)
+    fashion = datasets.get("fashion_mnist")
+    expected = (tiny_mnist.train_images[:2] / 255.0 - fashion.mean) / fashion.std
+    np.testing.assert_allclose(
+        setup.train[0][:2].numpy(), expected.transpose(0, 3, 1, 2), rtol=0, atol=1e-6
+    )
+    _train_in_child(tiny_mnist, [(config, tmp_path / "run")], tmp_path)
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["config"]["dataset"] == "fashion_mnist" and record["framework"] == "pytorch"
 
 
 def test_a_tiny_run_writes_the_records_the_summary_reads(twin_runs):

@@ -25,7 +25,7 @@ class WorkerError(RuntimeError):
 
 def reserve_stdout() -> TextIO:
     """Keeps stdout for the replies: returns it, and sends whatever else gets printed from now on
-    (by TensorFlow, TFDS's preparation of MNIST, ...) to the log on stderr. Call it first."""
+    (by TensorFlow, TFDS's preparation of the dataset, ...) to the log on stderr. Call it first."""
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr

@@ -119,8 +119,10 @@ class BenchSettings:
     seconds: float
     reps: int
     eval_every: int
+    dataset: str
     data_dir: str | None
-    mnist_source: str
+    dataset_source: str
+    dataset_files: str | None
     torch_python: str
     threads: int
     stack_seeds: int = 1
@@ -168,8 +170,10 @@ def make_settings(options: BenchOptions) -> BenchSettings:
         seconds=options.seconds,
         reps=options.reps,
         eval_every=options.eval_every,
+        dataset=options.dataset,
         data_dir=options.data_dir,
-        mnist_source=options.mnist_source,
+        dataset_source=options.dataset_source,
+        dataset_files=options.dataset_files,
         torch_python=torch_python,
         threads=options.threads or os.cpu_count() or 1,
         stack_seeds=options.stack_seeds,
@@ -194,7 +198,7 @@ def _sweep_ways(settings: BenchSettings) -> dict[str, sweep.Way]:
 def expected_runtime(settings: BenchSettings) -> str:
     """What will be timed and about how long it takes on an idle 2-core CPU, as one line.
 
-    The estimate: the workers' start (TensorFlow, MNIST), each network's compilation of every
+    The estimate: the workers' start (TensorFlow, the dataset), each network's compilation of every
     measurement, then `reps` rounds of every measurement at about --seconds each (START_S,
     COMPILE_S, TIMING_OVERHEAD_S). The sweep section's ways count as one timing each, its two
     processes side by side as one, and each group of workers' variants is compiled once
@@ -240,16 +244,18 @@ Progress = Callable[[str], None]
 
 
 def _start_workers(settings: BenchSettings, tmp: Path, progress: Progress) -> dict[str, Worker]:
-    needed = {OPTIONS[name].worker for name in _speed_names(settings)} | {"tf"}  # exports MNIST
+    needed = {OPTIONS[name].worker for name in _speed_names(settings)} | {"tf"}  # exports the data
     needed |= {worker for way in _sweep_ways(settings).values() for worker in way.workers}
-    progress(f"starting {len(needed)} worker processes (TensorFlow, PyTorch, MNIST)")
+    progress(f"starting {len(needed)} worker processes (TensorFlow, PyTorch, {settings.dataset})")
     workers = {}
     for name, (env, tf_settings) in TF_WORKERS.items():
         if name in needed:
             argument = {
                 **tf_settings,
+                "dataset": settings.dataset,
                 "data_dir": settings.data_dir,
-                "mnist_source": settings.mnist_source,
+                "dataset_source": settings.dataset_source,
+                "dataset_files": settings.dataset_files,
             }
             argv = [sys.executable, "-m", "bn_keras.benchmark.tf_worker", json.dumps(argument)]
             workers[name] = Worker(name, argv, env, tmp / f"{name}.log")
@@ -269,7 +275,7 @@ def _start_workers(settings: BenchSettings, tmp: Path, progress: Progress) -> di
         workers["tf"].call("export_data", dir=str(data))
     for name in TORCH_WORKERS:
         if name in workers:
-            workers[name].call("load_data", dir=str(data))
+            workers[name].call("load_data", dir=str(data), dataset=settings.dataset)
     return workers
 
 

@@ -2,7 +2,7 @@
 
 `bench.py` starts one such process per process-wide setting (TensorFlow reads oneDNN and thread
 settings once, at start-up) and sends it commands (bench_protocol). Every variant builds its model
-with `train.build_compiled_model` and reads MNIST through `input_pipeline`, as a run does.
+with `train.build_compiled_model` and reads the dataset through `data`, as a run does.
 
 Variants (all at the flagfiles' settings: 10,000 iterations, `eval_every` from the command):
     plain: `model.fit`, one step per call, no XLA (Keras's defaults), real input pipeline.
@@ -35,9 +35,11 @@ import tensorflow as tf
 from bn_keras.benchmark.bn_directions import DIRECTIONS
 from bn_keras.benchmark.protocol import reserve_stdout, serve
 from bn_keras.common import onednn
+from bn_keras.config import datasets
 from bn_keras.config.names import split_experiment
 from bn_keras.config.settings import Config
-from bn_keras.data import input_pipeline
+from bn_keras.data import input_pipeline, preparation
+from bn_keras.data.normalization import normalize
 from bn_keras.data.stacked_pipeline import stacked_train_dataset
 from bn_keras.runs.controller import RunController
 from bn_keras.runs.resume import StartingPoint
@@ -93,12 +95,19 @@ class _CallbackClock(keras.callbacks.Callback):
 
 
 class TfWorker:
-    """Holds the loaded MNIST and the prepared variants of the current network."""
+    """Holds the loaded dataset and the prepared variants of the current network."""
 
-    def __init__(self, data_dir: str | None, mnist_source: str):
-        input_pipeline.ensure_mnist(data_dir, mnist_source)
-        self.mnist = input_pipeline.load_mnist(data_dir)
-        self.per_epoch = input_pipeline.steps_per_epoch(self.mnist.num_train, BATCH)
+    def __init__(self, settings: dict):
+        self.dataset = datasets.get(settings.get("dataset", datasets.DEFAULT))
+        data_dir = settings.get("data_dir")
+        preparation.ensure(
+            self.dataset,
+            data_dir,
+            settings.get("dataset_source", "auto"),
+            settings.get("dataset_files"),
+        )
+        self.data = preparation.load(self.dataset, data_dir)
+        self.per_epoch = input_pipeline.steps_per_epoch(self.data.num_train, BATCH)
         self._runners: dict[str, Callable[[int], dict]] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="bn_keras_bench_")
 
@@ -126,19 +135,21 @@ class TfWorker:
     def _export_data(self, directory: Path) -> dict:
         """Writes the training set as raw bytes for the PyTorch worker (which may lack numpy)."""
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "images.u8").write_bytes(self.mnist.train_images.astype(np.uint8).tobytes())
-        (directory / "labels.u8").write_bytes(self.mnist.train_labels.astype(np.uint8).tobytes())
-        return {"examples": self.mnist.num_train}
+        (directory / "images.u8").write_bytes(self.data.train_images.astype(np.uint8).tobytes())
+        (directory / "labels.u8").write_bytes(self.data.train_labels.astype(np.uint8).tobytes())
+        return {"examples": self.data.num_train}
 
     def _train_data(self) -> tf.data.Dataset:
-        m = self.mnist
-        return input_pipeline.train_dataset(m.train_images, m.train_labels, BATCH, SEED)
+        m = self.data
+        return input_pipeline.train_dataset(
+            m.train_images, m.train_labels, BATCH, SEED, dataset=self.dataset
+        )
 
     def _synthetic_data(self) -> tf.data.Dataset:
         """The first SYNTHETIC_BATCHES full batches, normalized once and cycled from memory."""
-        n = min(self.mnist.num_train // BATCH, SYNTHETIC_BATCHES) * BATCH
-        images = input_pipeline.normalize(self.mnist.train_images[:n])
-        labels = self.mnist.train_labels[:n].astype(np.int64)
+        n = min(self.data.num_train // BATCH, SYNTHETIC_BATCHES) * BATCH
+        images = normalize(self.data.train_images[:n], self.dataset)
+        labels = self.data.train_labels[:n].astype(np.int64)
         batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(BATCH).cache()
         return batches.repeat().prefetch(tf.data.AUTOTUNE)
 
@@ -203,8 +214,10 @@ class TfWorker:
     def _stack_runner(self, config: Config, seeds: list[int]) -> Callable[[int], dict]:
         """`model.fit` of the stack of `seeds` as `train_stack` compiles and feeds it."""
         model, _ = compile_stack(config, seeds, self.per_epoch)
-        m = self.mnist
-        data = stacked_train_dataset(m.train_images, m.train_labels, BATCH, seeds)
+        m = self.data
+        data = stacked_train_dataset(
+            m.train_images, m.train_labels, BATCH, seeds, dataset=self.dataset
+        )
 
         def run(steps: int) -> dict:
             model.fit(data, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
@@ -216,13 +229,16 @@ class TfWorker:
         run_dir = Path(self._tmp.name, label)
         run_dir.mkdir(exist_ok=True)
         test_ds = input_pipeline.test_dataset(
-            self.mnist.test_images, self.mnist.test_labels, config.test_batch_size
+            self.data.test_images,
+            self.data.test_labels,
+            config.test_batch_size,
+            dataset=self.dataset,
         )
         evaluate = make_test_evaluator(
             model,
             test_ds,
             tf.distribute.get_strategy(),
-            len(self.mnist.test_labels),
+            len(self.data.test_labels),
             fold_batch_norm=fold,
         )
         engine = KerasEngine(
@@ -278,7 +294,7 @@ def main() -> None:
     if settings.get("inter"):
         tf.config.threading.set_inter_op_parallelism_threads(settings["inter"])
     cpu_threads.apply_cpu_defaults()  # as train_and_evaluate does, unless set just above
-    worker = TfWorker(settings.get("data_dir"), settings.get("mnist_source", "auto"))
+    worker = TfWorker(settings)
     ready = {
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

@@ -8,7 +8,7 @@ Variants:
     torch_memory: the TensorFlow worker's synthetic batches (the first 50 training batches,
         normalized once), cycled from a list.
     torch_loader: a `DataLoader` shuffling the normalized training set held in memory in the
-        recipe's batches, the last batch of each epoch partial (the original reads MNIST through
+        recipe's batches, the last batch of each epoch partial (the original reads its data through
         a DataLoader too, and also decodes and normalizes each image on the fly, which this
         leaves out).
     torch_ensemble: S models (`prepare`'s `seeds`) trained as one by `torch.func`, as in
@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from bn_keras.benchmark.protocol import reserve_stdout, serve
-from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD
+from bn_keras.config import datasets
 from bn_keras.config.settings import Config
 from bn_keras.twin.recipe import build_network, make_optimizer
 
@@ -51,7 +51,7 @@ class TorchWorker:
     def handle(self, command: dict) -> dict:
         cmd = command["cmd"]
         if cmd == "load_data":
-            return self._load(Path(command["dir"]))
+            return self._load(Path(command["dir"]), datasets.get(command["dataset"]))
         if cmd == "prepare":
             return self._prepare(
                 command["network"],
@@ -70,11 +70,12 @@ class TorchWorker:
             return {}
         raise ValueError(f"unknown command {cmd!r}")
 
-    def _load(self, directory: Path) -> dict:
+    def _load(self, directory: Path, dataset: datasets.Dataset) -> dict:
         pixels = torch.frombuffer(
             bytearray((directory / "images.u8").read_bytes()), dtype=torch.uint8
         )
-        images = (pixels.float().reshape(-1, 1, 28, 28) / 255.0 - MNIST_MEAN) / MNIST_STD
+        shape = (-1, dataset.image_shape[2], *dataset.image_shape[:2])
+        images = (pixels.float().reshape(shape) / 255.0 - dataset.mean) / dataset.std
         labels = torch.frombuffer(
             bytearray((directory / "labels.u8").read_bytes()), dtype=torch.uint8
         )

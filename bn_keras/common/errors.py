@@ -6,7 +6,7 @@ class ConfigError(ValueError):
 
 
 class DataError(RuntimeError):
-    """The MNIST source is unavailable, fails verification or cannot be prepared."""
+    """A dataset's source is unavailable, fails verification or cannot be prepared."""
 
 
 class TrainingDiverged(RuntimeError):

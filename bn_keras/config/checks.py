@@ -96,8 +96,9 @@ def _check_regular_file(name: str) -> None:
 
 def check_batch_size(batch_size: int, examples: int) -> None:
     """Refuses a batch larger than the training set it draws from (every batch would hold the
-    whole set, fewer examples than the batch size recorded). Config.validate checks MNIST's size
-    before TensorFlow loads; this checks the arrays actually loaded (e.g. a test's tiny data).
+    whole set, fewer examples than the batch size recorded). Config.validate checks the dataset's
+    declared size before TensorFlow loads; this checks the arrays actually loaded (e.g. a test's
+    tiny data).
 
     Raises:
         ConfigError: naming the batch size and the number of examples.

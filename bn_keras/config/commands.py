@@ -2,7 +2,7 @@
 
 Each is a frozen dataclass of `fields.setting`s: the command's absl flags, their checks and
 docs/flags.md come from it (bn_keras.config.flags). A setting that `main` has too (data_dir,
-results_dir, mnist_source, eval_every) is taken from Config or CommandOptions with `fields.like`,
+results_dir, dataset_source, eval_every) is taken from Config or CommandOptions with `fields.like`,
 not written again.
 """
 
@@ -114,9 +114,12 @@ class SweepOptions:
         "results_dir",
         default=None,
         more_help="Default: results/ (results_quick/ with --quick; probes/ below it with "
-        "--probes).",
+        "--probes), and <dataset>/ below it for a --dataset other than mnist.",
     )
+    dataset: str = like(Config, "dataset")
     data_dir: str | None = like(Config, "data_dir")
+    dataset_source: str = like(Config, "dataset_source")
+    dataset_files: str | None = like(Config, "dataset_files")
 
     @property
     def experiment_list(self) -> list[str]:
@@ -171,8 +174,10 @@ class BenchOptions:
         "CSV file to write. The default is git-ignored scratch; the committed table is "
         "written only when named, --output=results/bench.csv.",
     )
+    dataset: str = like(Config, "dataset")
     data_dir: str | None = like(Config, "data_dir")
-    mnist_source: str = like(Config, "mnist_source")
+    dataset_source: str = like(Config, "dataset_source")
+    dataset_files: str | None = like(Config, "dataset_files")
     torch_python: str = setting("", "Python interpreter with PyTorch installed; empty: this one.")
     threads: int = setting(
         0, "PyTorch's thread count.", bounds=NON_NEGATIVE, zero="the CPU count, TensorFlow's"

@@ -60,6 +60,7 @@ def setting(
     why: str = "",
     many: bool = False,
     short_name: str | None = None,
+    alias: str | None = None,
 ) -> Any:
     """A dataclass field that carries everything said about one setting.
 
@@ -72,6 +73,7 @@ def setting(
         why: appended to the refusal of a value out of bounds.
         many: a text setting that holds a comma-separated list (read it with `items`).
         short_name: the flag's one-letter alias, e.g. "j" for --jobs.
+        alias: another flag name that sets it too, e.g. its former name.
 
     Returns:
         A dataclasses.field holding that metadata.
@@ -84,6 +86,7 @@ def setting(
         "why": why,
         "many": many,
         "short_name": short_name,
+        "alias": alias,
     }
     return dataclasses.field(default=default, metadata=metadata)
 

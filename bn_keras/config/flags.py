@@ -74,6 +74,9 @@ def _define(field: dataclasses.Field, flag_values: flags.FlagValues) -> None:
         flags.DEFINE_float(*args, **options)
     else:
         flags.DEFINE_string(*args, **options)
+    alias = field.metadata.get("alias")
+    if alias and alias not in flag_values:
+        flags.DEFINE_alias(alias, field.name, flag_values=flag_values)
 
 
 def from_flags(cls: type[T], flag_values: flags.FlagValues = flags.FLAGS) -> T:
@@ -128,7 +131,9 @@ def _rows(cls: type) -> list[str]:
         help_text = field.metadata["help"].replace("|", "\\|")
         kind = field_type(field).__name__ + (" list" if field.metadata.get("many") else "")
         short = field.metadata.get("short_name")
+        alias = field.metadata.get("alias")
         name = f"`--{field.name}`" + (f" (`-{short}`)" if short else "")
+        name += f" (alias `--{alias}`)" if alias else ""
         lines.append(f"| {name} | {kind} | {_default(field)} | {_allowed(field)} | {help_text} |")
     return lines
 

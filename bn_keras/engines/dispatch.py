@@ -7,6 +7,7 @@ the engine only once the input is accepted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -42,7 +43,7 @@ def run_dir_for(
     name = options.run_name
     if name is not None:
         checks.check_file_name(name, "--run_name")
-    if config.data_dir is not None:  # read, or written once when MNIST is prepared there
+    if config.data_dir is not None:  # read, or written once when the dataset is prepared there
         checks.check_directory(config.data_dir, "--data_dir", writable=False)
     path = results_dir / (name or config.default_run_name)
     if task is not None and task.num_tasks > 1 and not task.is_chief:
@@ -98,6 +99,9 @@ def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
         Interrupted: SIGINT or SIGTERM stopped the run after a checkpoint.
     """
     config.validate()
+    if options.results_dir is None:  # runs of two datasets never share a directory
+        results_dir = settings.default_results_dir(config.dataset)
+        options = dataclasses.replace(options, results_dir=results_dir)
     if options.print_config:
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
         return

@@ -80,7 +80,10 @@ def pair_state(runs: list[Run], framework: str, pair: str, seeds: int) -> PairSt
         ]
 
     base, bn = arm(pair), arm(pair + BN_SUFFIX)
-    verdicts = claims.verdicts_for(pair, effects.pair_effects(base, bn)) if base and bn else []
+    verdicts = []
+    if base and bn:
+        dataset = effects.dataset_of([*base, *bn])
+        verdicts = claims.verdicts_for(pair, effects.pair_effects(base, bn), dataset)
     return PairState(framework, pair, seeds, verdicts)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bn_keras.common import cli
 from bn_keras.common.errors import DataError
+from bn_keras.config.commands import SweepOptions
 from bn_keras.config.names import PAPER_EXPERIMENTS
 from bn_keras.config.seeds import seeds_label
 from bn_keras.config.settings import Config
@@ -86,15 +87,21 @@ def resolve_config(args: list[str]) -> dict:
     return json.loads(proc.stdout)
 
 
-def prepare_mnist(data_dir: str | None) -> str:
-    """Prepares MNIST in a child process (`python -m bn_keras.data.prepare`), so that the sweep
-    itself never loads TensorFlow; returns where it came from.
+def prepare_dataset(
+    dataset: str, source: str, data_dir: str | None, files_dir: str | None = None
+) -> str:
+    """Prepares the dataset in a child process (`python -m bn_keras.data.prepare`), so that the
+    sweep itself never loads TensorFlow; returns where it came from.
 
     Raises:
         DataError: it could not be prepared; the message is the child's error line.
     """
+    arguments = [f"--dataset={dataset}", f"--dataset_source={source}"]
+    arguments += [
+        f"--{n}={v}" for n, v in (("data_dir", data_dir), ("dataset_files", files_dir)) if v
+    ]
     proc = subprocess.run(
-        [sys.executable, "-m", "bn_keras.data.prepare", *([data_dir] if data_dir else [])],
+        [sys.executable, "-m", "bn_keras.data.prepare", *arguments],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -102,8 +109,20 @@ def prepare_mnist(data_dir: str | None) -> str:
     )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        raise DataError(f"preparing MNIST failed: {last.removeprefix(cli.ERROR_PREFIX)}")
+        raise DataError(f"preparing {dataset} failed: {last.removeprefix(cli.ERROR_PREFIX)}")
     return (proc.stdout.strip().splitlines() or [""])[-1]
+
+
+def dataset_flags(options: SweepOptions) -> list[str]:
+    """main's flags for the sweep's dataset settings that differ from their defaults (an MNIST
+    sweep's runs get the flags they always got)."""
+    names = ("dataset", "data_dir", "dataset_source", "dataset_files")
+    defaults = SweepOptions()
+    return [
+        f"--{name}={getattr(options, name)}"
+        for name in names
+        if getattr(options, name) != getattr(defaults, name)
+    ]
 
 
 def all_experiments(flag_dir: str = "flags") -> list[str]:

@@ -11,7 +11,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bn_keras.config.datasets import Dataset
 from bn_keras.data import input_pipeline
+from bn_keras.data.normalization import normalize
 from bn_keras.probes import landscape as landscape_lib
 from bn_keras.probes.activations import ActivationProbe
 from bn_keras.probes.files import open_rows
@@ -26,8 +28,10 @@ class TrainBatches:
     known without touching the pipeline `fit` reads (a test checks both agree).
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
-        self._images, self._labels = images, labels
+    def __init__(
+        self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, dataset: Dataset
+    ):
+        self._images, self._labels, self._dataset = images, labels, dataset
         self._batch_size, self._seed = batch_size, seed
         self._per_epoch = input_pipeline.steps_per_epoch(len(labels), batch_size)
         self._order: tuple[int, np.ndarray] | None = None
@@ -40,7 +44,7 @@ class TrainBatches:
             order = tf.random.experimental.stateless_shuffle(tf.range(len(self._labels)), seed)
             self._order = (epoch, order.numpy())
         chosen = self._order[1][position * self._batch_size : (position + 1) * self._batch_size]
-        images = input_pipeline.normalize(tf.constant(self._images[chosen]))
+        images = normalize(tf.constant(self._images[chosen]), self._dataset)
         return images, tf.constant(self._labels[chosen], tf.int64)
 
 

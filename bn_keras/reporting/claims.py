@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from bn_keras.config.datasets import Dataset
 from bn_keras.reporting import statistics
-from bn_keras.reporting.effects import FINAL, THRESHOLDS, Effect, iterations_key, p_is
+from bn_keras.reporting.effects import FINAL, Effect, iterations_key, p_is
 from bn_keras.reporting.statistics import ACCURACY_MARGIN, ALPHA
 
 SPEEDS_UP = "BN speeds convergence"
@@ -22,8 +23,6 @@ RAISES = "BN raises final accuracy"
 NO_DIFFERENCE = "BN makes no difference"
 AGREES = "the frameworks agree"  # an equivalence claim about the same experiment in two frameworks
 CLAIMS = {"mlp": (SPEEDS_UP, RAISES), "lenet": (SPEEDS_UP, RAISES), "lenetr": (NO_DIFFERENCE,)}
-# The one threshold per network whose RMST decides "BN speeds convergence", in both frameworks.
-PRIMARY_THRESHOLDS = {"mlp": 0.97, "lenet": 0.98}
 REPRODUCED, NOT_REPRODUCED, UNDECIDED = "REPRODUCED", "NOT REPRODUCED", "UNDECIDED"
 AGREEMENT_WORDS = {REPRODUCED: "EQUIVALENT", NOT_REPRODUCED: "DIFFERENT", UNDECIDED: "UNDECIDED"}
 WELCH = "Welch t, 95% CI"
@@ -31,12 +30,26 @@ TOST = f"TOST (two one-sided Welch t, alpha {ALPHA}), margin ±{ACCURACY_MARGIN}
 PERMUTATION = "permutation p beside it"
 
 
-def primary_effect(pair: str, claim: str, effects: Sequence[Effect]) -> Effect:
+def primary_threshold(pair: str, dataset: Dataset) -> float | None:
+    """The threshold whose RMST decides "BN speeds convergence" for `pair` on `dataset`, in
+    both frameworks (the dataset's first where the pair has none); None while the dataset's
+    thresholds are not yet fixed."""
+    if not dataset.primary_thresholds or not dataset.thresholds:
+        return None
+    return dataset.primary_thresholds.get(pair, dataset.thresholds[0])
+
+
+def primary_effect(
+    pair: str, claim: str, effects: Sequence[Effect], dataset: Dataset
+) -> Effect | None:
     """The effect whose test decides `claim`: final accuracy, or the RMST to the pair's
-    primary threshold (97% where the pair has none)."""
+    primary threshold on `dataset`; None for a speed claim while its threshold is not fixed."""
     key = FINAL.replace(" ", "_")
     if claim == SPEEDS_UP:
-        key = iterations_key(PRIMARY_THRESHOLDS.get(pair, THRESHOLDS[0]))
+        threshold = primary_threshold(pair, dataset)
+        if threshold is None:
+            return None
+        key = iterations_key(threshold)
     return next(e for e in effects if e.key == key)
 
 
@@ -273,11 +286,12 @@ def decide(
     pair: str,
     claim: str,
     effects: Sequence[Effect],
+    dataset: Dataset,
     p_adjusted: float | None = None,
     perm_adjusted: float | None = None,
 ) -> Verdict:
-    """The verdict on one claim from its primary effect among `effects`."""
-    effect = primary_effect(pair, claim, effects)
+    """The verdict on one claim from its primary effect among `effects` (one it has)."""
+    effect = primary_effect(pair, claim, effects, dataset)
     if claim == SPEEDS_UP:
         return speeds_up_verdict(pair, effect, p_adjusted, perm_adjusted)
     if claim == RAISES:
@@ -285,7 +299,11 @@ def decide(
     return no_difference_verdict(pair, effect, claim, p_adjusted)
 
 
-def verdicts_for(pair: str, effects: Sequence[Effect]) -> list[Verdict]:
+def verdicts_for(pair: str, effects: Sequence[Effect], dataset: Dataset) -> list[Verdict]:
     """The paper's claims about `pair` from one framework's effects, each unadjusted (none for
-    pairs outside the paper)."""
-    return [decide(pair, claim, effects) for claim in CLAIMS.get(pair, ())]
+    pairs outside the paper, or for claims whose threshold `dataset` has not fixed yet)."""
+    return [
+        decide(pair, claim, effects, dataset)
+        for claim in CLAIMS.get(pair, ())
+        if primary_effect(pair, claim, effects, dataset) is not None
+    ]

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from absl import logging
 
+from bn_keras.config import datasets
+from bn_keras.config.datasets import Dataset
 from bn_keras.config.names import BN_SUFFIX, MODELS
+from bn_keras.config.settings import upgrade_record
 from bn_keras.reporting import claims, effects, findings
 from bn_keras.reporting import statistics as stats_lib
-from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 
@@ -46,6 +48,11 @@ class Run:
     def framework(self) -> str:
         """The framework that trained the run: config "framework", "keras" when absent."""
         return self.record.get("config", {}).get("framework") or KERAS
+
+    @property
+    def dataset(self) -> str:
+        """The dataset the run trained on: config "dataset", the default when absent."""
+        return upgrade_record(self.record.get("config", {}))["dataset"]
 
     @property
     def final_accuracy(self) -> float:
@@ -81,6 +88,9 @@ def load_runs(results_dir: Path) -> list[Run]:
 
     Returns:
         The runs, finished or not: those of `results_dir` by directory name, then the twin's.
+
+    Raises:
+        ConfigError: the runs are of several datasets (a summary never mixes them).
     """
     runs = []
     for run_dir in _run_dirs(Path(results_dir)):
@@ -99,6 +109,7 @@ def load_runs(results_dir: Path) -> list[Run]:
                 result=json.loads(result_path.read_text()) if result_path.is_file() else None,
             )
         )
+    effects.dataset_of(runs)
     return runs
 
 
@@ -164,7 +175,7 @@ class ExperimentStats:
 def experiment_stats(runs: list[Run]) -> ExperimentStats:
     """Statistics over the finished runs of one experiment (`runs` must be non-empty)."""
     tau = effects.tau_of(runs)
-    restricted = {t: effects.restricted_iterations(runs, t) for t in THRESHOLDS}
+    restricted = {t: effects.restricted_iterations(runs, t) for t in effects.thresholds_of(runs)}
     return ExperimentStats(
         experiment=runs[0].experiment,
         seeds=tuple(r.seed for r in runs),
@@ -205,7 +216,7 @@ class Pair:
 
     @property
     def speedups(self) -> dict[float, float | str]:
-        return {t: speedup(self.base, self.bn, t) for t in THRESHOLDS}
+        return {t: speedup(self.base, self.bn, t) for t in self.base.iterations}
 
     def effect(self, quantity: str) -> effects.Effect:
         return next(e for e in self.effects if e.quantity == quantity)
@@ -251,6 +262,12 @@ class Summary:
     twins: dict[str, FrameworkView] = dataclasses.field(default_factory=dict)
     agreement: dict[str, list[Agreement]] = dataclasses.field(default_factory=dict)
     alone: list[claims.Verdict] = dataclasses.field(default_factory=list)
+    dataset: Dataset = dataclasses.field(default_factory=lambda: datasets.get(datasets.DEFAULT))
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """The thresholds whose iterations-to are reported; none while not yet fixed."""
+        return self.dataset.thresholds or ()
 
     @property
     def views(self) -> dict[str, FrameworkView]:
@@ -275,7 +292,7 @@ def _order(experiment: str) -> tuple:
     return rank, base, experiment.endswith(BN_SUFFIX)
 
 
-def framework_view(framework: str, finished: list[Run]) -> FrameworkView:
+def framework_view(framework: str, finished: list[Run], dataset: Dataset) -> FrameworkView:
     """Statistics per experiment, pair effects and the paper's verdicts for one framework."""
     groups = group_by_experiment(finished)
     experiments = {name: experiment_stats(group) for name, group in groups.items()}
@@ -288,7 +305,7 @@ def framework_view(framework: str, finished: list[Run]) -> FrameworkView:
         for name, stats in experiments.items()
         if name + BN_SUFFIX in experiments
     ]
-    verdicts = [v for pair in pairs for v in claims.verdicts_for(pair.name, pair.effects)]
+    verdicts = [v for pair in pairs for v in claims.verdicts_for(pair.name, pair.effects, dataset)]
     return FrameworkView(framework, experiments, pairs, verdicts, finished)
 
 
@@ -326,8 +343,9 @@ def summarize(runs: list[Run]) -> Summary:
             by_framework.setdefault(run.framework, []).append(run)
     frameworks = sorted(by_framework, key=lambda f: (f != KERAS, f))
     primary = frameworks[0] if frameworks else KERAS
-    view = framework_view(primary, by_framework.get(primary, []))
-    twins = {f: framework_view(f, by_framework[f]) for f in frameworks[1:]}
+    dataset = effects.dataset_of(runs)
+    view = framework_view(primary, by_framework.get(primary, []), dataset)
+    twins = {f: framework_view(f, by_framework[f], dataset) for f in frameworks[1:]}
     groups = {f: group_by_experiment(by_framework[f]) for f in frameworks}
     return Summary(
         experiments=view.experiments,
@@ -339,4 +357,5 @@ def summarize(runs: list[Run]) -> Summary:
         twins=twins,
         agreement={f: agreement(view.finished, by_framework[f]) for f in twins},
         alone=view.verdicts,
+        dataset=dataset,
     )

@@ -6,7 +6,6 @@ import csv
 import io
 
 from bn_keras.reporting import claims, effects
-from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
 from bn_keras.reporting.summary import Agreement, FrameworkView, Summary
 
@@ -15,7 +14,10 @@ CLAIM_KEYS = {
     claims.RAISES: "raises",
     claims.NO_DIFFERENCE: "no_difference",
 }
-_PCT = [f"{t * 100:.0f}" for t in THRESHOLDS]
+
+
+def _percents(thresholds: tuple[float, ...]) -> list[str]:
+    return [f"{t * 100:.0f}" for t in thresholds]
 
 
 def _blank(value):
@@ -39,7 +41,8 @@ def _effect_fields(e: effects.Effect, prefix: str = "") -> dict:
     return row
 
 
-def _fields() -> list[str]:
+def _fields(thresholds: tuple[float, ...]) -> list[str]:
+    percents = _percents(thresholds)
     fields = ["framework", "experiment", "seeds"]
     fields += [
         f"{k}_{s}"
@@ -48,19 +51,19 @@ def _fields() -> list[str]:
     ]
     fields += [
         f"{k}_{p}"
-        for p in _PCT
+        for p in percents
         for k in ("iterations_to", "median_iterations_to", "seeds_reaching")
     ]
     fields += ["rmst_tau", "train_seconds_mean", "steps_per_second_mean", "baseline"]
     fields += ["seeds_per_arm"]
     for q in ("final_accuracy", "best_accuracy"):
         fields += [f"{q}_{s}" for s in ("effect", "ci_low", "ci_high", "p", "tost_p")]
-    for p in _PCT:
+    for p in percents:
         fields += [
             f"iterations_to_{p}_{s}"
             for s in ("effect", "ci_low", "ci_high", "p", "perm_p", "reached_base", "reached_bn")
         ]
-    fields += [f"speedup_to_{p}" for p in _PCT]
+    fields += [f"speedup_to_{p}" for p in percents]
     for key in CLAIM_KEYS.values():
         fields += [f"{key}_{s}" for s in ("verdict", "quantity", "method", "seeds_needed", "note")]
     for key in CLAIM_KEYS.values():
@@ -110,18 +113,19 @@ def _pooled_fields(verdict: claims.Verdict) -> dict:
 
 def _experiment_rows(
     view: FrameworkView,
+    thresholds: tuple[float, ...],
     agreements: list[Agreement] = (),
     pooled: list[claims.Verdict] = (),
 ) -> list[dict]:
     twins = {p.bn.experiment: p for p in view.pairs}
     by_experiment = {a.experiment: a for a in agreements}
-    rows = []
+    rows, percents = [], _percents(thresholds)
     for s in view.experiments.values():
         row = {"framework": view.framework, "experiment": s.experiment, "seeds": len(s.seeds)}
         for key, spread in (("final", s.final), ("best", s.best)):
             fields = ("mean", "std", "min", "max", "ci_low", "ci_high")
             row |= {f"{key}_{k}": getattr(spread, k) for k in fields}
-        for t, p in zip(THRESHOLDS, _PCT):
+        for t, p in zip(thresholds, percents):
             row[f"iterations_to_{p}"] = s.iterations[t]
             row[f"median_iterations_to_{p}"] = _blank(s.medians[t])
             row[f"seeds_reaching_{p}"] = s.reached[t]
@@ -131,7 +135,7 @@ def _experiment_rows(
             row |= {"baseline": pair.name, "seeds_per_arm": "/".join(map(str, pair.effects[0].n))}
             for e in pair.effects:
                 row |= _effect_fields(e)
-            row |= {f"speedup_to_{p}": pair.speedups[t] for t, p in zip(THRESHOLDS, _PCT)}
+            row |= {f"speedup_to_{p}": pair.speedups[t] for t, p in zip(thresholds, percents)}
             for v in (v for v in view.verdicts if v.pair == pair.name):
                 key = CLAIM_KEYS[v.claim]
                 row |= {
@@ -163,11 +167,12 @@ def csv_text(summary: Summary) -> str:
     and that framework's own verdicts (the primary framework's also the pooled, Holm-adjusted
     verdicts, columns both_*), a twin experiment's row its difference from the primary."""
     views = summary.views
-    rows = _experiment_rows(views[summary.framework], pooled=summary.verdicts)
+    thresholds = summary.thresholds
+    rows = _experiment_rows(views[summary.framework], thresholds, pooled=summary.verdicts)
     for framework, view in summary.twins.items():
-        rows += _experiment_rows(view, summary.agreement[framework])
+        rows += _experiment_rows(view, thresholds, summary.agreement[framework])
     out = io.StringIO()
-    writer = csv.DictWriter(out, _fields(), lineterminator="\n")
+    writer = csv.DictWriter(out, _fields(thresholds), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.reporting import claims, design, effects, paper_checks, provenance, why_verdicts
-from bn_keras.reporting.effects import THRESHOLDS
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
 from bn_keras.reporting.summary import (
     ExperimentStats,
@@ -73,7 +72,7 @@ def _header(summary: Summary, provenance_lines: list[str], runs_line: str) -> li
     seeds = _distinct(len(s.seeds) for s in summary.experiments.values())
     trained = sum(r.result.get("train_seconds", 0.0) for r in finished)
     return [
-        "# BatchNorm ablation on MNIST: summary",
+        f"# BatchNorm ablation on {summary.dataset.label}: summary",
         "",
         *provenance_lines,
         runs_line,
@@ -87,7 +86,8 @@ def _header(summary: Summary, provenance_lines: list[str], runs_line: str) -> li
 
 
 def _design_section(summary: Summary) -> list[str]:
-    lines = ["", "## Design (fixed before the results below)", "", *design.design_lines(), ""]
+    design_lines = design.design_lines(summary.dataset)
+    lines = ["", "## Design (fixed before the results below)", "", *design_lines, ""]
     for pair in claims.CLAIMS:
         counts = []
         for framework in design.FRAMEWORKS:
@@ -174,24 +174,26 @@ def _alone_table(summary: Summary) -> list[str]:
     return lines
 
 
-def _experiments_table(experiments: dict[str, ExperimentStats]) -> list[str]:
-    thresholds = " | ".join(f"it. to {t:.0%}: RMST; median; reached" for t in THRESHOLDS)
+def _experiments_table(
+    experiments: dict[str, ExperimentStats], thresholds: tuple[float, ...]
+) -> list[str]:
+    columns = "".join(f"it. to {t:.0%}: RMST; median; reached | " for t in thresholds)
     lines = [
         "| experiment | seeds | final acc. [95% CI] | final min-max | best acc. [95% CI] | "
-        f"{thresholds} | wall time (s) | steps/s |",
-        "|" + " --- |" * (7 + len(THRESHOLDS)),
+        f"{columns}wall time (s) | steps/s |",
+        "|" + " --- |" * (7 + len(thresholds)),
     ]
     for s in experiments.values():
-        its = " | ".join(s.iterations_text(t) for t in THRESHOLDS)
+        its = "".join(f"{s.iterations_text(t)} | " for t in thresholds)
         lines.append(
             f"| {s.experiment} | {len(s.seeds)} | {s.final.ci_text()} | "
-            f"{s.final.min:.4f}-{s.final.max:.4f} | {s.best.ci_text()} | {its} | "
+            f"{s.final.min:.4f}-{s.final.max:.4f} | {s.best.ci_text()} | {its}"
             f"{s.train_seconds:.0f} | {s.steps_per_second:.1f} |"
         )
     return lines
 
 
-def _effects_table(pairs: list[Pair]) -> list[str]:
+def _effects_table(pairs: list[Pair], thresholds: tuple[float, ...]) -> list[str]:
     lines = [
         "| pair | quantity | BN - no BN | 95% CI | seeds per arm | Welch p | permutation p | "
         f"TOST p (±{ACCURACY_MARGIN}) | reached (no BN / BN) | median (no BN / BN) | "
@@ -199,7 +201,7 @@ def _effects_table(pairs: list[Pair]) -> list[str]:
         "|" + " --- |" * 11,
     ]
     for p in pairs:
-        for e, t in zip(p.effects, (None, None, *THRESHOLDS)):
+        for e, t in zip(p.effects, (None, None, *thresholds)):
             ratio = "" if t is None else format_speedup(p.speedups[t])
             lines.append(
                 f"| {p.name} / {p.bn.experiment} | {e.quantity} | {e.effect_text()} | "
@@ -261,9 +263,9 @@ def _twin_section(summary: Summary) -> list[str]:
                 f"{_p_cell(e.tost_p)} | **{claims.AGREEMENT_WORDS[v.outcome]}** | {v.note} |"
             )
         lines += ["", f"### {framework} experiments", ""]
-        lines += _experiments_table(view.experiments)
+        lines += _experiments_table(view.experiments, summary.thresholds)
         lines += ["", f"### {framework}: BatchNorm against no BatchNorm", ""]
-        lines += _effects_table(view.pairs)
+        lines += _effects_table(view.pairs, summary.thresholds)
     return lines
 
 
@@ -279,9 +281,10 @@ def markdown(summary: Summary, provenance_lines: list[str], runs_line: str) -> s
     lines += ["", "### How the effects are computed", ""] + [f"- {m}" for m in METHOD]
     lines += _separate_findings(summary.views)
     primary = framework_name(summary.framework)
-    lines += ["", f"## Experiments ({primary})", ""] + _experiments_table(summary.experiments)
+    lines += ["", f"## Experiments ({primary})", ""]
+    lines += _experiments_table(summary.experiments, summary.thresholds)
     lines += ["", f"## BatchNorm against no BatchNorm ({primary})", ""]
-    lines += _effects_table(summary.pairs)
+    lines += _effects_table(summary.pairs, summary.thresholds)
     lines += _twin_section(summary)
     lines += ["", "## Verdicts", ""]
     lines += [f"- {v.line}" for v in summary.verdicts] or ["- no pair of the paper has finished"]

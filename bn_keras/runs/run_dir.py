@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config.settings import RESULT_NEUTRAL, Config
+from bn_keras.config.settings import RESULT_NEUTRAL, Config, upgrade_record
 
 WORKERS_DIR = "workers"  # the own directories of a cluster's other workers
 CONFIG_FILE = "config.json"
@@ -34,8 +34,12 @@ NOT_A_RECORD = (LOCK_FILE, WORKERS_DIR, ERROR_LOG_FILE)
 
 
 def settings_that_differ(recorded: dict, config: Config) -> list[str]:
-    """Names of the settings (result-neutral ones aside) where `recorded` differs from `config`."""
-    ours = config.to_dict()
+    """Names of the settings (result-neutral ones aside) where `recorded` differs from `config`.
+
+    A setting `recorded` lacks counts as the same, unless the run that wrote it is known to have
+    used another value (a config.json from before --dataset used mnist; settings.upgrade_record).
+    """
+    ours, recorded = config.to_dict(), upgrade_record(recorded)
     return [
         name
         for name in ours
@@ -67,7 +71,7 @@ def check_run_dir(run_dir: Path, config: Config, overwrite: bool) -> None:
         ) from err
     differ = settings_that_differ(recorded, config)
     if differ:
-        ours = config.to_dict()
+        ours, recorded = config.to_dict(), upgrade_record(recorded)
         detail = ", ".join(f"--{n}={recorded[n]!r} there, {ours[n]!r} now" for n in differ)
         raise ConfigError(
             f"{run_dir} holds a run with other settings ({detail}): rerun with the same "

@@ -9,23 +9,24 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from bn_keras.config.datasets import Dataset
 from bn_keras.data.normalization import normalize
 from bn_keras.models.batch_norm import to_stock_model
 
 SERVING_INPUT = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="pixels")
 
 
-def export_saved_model(model: keras.Model, path: Path) -> None:
+def export_saved_model(model: keras.Model, path: Path, dataset: Dataset) -> None:
     """Writes a SavedModel whose `serving_default` signature maps raw pixels to predictions.
 
     Input `pixels`: float32 [N, 28, 28, 1] with values 0-255 (cast uint8 images to float32).
-    Outputs: `probabilities` float32 [N, 10] and `class` int64 [N]. The MNIST normalization and
+    Outputs: `probabilities` float32 [N, 10] and `class` int64 [N]. The dataset's normalization and
     inference-mode BatchNorm live inside the export. The directory is written next to `path` and
     moved into place at the end, so a crash never leaves a half-written export at `path`.
     """
 
     def serve(pixels):
-        logits = model(normalize(pixels), training=False)
+        logits = model(normalize(pixels, dataset), training=False)
         return {
             "probabilities": tf.nn.softmax(logits),
             "class": tf.argmax(logits, axis=-1),

@@ -9,8 +9,11 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from bn_keras.config import datasets
+from bn_keras.config.datasets import Dataset
 from bn_keras.config.settings import Config
-from bn_keras.data import facts, input_pipeline
+from bn_keras.data import facts, input_pipeline, preparation
+from bn_keras.data.originals import Splits
 from bn_keras.distribution.context import DistributionContext
 from bn_keras.training import cpu_threads
 
@@ -24,7 +27,8 @@ class Setup:
         config_used: the configuration trained with (the learning rate scaled under --scale_lr).
         run_dir: the run directory.
         context: how this process takes part in the run.
-        mnist: the dataset.
+        dataset: the dataset's declaration (config.dataset's).
+        data: its splits.
         data_source: where the dataset came from.
         steps_per_epoch: iterations per epoch.
     """
@@ -33,7 +37,8 @@ class Setup:
     config_used: Config
     run_dir: Path
     context: DistributionContext
-    mnist: input_pipeline.Mnist
+    dataset: Dataset
+    data: Splits
     data_source: str
     steps_per_epoch: int
 
@@ -42,7 +47,7 @@ def set_up(
     config: Config,
     run_dir: Path,
     strategy: tf.distribute.Strategy | None = None,
-    mnist: input_pipeline.Mnist | None = None,
+    data: Splits | None = None,
 ) -> Setup:
     """Sets up the distribution context, the seed and determinism, then loads the data.
 
@@ -50,25 +55,32 @@ def set_up(
         config: a validated configuration.
         run_dir: the run directory (not touched here).
         strategy: overrides the strategy named in the config.
-        mnist: overrides the dataset read with tfds.load.
+        data: overrides the dataset read with tfds.load.
 
     Raises:
         ConfigError: an unusable strategy, or batch sizes the replicas cannot share.
-        DataError: MNIST cannot be found, fetched or read.
+        DataError: the dataset cannot be found, fetched or read.
     """
     context = DistributionContext.create(config, strategy, cpu_threads.apply_cpu_defaults)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     config_used = context.config_used(config)
-    if mnist is None:
-        data_source = input_pipeline.ensure_mnist(config.data_dir, config.mnist_source)
-        mnist = input_pipeline.load_mnist(config.data_dir)
+    dataset = datasets.get(config.dataset)
+    if data is None:
+        data_source = preparation.ensure(
+            dataset, config.data_dir, config.dataset_source, config.dataset_files
+        )
+        data = preparation.load(dataset, config.data_dir)
     else:
         data_source = facts.INJECTED_SOURCE
     logging.info(
-        "MNIST source: %s (%d train, %d test)", data_source, mnist.num_train, len(mnist.test_labels)
+        "%s source: %s (%d train, %d test)",
+        dataset.label,
+        data_source,
+        data.num_train,
+        len(data.test_labels),
     )
-    context.check_batches(config, mnist.num_train, len(mnist.test_labels))
-    per_epoch = input_pipeline.steps_per_epoch(mnist.num_train, config.batch_size)
-    return Setup(config, config_used, run_dir, context, mnist, data_source, per_epoch)
+    context.check_batches(config, data.num_train, len(data.test_labels))
+    per_epoch = input_pipeline.steps_per_epoch(data.num_train, config.batch_size)
+    return Setup(config, config_used, run_dir, context, dataset, data, data_source, per_epoch)

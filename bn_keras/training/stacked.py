@@ -22,6 +22,7 @@ from bn_keras.common.errors import CheckpointError, TrainingDiverged
 from bn_keras.config.seeds import check_stackable, seed_run_dirs, stack_dir_name
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
+from bn_keras.data.originals import Splits
 from bn_keras.data.stacked_pipeline import stacked_train_dataset
 from bn_keras.models import networks, stacked
 from bn_keras.runs import records
@@ -67,7 +68,7 @@ def train_stack(
     results_dir: Path,
     *,
     strategy: tf.distribute.Strategy | None = None,
-    mnist: input_pipeline.Mnist | None = None,
+    data: Splits | None = None,
     stop_request: threading.Event | None = None,
 ) -> StackResult:
     """Trains `seeds` of `config` (its own `seed` ignored) as one stacked model.
@@ -83,7 +84,7 @@ def train_stack(
         seeds: the seeds, each once.
         results_dir: where the run directories and the stack's directory go.
         strategy: overrides the strategy named in the config (tests inject one).
-        mnist: overrides the dataset read with tfds.load (tests inject tiny arrays).
+        data: overrides the dataset read with tfds.load (tests inject tiny arrays).
         stop_request: when set, training checkpoints and stops at the next callback.
 
     Returns:
@@ -96,7 +97,7 @@ def train_stack(
     seeds = tuple(seeds)
     results_dir = Path(results_dir)
     check_stackable(config)
-    setup = set_up(config, results_dir / stack_dir_name(config, seeds), strategy, mnist)
+    setup = set_up(config, results_dir / stack_dir_name(config, seeds), strategy, data)
     with setup.context.scope():
         model, train_loss = compile_stack(
             setup.config_used, seeds, setup.steps_per_epoch, setup.context.sync_bn
@@ -301,10 +302,13 @@ class _StackEvaluation:
     def __init__(self, stack: _Stack, before):
         setup, seeds = stack.setup, len(stack.seeds)
         self._model, self._before, self._cache = stack.model, before, (None, None)
-        self._num_examples = len(setup.mnist.test_labels)
+        self._num_examples = len(setup.data.test_labels)
         strategy = setup.context.strategy
         dataset = input_pipeline.test_dataset(
-            setup.mnist.test_images, setup.mnist.test_labels, setup.config.test_batch_size
+            setup.data.test_images,
+            setup.data.test_labels,
+            setup.config.test_batch_size,
+            dataset=setup.dataset,
         )
         options = tf.data.Options()
         policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -392,17 +396,18 @@ def _make_controllers(
 
 def _fit(stack: _Stack, start_step: int, callbacks: list[keras.callbacks.Callback]) -> None:
     setup = stack.setup
-    config, mnist = setup.config, setup.mnist
+    config, data = setup.config, setup.data
     if start_step >= config.train_steps:
         return
     train_ds = setup.context.train_dataset(
         lambda replica_slice: stacked_train_dataset(
-            mnist.train_images,
-            mnist.train_labels,
+            data.train_images,
+            data.train_labels,
             config.batch_size,
             stack.seeds,
             start_step,
             replica_slice,
+            dataset=setup.dataset,
         )
     )
     stack.model.fit(
@@ -445,6 +450,6 @@ def _export_and_record(stack: _Stack, index: int, run: RunResult) -> None:
     setup, run_dir = stack.setup, stack.run_dirs[index]
     if setup.config.export and setup.context.chief:
         single = single_seed_slice(stack.model, index, setup.config_used, setup.steps_per_epoch)
-        export_saved_model(single, run_dir / SAVED_MODEL_DIR)
+        export_saved_model(single, run_dir / SAVED_MODEL_DIR, setup.dataset)
         save_keras_model(single, run_dir / KERAS_MODEL_FILE)
     write_result(run)

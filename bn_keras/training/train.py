@@ -17,6 +17,7 @@ from absl import logging
 
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
+from bn_keras.data.originals import Splits
 from bn_keras.runs.controller import RunController
 from bn_keras.runs.records import RunResult, write_result
 from bn_keras.runs.resume import StartingPoint
@@ -55,7 +56,7 @@ def train_and_evaluate(
     run_dir: Path,
     *,
     strategy: tf.distribute.Strategy | None = None,
-    mnist: input_pipeline.Mnist | None = None,
+    data: Splits | None = None,
     stop_request: threading.Event | None = None,
 ) -> RunResult:
     """Trains `config.model` for `config.train_steps` iterations, evaluating every `eval_every`.
@@ -70,7 +71,7 @@ def train_and_evaluate(
         config: a validated configuration.
         run_dir: the run directory (created if missing).
         strategy: overrides the strategy named in the config (tests inject one).
-        mnist: overrides the dataset read with tfds.load (tests inject tiny arrays).
+        data: overrides the dataset read with tfds.load (tests inject tiny arrays).
         stop_request: when set (by a signal handler), training checkpoints and stops at the next
             callback; the result then has `interrupted_at`.
 
@@ -83,7 +84,7 @@ def train_and_evaluate(
             `diverged_at` and the last evaluation before it, and nothing exported.
         CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
     """
-    setup = set_up(config, Path(run_dir), strategy, mnist)
+    setup = set_up(config, Path(run_dir), strategy, data)
     model, train_loss = _build_model(setup)
     average_bn_statistics = setup.context.prepare_fit(model)
     probing = _make_probes(setup, model)
@@ -126,7 +127,7 @@ def _make_probes(setup: Setup, model: keras.Model) -> list[keras.callbacks.Callb
     """
     if not setup.context.chief:
         return []
-    return probe_callbacks.make_callbacks(setup.config, model, setup.mnist, setup.run_dir)
+    return probe_callbacks.make_callbacks(setup, model)
 
 
 def _make_controller(
@@ -141,13 +142,16 @@ def _make_controller(
     config, context, run_dir = setup.config, setup.context, setup.run_dir
     schedule = recipe.learning_rate_schedule(setup.config_used, setup.steps_per_epoch)
     test_ds = input_pipeline.test_dataset(
-        setup.mnist.test_images, setup.mnist.test_labels, config.test_batch_size
+        setup.data.test_images,
+        setup.data.test_labels,
+        config.test_batch_size,
+        dataset=setup.dataset,
     )
     evaluate = make_test_evaluator(
         model,
         test_ds,
         context.strategy,
-        len(setup.mnist.test_labels),
+        len(setup.data.test_labels),
         before=average_bn_statistics,
         fold_batch_norm=config.fold_bn_eval,
     )
@@ -168,17 +172,18 @@ def _fit(
     setup: Setup, model: keras.Model, start_step: int, callbacks: list[keras.callbacks.Callback]
 ) -> None:
     """Trains from `start_step` to the last iteration (nothing when already there)."""
-    config, mnist = setup.config, setup.mnist
+    config, data = setup.config, setup.data
     if start_step >= config.train_steps:
         return
     train_ds = setup.context.train_dataset(
         lambda replica_slice: input_pipeline.train_dataset(
-            mnist.train_images,
-            mnist.train_labels,
+            data.train_images,
+            data.train_labels,
             config.batch_size,
             config.seed,
             start_step,
             replica_slice,
+            dataset=setup.dataset,
         )
     )
     model.fit(
@@ -199,6 +204,6 @@ def _export_and_record(setup: Setup, model: keras.Model, result: RunResult) -> N
             "training diverged at iteration %d: recorded in result.json", result.diverged_at
         )
     elif setup.config.export and setup.context.chief:
-        export_saved_model(model, setup.run_dir / SAVED_MODEL_DIR)
+        export_saved_model(model, setup.run_dir / SAVED_MODEL_DIR, setup.dataset)
         save_keras_model(model, setup.run_dir / KERAS_MODEL_FILE)
     write_result(result)

@@ -1,4 +1,4 @@
-"""The twin's data: MNIST as normalized tensors, and the shuffled training batches of the
+"""The twin's data: the dataset as normalized tensors, and the shuffled training batches of the
 original's DataLoader, whose position a checkpoint saves and restores exactly."""
 
 from __future__ import annotations
@@ -8,14 +8,16 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from bn_keras.config.mnist import MNIST_MEAN, MNIST_STD
+from bn_keras.config.datasets import Dataset
 
 
-def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images [N, 28, 28, 1] and labels [N] as normalized float32 [N, 1, 28, 28] and int64,
-    with the Keras pipeline's arithmetic: pixels / 255, minus MNIST's mean, over its std."""
+def to_tensors(
+    images: np.ndarray, labels: np.ndarray, dataset: Dataset
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images [N, H, W, 1] and labels [N] as normalized float32 [N, 1, H, W] and int64,
+    with the Keras pipeline's arithmetic: pixels / 255, minus the dataset's mean, over its std."""
     pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    normalized = (pixels.to(torch.float32) / 255.0 - MNIST_MEAN) / MNIST_STD
+    normalized = (pixels.to(torch.float32) / 255.0 - dataset.mean) / dataset.std
     return normalized.contiguous(), torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
 

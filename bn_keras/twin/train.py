@@ -5,7 +5,7 @@ BatchNorm, `nn.CrossEntropyLoss`, `torch.optim.Adadelta`, `StepLR` stepped after
 a shuffling loader over the training set whose last batch per epoch is partial. The run skeleton
 (bn_keras.runs) keeps the record, so the run directory gets the same config.json, metrics.csv,
 checkpoints and result.json as a Keras run, and a stopped or killed run resumes exactly.
-TensorFlow never loads here: a child process reads MNIST (see mnist_arrays).
+TensorFlow never loads here: a child process reads the dataset (see twin.arrays).
 
 `train_and_evaluate` reads as its phases: set up (threads, seed, data), build the engine, start
 or resume the run directory, train, then the result and result.json.
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from absl import logging
 
-from bn_keras.config import checks
+from bn_keras.config import checks, datasets
 from bn_keras.config.settings import Config
 from bn_keras.data import facts
 from bn_keras.runs import records
@@ -31,12 +31,12 @@ from bn_keras.runs.controller import RunController
 from bn_keras.runs.records import RunResult, write_result
 from bn_keras.runs.resume import StartingPoint, start_or_resume
 from bn_keras.runs.run_dir import CHECKPOINT_DIR
-from bn_keras.twin import mnist_arrays, support
+from bn_keras.twin import arrays, support
 from bn_keras.twin.batches import to_tensors
 from bn_keras.twin.engine import TorchCheckpoint, TwinEngine
 
 if TYPE_CHECKING:
-    from bn_keras.data.input_pipeline import Mnist
+    from bn_keras.data.originals import Splits
 
 # Intra-op threads per run: measured on the 2-core machine, two one-thread runs side by side
 # finish more runs per hour than one two-thread run at a time (README, "The PyTorch twin").
@@ -69,7 +69,7 @@ def train_and_evaluate(
     config: Config,
     run_dir: Path,
     *,
-    mnist: Mnist | None = None,
+    data: Splits | None = None,
     stop_request: threading.Event | None = None,
 ) -> RunResult:
     """Trains `config.model` in PyTorch for `config.train_steps` iterations, evaluating on the
@@ -82,7 +82,7 @@ def train_and_evaluate(
     Args:
         config: a validated configuration that support.check_supported accepts.
         run_dir: the run directory (created if missing).
-        mnist: overrides the prepared TFDS MNIST (tests pass tiny arrays).
+        data: overrides the prepared TFDS dataset (tests pass tiny arrays).
         stop_request: when set (by a signal handler), training checkpoints and stops after the
             current iteration; the result then has `interrupted_at`.
 
@@ -90,11 +90,11 @@ def train_and_evaluate(
         The run's measurements.
 
     Raises:
-        DataError: the child process reading MNIST failed.
+        DataError: the child process reading the dataset failed.
         TrainingDiverged: the loss became NaN or infinite; the metrics so far are kept.
         CheckpointError: the checkpoint, or the metrics rows it covers, are damaged.
     """
-    setup = set_up(config, Path(run_dir), mnist)
+    setup = set_up(config, Path(run_dir), data)
     engine = TwinEngine(config, setup.train, setup.test, setup.per_epoch)
     starting = start_or_resume(
         config,
@@ -117,24 +117,27 @@ def train_and_evaluate(
     return result
 
 
-def set_up(config: Config, run_dir: Path, mnist: Mnist | None = None) -> Setup:
+def set_up(config: Config, run_dir: Path, data: Splits | None = None) -> Setup:
     """Sets torch's threads, seed and determinism, then reads the data as tensors.
 
     Raises:
-        DataError: the child process reading MNIST failed.
+        DataError: the child process reading the dataset failed.
     """
-    if mnist is None:
-        data_source, arrays = mnist_arrays.load(config.data_dir, config.mnist_source)
-        mnist = SimpleNamespace(**arrays)
+    dataset = datasets.get(config.dataset)
+    if data is None:
+        data_source, loaded = arrays.load(config)
+        data = SimpleNamespace(**loaded)
     else:
         data_source = facts.INJECTED_SOURCE
     torch.set_num_threads(TORCH_THREADS)
     torch.manual_seed(config.seed)
     if config.deterministic:
         torch.use_deterministic_algorithms(True)
-    train = to_tensors(mnist.train_images, mnist.train_labels)
-    test = to_tensors(mnist.test_images, mnist.test_labels)
-    logging.info("MNIST source: %s (%d train, %d test)", data_source, len(train[1]), len(test[1]))
+    train = to_tensors(data.train_images, data.train_labels, dataset)
+    test = to_tensors(data.test_images, data.test_labels, dataset)
+    logging.info(
+        "%s source: %s (%d train, %d test)", dataset.label, data_source, len(train[1]), len(test[1])
+    )
     checks.check_batch_size(config.batch_size, len(train[1]))
     per_epoch = facts.steps_per_epoch(len(train[1]), config.batch_size)
     return Setup(config, run_dir, train, test, data_source, per_epoch)

@@ -210,5 +210,13 @@ register(
             member="usr/share/datasets/fashion-mnist",
             installed_dir="/usr/share/datasets/fashion-mnist",
         ),
+        thresholds=(0.80, 0.85, 0.86, 0.88, 0.89),
+        primary_thresholds={"mlp": 0.86, "lenet": 0.89},
+        threshold_note=(
+            "by the rule of docs/fashion_mnist.md, committed in 90fe995 before any run: the "
+            "highest whole percent the pilot's BN run reached, less one point (pilot: seed 100, "
+            "Keras, at 2527447; mlp_bn best 0.8754, lenet_bn best 0.9011), fixed in the commit "
+            "that added them, after the pilot and before the grid; 80/85/88% fixed with the rule"
+        ),
     )
 )

@@ -72,7 +72,7 @@ def seed_paths(
 def start_stack(
     config: settings.Config,
     options: settings.CommandOptions,
-    install_stop_handlers: Callable[[], tuple],
+    install_stop_handlers: Callable[[list[Path]], tuple],
 ) -> None:
     """Checks, locks every directory of the stack, then trains (or resumes) it.
 
@@ -92,7 +92,7 @@ def start_stack(
             if options.overwrite:
                 run_dir.clear(path)
     cli.keep_tracebacks_in(stack_path / run_dir.ERROR_LOG_FILE)
-    stop, received = install_stop_handlers()
+    stop, received = install_stop_handlers([stack_path, *paths])
     from bn_keras.training import cpu_threads  # TensorFlow loads for valid input
     from bn_keras.training.stacked import train_stack
 

@@ -29,7 +29,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         ConfigError: malformed, a range running downward, a seed repeated or out of range, or
             more than MAX_STACK seeds.
     """
-    flag = f"--seeds={text!r}"
+    flag = f"--seeds={text if len(text) <= 40 else text[:40] + '...'!r}"
     seeds: list[int] = []
     for part in text.split(","):
         match = _PART.match(part.strip())

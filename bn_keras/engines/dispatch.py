@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from absl import logging
 
-from bn_keras.common import atomic, cli
+from bn_keras.common import atomic, cli, quiet
 from bn_keras.common.errors import ConfigError, Interrupted
 from bn_keras.common.storage import write_errors_reported
 from bn_keras.config import checks, fields, settings
@@ -95,6 +94,7 @@ class StopRequest(threading.Event):
         super().__init__()
         self.received: list[int] = []
         self._run_dirs, self._exit_now, self._asked = list(run_dirs), exit_now, False
+        self._stopping = threading.Lock()  # the handler and the watching thread: one line
 
     def is_set(self) -> bool:
         self._asked = True
@@ -118,12 +118,13 @@ class StopRequest(threading.Event):
         threading.Thread(target=self._wake, args=(read,), name="stop-watch", daemon=True).start()
 
     def _wake(self, read: int) -> None:
-        while True:
-            signum = os.read(read, 1)
-            if signum and signum[0] in STOP_SIGNALS and not self._asked:
+        while signum := os.read(read, 1):
+            if signum[0] in STOP_SIGNALS and not self._asked:
                 self._stop_now(signum[0])
 
     def _stop_now(self, signum: int) -> None:
+        if not self._stopping.acquire(blocking=False):
+            self._stopping.acquire()  # the other one is ending the process: wait for the end
         for path in self._run_dirs:
             atomic.remove_temporary_files(path)
         name = signal.Signals(signum).name
@@ -132,7 +133,9 @@ class StopRequest(threading.Event):
             "start it (or resume it from its last checkpoint)",
             signum,
         )
-        print(cli.error_line(str(err)), file=sys.stderr, flush=True)
+        # Straight to the file descriptor: sys.stderr's lock may be held by the main thread.
+        os.write(2, f"{cli.error_line(str(err))}\n".encode())
+        quiet.restore()  # the line passes the start-up filter before the process ends
         self._exit_now(cli.exit_code(err))
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -61,7 +63,8 @@ SEEDS_TEXT = st.one_of(
     st.lists(
         st.tuples(st.integers(0, 2**40), st.one_of(st.none(), st.integers(0, 2**40))), max_size=4
     ).map(lambda parts: ",".join(f"{a}" if b is None else f"{a}-{b}" for a, b in parts)),
-    st.integers(1, 6000).map(lambda n: "9" * n),
+    # Past 4,300 digits Python refuses to read a number: a ValueError, not a refusal, before.
+    st.sampled_from([1, 10, 11, 4301, 6000]).map(lambda n: "9" * n),
 )
 PATHS = ["results_dir", "data_dir"]
 
@@ -166,6 +169,11 @@ def test_checks_in_process_refuse_only_with_config_errors(
     flagfile = flagfile if flagfile.startswith("/") else f"{root}/{flagfile}"
     _expect_config_error_or_nothing(checks.check_flagfiles, ["main", f"--flagfile={flagfile}"])
     _expect_config_error_or_nothing(config_lib.Config(**config_values).validate)
+    # Issue 26: what reached the builders before must be refused now.
+    width, depth = config_values.get("width", 1.0), config_values.get("mlp_depth", 3)
+    if not (math.isfinite(width) and 0 < width <= 100) or not 1 <= depth <= 100:
+        with pytest.raises(ConfigError):  # naming it, or another setting checked first
+            config_lib.Config(**config_values).validate()
     _expect_config_error_or_nothing(parse_seeds, seeds)
     _expect_config_error_or_nothing(check_fields, SweepOptions(**sweep_values))
     assert _tree(root) == before

@@ -132,9 +132,11 @@ def _read_run(run_dir: Path, experiment: str, seed: int) -> Run:
         raise damaged(RESULT_FILE, "is not a run's result")
     steps = (result or {}).get("steps")
     if result and result.get("diverged_at") is None and isinstance(steps, int):
-        last = int(rows[-1]["step"]) if rows else None
+        last = rows[-1]["step"] if rows else math.nan  # NaN: an empty cell
         if last != steps:
-            raise damaged(METRICS_FILE, f"ends at iteration {last} but result.json records {steps}")
+            raise damaged(
+                METRICS_FILE, f"ends at iteration {last:g} but result.json records {steps}"
+            )
     return Run(experiment, seed, run_dir, record, rows, result)
 
 

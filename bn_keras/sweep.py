@@ -54,6 +54,7 @@ def main(argv: list[str]) -> None:
     options = config_flags.from_flags(SweepOptions)
     fields.check_fields(options)
     datasets.get(options.dataset)  # an unknown name, refused before any run is planned
+    executors.check(options)  # Ray missing or an unreachable cluster, refused in seconds
     start = time.monotonic()
     plan = sweep_plan.plan(options, seeds_given=flags.FLAGS["seeds"].present)
     for note in plan.notes:

@@ -10,6 +10,19 @@ from bn_keras.config.commands import EXECUTORS, SweepOptions
 from bn_keras.experiments.executors.base import Executor
 
 
+def check(options: SweepOptions) -> None:
+    """Refuses, before anything is planned, an executor that cannot start: for Ray, Ray not
+    installed or no cluster answering at --ray_address.
+
+    Raises:
+        ConfigError: one line naming the setting and the remedy.
+    """
+    if options.executor == "ray":
+        from bn_keras.experiments.executors import ray_executor
+
+        ray_executor.check(options.ray_address)
+
+
 def make(options: SweepOptions, results_dir: Path) -> Executor:
     """The executor `options.executor` names: `local` (--jobs processes on this machine) or `ray`
     (a task per job on the cluster at --ray_address, connected here).

@@ -12,6 +12,7 @@ cluster's (docs/cluster.md).
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -29,7 +30,7 @@ INSTALL = "pip install -e .[ray]"
 CONNECT_TIMEOUT_S = 3.0
 CPUS_PER_JOB = 1  # a run or a stack of single-threaded seeds: --threads=1
 # Not shipped to the nodes as the code: results, environments, history.
-EXCLUDES = [".git", ".venv", "venv", "results", "results_quick", "scratch", "__pycache__", "*.pyc"]
+EXCLUDES = ["venv", "results", "results_quick", "scratch", "__pycache__", "*.pyc"]
 # Settings of the driver's environment the runs get on any node (TF_CONFIG is a tf.distribute
 # cluster's, never a sweep's).
 FORWARDED = ("TF_", "TFDS_", "BN_KERAS_")
@@ -93,18 +94,30 @@ def _loopback(address: str) -> bool:
         return False
 
 
+def check(address: str | None) -> None:
+    """Refuses at once what would stop the executor from connecting.
+
+    Raises:
+        ConfigError: Ray is not installed, or nothing answers at `address` (HOST:PORT).
+    """
+    if address and address != "auto":
+        _check_reachable(address)
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(f"--executor=ray needs Ray, which is not installed: {INSTALL}")
+
+
 def connect(address: str | None, results_dir: Path):
     """Starts or joins Ray; returns the ray module.
 
     Raises:
-        ConfigError: Ray is not installed, or nothing answers at `address`.
+        ConfigError: Ray is not installed, or no cluster at `address`.
     """
-    if address and address != "auto":
-        _check_reachable(address)
-        if _loopback(address):
-            # A cluster on this machine's loopback: without this Ray rewrites 127.0.0.1 into the
-            # machine's network address, where such a cluster does not listen.
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    check(address)
+    if not address or _loopback(address):
+        # A Ray of this machine alone, on its loopback: without this Ray rewrites 127.0.0.1 into
+        # the machine's network address (where a loopback cluster does not listen) and starts
+        # its own instance on that address.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -123,9 +136,20 @@ def connect(address: str | None, results_dir: Path):
             **local,
         )
     except ConnectionError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"--ray_address={address}: {first}") from None
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if address == "auto":
+            reason = "no Ray cluster was started on this machine (ray start --head starts one)"
+        raise ConfigError(f"--ray_address={address}: {reason}") from None
     return ray
+
+
+def _one_line(err: Exception) -> str:
+    """A failed task's error in one line: its cause's type and message where Ray wraps one."""
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"ray: {type(cause).__name__}: {cause}"
+    lines = str(err).strip().splitlines()
+    return f"ray: {type(err).__name__}: {lines[-1] if lines else ''}"
 
 
 class RayExecutor:

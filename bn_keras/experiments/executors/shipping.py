@@ -116,10 +116,10 @@ def restore(data: bytes, base: Path, names: Sequence[str], mirror: bool) -> None
                 write_bytes_atomic(target, tar.extractfile(member).read())
             return
         staging = base / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        trash = staging / ".replaced"
+        trash.mkdir(parents=True)
         try:
             tar.extractall(staging, members=members, filter="data")
-            trash = staging / ".replaced"
-            trash.mkdir()
             for i, name in enumerate(names):
                 target, new = base / name, staging / name
                 if target.exists():

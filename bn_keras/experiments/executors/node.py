@@ -70,6 +70,11 @@ def _checkpoints(base: Path, entries: tuple[str, ...]) -> tuple:
     return shipping.signature(base, [f"{e}/{CHECKPOINT_DIR}/{STATE_FILE}" for e in entries])
 
 
+def warm_up() -> None:
+    """Nothing: a task whose worker starts (this code and the runtime environment unpacked on its
+    node) while the driver prepares the data, so that the first jobs find a worker ready."""
+
+
 def run(spec: TaskSpec, sink) -> dict:
     """Runs the job on this node and returns {"returncode", "last_error"}; `sink` is the
     driver's ResultsSink actor (ray_executor)."""

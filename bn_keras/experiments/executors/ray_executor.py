@@ -76,6 +76,8 @@ class ResultsSink:
 
 def _check_reachable(address: str) -> None:
     host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray_address={address}: give auto or the head's HOST:PORT")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except (OSError, ValueError) as err:
@@ -175,6 +177,11 @@ class RayExecutor:
         self._task = ray.remote(node.run).options(
             num_cpus=CPUS_PER_JOB, max_retries=retries, retry_exceptions=False
         )
+        # One worker per CPU started now, while the driver prepares the data: a worker's start
+        # (Python, Ray, the working directory unpacked) is seconds, and idle ones are reused.
+        warm = ray.remote(node.warm_up).options(num_cpus=CPUS_PER_JOB, scheduling_strategy="SPREAD")
+        cpus = int(ray.cluster_resources().get("CPU", 0)) // CPUS_PER_JOB
+        self._warming = [warm.remote() for _ in range(cpus)]
         self._token = secrets.token_hex(8)
         self._marker = Path(results_dir).resolve() / "logs" / f"{MARKER_PREFIX}{self._token}"
         self._marker.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ node that dies or a driver that stops leaves no orphaned training behind.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import dataclasses
@@ -77,7 +78,17 @@ def warm_up() -> None:
 
 def run(spec: TaskSpec, sink) -> dict:
     """Runs the job on this node and returns {"returncode", "last_error"}; `sink` is the
-    driver's ResultsSink actor (ray_executor)."""
+    driver's ResultsSink actor (ray_executor).
+
+    Every call to Ray happens on a thread of its own: a task's main thread blocked in `ray.get`
+    gives its CPU back to the scheduler, which starts another task on it, and then more runs
+    would train at once than the node has CPUs (measured: 3 on 2 CPUs); other threads keep it.
+    """
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(_run, spec, sink).result()
+
+
+def _run(spec: TaskSpec, sink) -> dict:
     import ray
 
     context = ray.get_runtime_context()
@@ -91,9 +102,8 @@ def run(spec: TaskSpec, sink) -> dict:
     base = Path(spec.base) if shared else scratch / "results"
     args = list(spec.args)
     if not shared:
-        shipping.restore(
-            ray.get(sink.fetch.remote(spec.base, spec.entries)), base, spec.entries, mirror=True
-        )
+        data = ray.get(sink.fetch.remote(spec.base, spec.entries))
+        shipping.restore(data, base, spec.entries, mirror=True)
         args = [f"--results_dir={base}" if a == f"--results_dir={spec.base}" else a for a in args]
     try:
         return _train(spec, sink, base, args + start_flags, shared)

@@ -145,13 +145,14 @@ def connect(address: str | None, results_dir: Path):
     return ray
 
 
-def _one_line(err: Exception) -> str:
-    """A failed task's error in one line: its cause's type and message where Ray wraps one."""
-    cause = getattr(err, "cause", None)
-    if isinstance(cause, BaseException):
-        return f"ray: {type(cause).__name__}: {cause}"
+def _one_line(err: BaseException) -> str:
+    """A failed task's error in one line: the innermost cause Ray wraps (a task's error may
+    wrap its actor call's), with its message's last line."""
+    while isinstance(getattr(err, "cause", None), BaseException):
+        err = err.cause
     lines = str(err).strip().splitlines()
-    return f"ray: {type(err).__name__}: {lines[-1] if lines else ''}"
+    name = type(err).__name__.split("(")[-1].rstrip(")")
+    return f"ray: {name}: {lines[-1] if lines else ''}"
 
 
 class RayExecutor:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import tarfile
 import uuid
@@ -30,9 +31,12 @@ def _files(base: Path, names: Sequence[str]) -> list[str]:
     found = []
     for name in names:
         entry = base / name
-        paths = [entry] if entry.is_file() else sorted(entry.rglob("*")) if entry.is_dir() else []
-        found += [str(p.relative_to(base)) for p in paths if p.is_file()]
-    return found
+        if entry.is_file():
+            found.append(name)
+        # os.walk skips what vanishes while it walks (a checkpoint's temporary directory)
+        for folder, _, files in os.walk(entry):
+            found += [str((Path(folder) / f).relative_to(base)) for f in sorted(files)]
+    return sorted(found)
 
 
 def signature(base: Path, names: Sequence[str]) -> tuple:

@@ -30,14 +30,19 @@ setup(
     ],
     extras_require={
         # pytest-randomly: the random-order run (pytest.ini); hypothesis: the flag fuzzer;
-        # pytest-xdist: run_tests.sh runs the suite in two processes (one per core here).
+        # pytest-xdist: run_tests.sh runs the suite in two processes (one per core here); Ray:
+        # tests/test_ray_cluster.py's two-node cluster (the `ray` extra's pin; about 25 s and
+        # 240 MB to install, docs/cluster.md), so that CI runs the sweep on a real cluster.
         "test": [
             "pytest>=8",
             "ruff>=0.6",
             "pytest-randomly>=3.15",
             "hypothesis>=6.100",
             "pytest-xdist>=3.5",
+            "ray>=2.50,<3",
         ],
+        # The sweep's jobs on a Ray cluster (--executor=ray, docs/cluster.md): Ray Core only.
+        "ray": ["ray>=2.50,<3"],
         # PyTorch: the twin (--framework=pytorch, bn_keras.twin) and the reference of
         # `python -m bn_keras.bench`. On Linux PyPI's wheel pulls the CUDA libraries (GBs): for
         # CPU only, first pip install torch --index-url https://download.pytorch.org/whl/cpu

@@ -72,6 +72,7 @@ SERVERS = ((r"^tensorboard\b", "--port=0", 20),)
 # (pattern, Python module, reason): commands that need an optional package.
 NEEDS_MODULE = (
     (r"--framework=pytorch", "torch", "needs torch (docs/twin.md says how to install it)"),
+    (r"--executor=ray", "ray", "needs Ray (pip install -e .[ray], docs/cluster.md)"),
 )
 
 

@@ -60,6 +60,10 @@ BENCH_QUICK_SWEEP_NETWORKS, BENCH_QUICK_STACK_SEEDS = ("mlp_bn",), 2
 # The benchmark's default CSV: git-ignored, so that no run writes over the committed
 # results/bench.csv unless --output names it.
 BENCH_SCRATCH = "scratch/bench.csv"
+# Where the sweep's jobs run (bn_keras.experiments.executors) and, on Ray, where a task's runs are
+# written: in place on a filesystem the driver shares, or in node-local scratch and shipped back.
+EXECUTORS = ("local", "ray")
+RAY_RESULTS = ("auto", "shared", "ship")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +119,38 @@ class SweepOptions:
         "--probes and --why train one seed per process (a stack refuses probes and "
         "--record_divergence).",
         bounds=Bounds(1, MAX_STACK),
+    )
+    executor: str = setting(
+        "local",
+        "Where the jobs run: local (--jobs processes on this machine) or ray (one Ray task per "
+        "run or stack, 1 CPU each, on the cluster at --ray_address; pip install -e .[ray]; "
+        "docs/cluster.md).",
+        choices=EXECUTORS,
+    )
+    ray_address: str | None = setting(
+        None,
+        "With --executor=ray: auto (the cluster `ray start` began on this machine) or the head's "
+        "HOST:PORT; unset: a Ray instance started in this process on this machine's cores.",
+    )
+    ray_results: str = setting(
+        "auto",
+        "With --executor=ray: shared (the nodes write the runs in place: a filesystem shared "
+        "with the driver), ship (each task trains in node-local scratch and ships its runs, and "
+        "their checkpoints every --ray_ship_every_s, to the driver), or auto (shared where a "
+        "node sees the driver's results directory, else ship).",
+        choices=RAY_RESULTS,
+    )
+    ray_ship_every_s: float = setting(
+        30.0,
+        "With --executor=ray and shipping: seconds between shipments of a running task's "
+        "changed files (checkpoint, metrics, log) to the driver.",
+        bounds=POSITIVE,
+    )
+    ray_retries: int = setting(
+        3,
+        "With --executor=ray: times a task is run again when its node or worker dies (Ray's "
+        "max_retries); a run that fails on its own is not retried.",
+        bounds=NON_NEGATIVE,
     )
     quick: bool = setting(False, "Short runs of the same pipeline, into results_quick/.")
     probes: bool = setting(

@@ -1,4 +1,5 @@
-"""The sweep's jobs: planned from flagfiles, finished ones skipped, the rest run in parallel."""
+"""The sweep's jobs: planned from flagfiles, finished ones skipped, their progress read from their
+run directories (bn_keras.experiments.executors runs them)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import datetime
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +44,7 @@ class Job:
     returncode: int | None = None
     last_error: str = ""
     start_flags: tuple[str, ...] = ()  # ("--overwrite",) to start afresh rather than resume
+    launch_args: list[str] = dataclasses.field(default_factory=list)  # as its executor ran it
     framework: str = KERAS
     # A stack's seeds' jobs (experiments.stacks): this job trains them in one process; its
     # run_dir is the stack's directory and its progress is its first seed's.
@@ -222,15 +223,6 @@ def run_state(job: Job) -> str:
     return FINISHED if (job.run_dir / run_dir.RESULT_FILE).is_file() else RESUMABLE
 
 
-def _watch(job: Job, proc: subprocess.Popen, log_path: Path) -> None:
-    with open(log_path, "w") as log:
-        for line in proc.stderr:
-            log.write(line)
-            if line.startswith(cli.ERROR_PREFIX):
-                job.last_error = line.strip()
-    job.returncode = proc.wait()
-
-
 def read_progress(job: Job) -> None:
     """Updates the job's step, test accuracy and speed from the last rows of its metrics.csv
     (a stack's: its first seed's, whose steps and speed are the stack's).
@@ -251,7 +243,7 @@ def read_progress(job: Job) -> None:
         job.steps_per_second = (last["step"] - rows[-2]["step"]) / seconds if seconds > 0 else 0.0
 
 
-def _accuracies(job: Job) -> str:
+def accuracies(job: Job) -> str:
     """The finished line's accuracy: `test accuracy 0.9801`, or each seed's of a stack:
     `test accuracy 0.9801 0.9794 (seeds 0-1)`."""
     for run in job.members:
@@ -263,7 +255,7 @@ def _accuracies(job: Job) -> str:
     return f"test accuracy {values}{seeds}"
 
 
-def _status_line(jobs: list[Job], running: list[Job], done: int, start: float) -> str:
+def status_line(jobs: list[Job], running: list[Job], done: int, start: float) -> str:
     remaining = sum(j.total_steps - j.step for j in jobs if j.returncode is None)
     rate = sum(j.steps_per_second for j in running)
     eta = datetime.timedelta(seconds=round(remaining / rate)) if rate else "?"
@@ -274,47 +266,3 @@ def _status_line(jobs: list[Job], running: list[Job], done: int, start: float) -
     ]
     elapsed = datetime.timedelta(seconds=round(time.monotonic() - start))
     return f"[{done}/{len(jobs)} done, {elapsed}] " + " | ".join(parts) + f" | sweep ETA {eta}"
-
-
-def run_jobs(jobs: list[Job], parallel: int, report_every_s: float = 10.0) -> int:
-    """Runs the jobs, `parallel` at a time, printing progress; returns the number of runs that
-    failed (a failed stack's every seed).
-
-    Each job's output goes to its log_path (logs/ beside the run directory).
-    """
-    pending, running, watchers = list(jobs), [], []
-    start, last_report, done, failed = time.monotonic(), 0.0, 0, 0
-    while pending or running:
-        while pending and len(running) < parallel:
-            job = pending.pop(0)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bn_keras.main", *job.args, *job.start_flags],
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            job.log_path.parent.mkdir(parents=True, exist_ok=True)
-            watcher = threading.Thread(target=_watch, args=(job, proc, job.log_path))
-            watcher.start()
-            running.append(job)
-            watchers.append(watcher)
-            print(f"started {job.name}: {' '.join(job.args)}", flush=True)
-        time.sleep(0.5)
-        for job in [j for j in running if j.returncode is not None]:
-            running.remove(job)
-            done += 1
-            read_progress(job)
-            if job.returncode:
-                failed += len(job.runs)
-                print(f"FAILED {job.name} (exit {job.returncode}): {job.last_error}", flush=True)
-            else:
-                print(f"finished {job.name}: {_accuracies(job)}", flush=True)
-        if time.monotonic() - last_report >= report_every_s and running:
-            for job in running:
-                read_progress(job)
-            print(_status_line(jobs, running, done, start), flush=True)
-            last_report = time.monotonic()
-    for watcher in watchers:
-        watcher.join()
-    return failed

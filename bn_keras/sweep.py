@@ -10,12 +10,12 @@ seed in both arms per round until its claims are decided or it has --max_seeds
 (bn_keras/experiments/adaptive.py; this is optional stopping, see there). The longer extra
 experiments of flags/ (Ioffe & Szegedy's setting, the 100K-iteration LeNets) run with
 --extra_seeds. Each paper experiment's Keras seeds left to run train --stack_size at a time
-as one stacked model in one process (bn_keras/experiments/stacks.py; issue 20), each still its
+as one stacked model in one process (bn_keras/experiments/stacks.py), each still its
 own run directory; the rest, the twin's runs included, one seed per process. With --twin (the
 default) and torch importable, the paper experiments also run in the PyTorch twin into
 <results_dir>/pytorch/; without torch one line says so. `--probes` runs the probe experiments
-of flags/probes/ instead (issue 6: one seed unless --seeds is given) into results/probes/.
-`--why` runs issue 22's grid (bn_keras/experiments/grid.py) into results/why/.
+of flags/probes/ instead (one seed unless --seeds is given) into results/probes/.
+`--why` runs the explanation grid (bn_keras/experiments/grid.py) into results/why/.
 
 Its flags are SweepOptions' (bn_keras/config/commands.py, listed in docs/flags.md). It prints
 what runs and how far it got; the verdicts come once, at the end, from the final summary that
@@ -77,7 +77,7 @@ def _execute(jobs: list[Job], already_run: set[str], options: SweepOptions) -> t
         # seed of an interrupted stack, run alone, too: the stack holds its checkpoint).
         if options.force or states[job.name] != RESUMABLE or stacks.stacked_in(job):
             job.start_flags = stacks.OVERWRITE
-    # Each experiment's Keras seeds left to run train a few per process (issue 20).
+    # Each experiment's Keras seeds left to run train a few per process.
     processes = stacks.group_into_stacks(todo, options.stack_size, options.force)
     stacked = [job for job in processes if job.members]
     print(
@@ -123,7 +123,7 @@ def main(argv: list[str]) -> None:
     extra += dataset_flags(options)
     if options.jobs > 1:
         # Runs side by side share the cores: TensorFlow's default of one intra-op thread per
-        # core in each would oversubscribe them (issue 20: two one-thread processes beat one
+        # core in each would oversubscribe them (measured: two one-thread processes beat one
         # two-thread process on these small kernels).
         extra.append(f"--threads={max(1, (os.cpu_count() or 1) // options.jobs)}")
     if options.why:
@@ -194,7 +194,7 @@ def main(argv: list[str]) -> None:
 
 
 def _why(options: SweepOptions, results_dir: Path, extra: list[str]) -> None:
-    """Runs issue 22's grid: a fixed number of seeds per arm, no seeds added, no twin."""
+    """Runs the explanation grid: a fixed number of seeds per arm, no seeds added, no twin."""
     from bn_keras.experiments import grid
 
     directory = Path(options.results_dir or results_dir / grid.RESULTS_DIR.name)

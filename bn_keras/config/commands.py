@@ -20,7 +20,7 @@ from bn_keras.config.settings import CommandOptions, Config
 # (bn_keras.experiments.adaptive).
 DESIGN_SEEDS = 10
 START_SEEDS, MAX_SEEDS = 3, 10
-# The sweep's seeds per stack (issue 20): the design's 10 seeds as two stacks, one per process
+# The sweep's seeds per stack: the design's 10 seeds as two stacks, one per process
 # of the default --jobs=2 on 2 cores.
 DEFAULT_STACK = 5
 # What the benchmark can time besides plain model.fit and bn_keras's defaults, in its tables'
@@ -47,7 +47,7 @@ BENCH_OPTIONS = (
 )
 BENCH_QUICK_NETWORKS = ("mlp_bn", "lenetr_bn")
 # The benchmark's sections: bn_keras's speed options (one seed, each option against plain fit) and
-# issue 20's sweep throughput (seed-steps/s over the machine, stacked and side by side, against
+# the sweep's throughput (seed-steps/s over the machine, stacked and side by side, against
 # PyTorch's ways to run a sweep); bn_keras.benchmark.sweep says what the second times.
 BENCH_SECTIONS = ("speed_options", "sweep")
 # --quick's sweep section, a smoke check of its path: the fastest BN network, stacks of 2 seeds.
@@ -100,14 +100,12 @@ class SweepOptions:
         bounds=Bounds(1, MAX_STACK),
     )
     quick: bool = setting(False, "Short runs of the same pipeline, into results_quick/.")
-    probes: bool = setting(
-        False, "The probe experiments of flags/probes/, into results/probes/ (issue 6)."
-    )
+    probes: bool = setting(False, "The probe experiments of flags/probes/, into results/probes/.")
     force: bool = setting(False, "Rerun finished runs too.")
     why: bool = setting(
         False,
-        "Issue 22's grid (bn_keras/experiments/grid.py) instead of flags/: --experiments names its "
-        "experiments, --seeds defaults to 5, results go to results/why/.",
+        "The explanation grid (bn_keras/experiments/grid.py) instead of flags/: --experiments "
+        "names its experiments, --seeds defaults to 5, results go to results/why/.",
     )
     results_dir: str | None = like(
         CommandOptions,

@@ -1,4 +1,4 @@
-"""Issue 22's grid: experiments that separate the explanations of where BN's help goes.
+"""The explanation grid: experiments that separate the explanations of where BN's help goes.
 
 Command: python -m bn_keras.sweep --why --jobs=2 [--experiments=capacity,depth,learning_rate]
          [--seeds=5] (results in results/why/; one run alone: `python -m bn_keras.main` with an
@@ -41,8 +41,8 @@ RESULTS_DIR = Path("results") / "why"
 SEEDS = 5
 # From the committed 10K runs (scripts/run_length.py at 4f84e32, since removed): the sigmoid
 # LeNet and the MLP are not at steady state before about 8,000 iterations, and at 4,000 the ReLU
-# LeNet's BN effect is twice its 10,000-iteration value. 10,000 iterations also spend 98% of the x0.7-per-epoch schedule's
-# learning-rate mass at any initial rate (4,000: 78%).
+# LeNet's BN effect is twice its 10,000-iteration value. 10,000 iterations also spend 98% of the
+# x0.7-per-epoch schedule's learning-rate mass at any initial rate (4,000: 78%).
 TRAIN_STEPS = 10_000
 RECIPE = "flags/recipe.flags"
 COMMON = (

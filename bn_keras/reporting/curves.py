@@ -7,14 +7,11 @@ import dataclasses
 import numpy as np
 from matplotlib.axes import Axes
 
+from bn_keras.config import networks
 from bn_keras.reporting import statistics
 from bn_keras.reporting.summary import Run
 
-NETWORKS = {
-    "mlp": "MLP 784-100-100-100-10, sigmoid",
-    "lenet": "LeNet-5, sigmoid",
-    "lenetr": "LeNet-5, ReLU",
-}
+NETWORKS = {n.name: n.title for n in networks.NETWORKS.values()}  # figures' names for them
 # The paper's convention: without BN a black solid line, with BN a red dashed one.
 STYLES = {
     False: {"color": "black", "linestyle": "-", "label": "without BN"},

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bn_keras.common.atomic import write_bytes_atomic
+from bn_keras.config import networks
 from bn_keras.reporting import paper_checks, provenance, summary_files
 from bn_keras.reporting import summary as summary_lib
 from bn_keras.reporting.curves import (
@@ -30,7 +31,7 @@ from bn_keras.reporting.curves import (
 from bn_keras.reporting.framework_figures import framework_figures
 from bn_keras.reporting.summary import Run
 
-PAPER_FIGURES = {"mlp": "fig2_mlp", "lenet": "fig3_lenet", "lenetr": "fig4_lenetr"}
+PAPER_FIGURES = {n.name: n.figure for n in networks.paper()}
 ZOOM_DEPTH = 0.01  # the zoomed panels show this much accuracy below the best mean
 FORMATS = ("png", "svg")
 

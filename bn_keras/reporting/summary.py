@@ -12,16 +12,16 @@ from pathlib import Path
 
 from absl import logging
 
-from bn_keras.config import datasets
+from bn_keras.config import datasets, networks
 from bn_keras.config.datasets import Dataset
-from bn_keras.config.names import BN_SUFFIX, MODELS
+from bn_keras.config.names import BN_SUFFIX
 from bn_keras.config.settings import upgrade_record
 from bn_keras.reporting import claims, effects, findings
 from bn_keras.reporting import statistics as stats_lib
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 
-PAPER_BASES = MODELS
+PAPER_BASES = tuple(n.name for n in networks.paper())
 NEITHER = "-"  # speed-up where no seed of either arm reaches the threshold
 KERAS = "keras"
 TWIN_DIRS = ("pytorch",)  # subdirectories of a results tree holding another framework's runs

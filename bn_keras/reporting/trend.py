@@ -1,4 +1,4 @@
-"""BN's effect across the levels of a factor (width, depth, learning rate) and its trend (issue 22).
+"""BN's effect across the levels of a factor (width, depth, learning rate) and its trend.
 
 At each level: BN minus no BN in final accuracy, with Welch's 95% interval over the seeds that
 trained, and the share of runs in each arm that failed to: the loss stopped being finite (the run

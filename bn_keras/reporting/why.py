@@ -1,5 +1,5 @@
-"""Issue 22's answer from the grid's runs: summary.md (design, verdicts, tables), one figure per
-experiment, and the verdict block of docs/why.md.
+"""The explanation grid's answer from its runs: summary.md (design, verdicts, tables), one
+figure per experiment, and the verdict block of docs/why.md.
 
 The command is `python -m bn_keras.plot results/why` (bn_keras/plot.py recognizes the grid's run
 directories and reads its levels through bn_keras/experiments/grid.py); the verdict rules are

@@ -1,0 +1,135 @@
+"""The networks a run can train, one declaration each, and the registry that holds them.
+
+A declaration says what every room knows of a network: its hidden layers (what --probe_layers
+names), its own hidden activation (what --activation=auto gives), the builder each engine calls,
+its name in figures, and for a network of the paper the claims about its BN pair and the figure
+that shows them. Free of TensorFlow and torch: each builder is named by its import path and loaded
+only by the engine that builds it, so that settings, the sweep and the reports read the same facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+
+from bn_keras.common.errors import ConfigError
+
+# The paper's claims about a BN pair (bn_keras.reporting.claims decides them).
+SPEEDS_UP = "BN speeds convergence"
+RAISES = "BN raises final accuracy"
+NO_DIFFERENCE = "BN makes no difference"
+# What every network takes and gives; a dataset of other images or classes is refused.
+IMAGE_SHAPE = (28, 28, 1)
+CLASSES = 10
+KERAS, TORCH = "keras", "torch"
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """One network's facts.
+
+    Attributes:
+        name: the --model value; its runs are `<name>[_bn]_seed<seed>`.
+        title: its name in figures, e.g. "LeNet-5, ReLU".
+        hidden_layers: the hidden layers' names at the default depth, input to output.
+        activation: its own hidden activation, "sigmoid" or "relu".
+        keras: "module:function" building its Keras graph:
+            `function(make, width, mlp_depth, activation) -> (inputs, logits)` with a
+            bn_keras.models.networks.LayerFactory `make`.
+        torch: "module:function" building the twin's torch module:
+            `function(bn, activation, batch_norm_1d, batch_norm_2d) -> nn.Module`.
+        claims: the paper's claims about its BN pair, in the summary's order; a network without
+            claims is no paper experiment.
+        figure: the paper figure's file stem, e.g. "fig4_lenetr" (paper networks only).
+        depth_varies: whether --mlp_depth sets its number of hidden layers.
+    """
+
+    name: str
+    title: str
+    hidden_layers: tuple[str, ...]
+    activation: str
+    keras: str
+    torch: str
+    claims: tuple[str, ...] = ()
+    figure: str | None = None
+    depth_varies: bool = False
+
+    def builder(self, engine: str) -> Callable:
+        """The function that builds this network in `engine` (KERAS or TORCH), imported now."""
+        module, _, function = {KERAS: self.keras, TORCH: self.torch}[engine].partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+NETWORKS: dict[str, Network] = {}
+
+
+def register(network: Network) -> Network:
+    """Adds a declaration to the registry, by its name.
+
+    Raises:
+        ValueError: a network of that name is registered already.
+    """
+    if network.name in NETWORKS:
+        raise ValueError(f"a network named {network.name!r} is registered already")
+    NETWORKS[network.name] = network
+    return network
+
+
+def get(name: str) -> Network:
+    """The declaration registered as `name`.
+
+    Raises:
+        ConfigError: no network has that name.
+    """
+    if name not in NETWORKS:
+        raise ConfigError(f"--model={name!r} is unknown: use one of {', '.join(NETWORKS)}")
+    return NETWORKS[name]
+
+
+def paper() -> tuple[Network, ...]:
+    """The paper's networks (those with claims), in the paper's order."""
+    return tuple(n for n in NETWORKS.values() if n.claims)
+
+
+_LENET_LAYERS = ("conv1", "conv2", "fc1", "fc2")
+_KERAS = "bn_keras.models.networks"
+_TORCH = "bn_keras.twin.networks"
+
+MLP = register(
+    Network(
+        "mlp",
+        "MLP 784-100-100-100-10, sigmoid",
+        ("fc1", "fc2", "fc3"),
+        "sigmoid",
+        f"{_KERAS}:mlp",
+        f"{_TORCH}:mlp",
+        claims=(SPEEDS_UP, RAISES),
+        figure="fig2_mlp",
+        depth_varies=True,
+    )
+)
+LENET = register(
+    Network(
+        "lenet",
+        "LeNet-5, sigmoid",
+        _LENET_LAYERS,
+        "sigmoid",
+        f"{_KERAS}:lenet",
+        f"{_TORCH}:lenet",
+        claims=(SPEEDS_UP, RAISES),
+        figure="fig3_lenet",
+    )
+)
+LENETR = register(
+    Network(
+        "lenetr",
+        "LeNet-5, ReLU",
+        _LENET_LAYERS,
+        "relu",
+        f"{_KERAS}:lenet",
+        f"{_TORCH}:lenet",
+        claims=(NO_DIFFERENCE,),
+        figure="fig4_lenetr",
+    )
+)

@@ -43,6 +43,8 @@ class Network:
             claims is no paper experiment.
         figure: the paper figure's file stem, e.g. "fig4_lenetr" (paper networks only).
         depth_varies: whether --mlp_depth sets its number of hidden layers.
+        convolutional: whether it has convolutions (a stack's grouped convolutions train
+            without XLA by default: bn_keras.training.stacked).
     """
 
     name: str
@@ -54,6 +56,7 @@ class Network:
     claims: tuple[str, ...] = ()
     figure: str | None = None
     depth_varies: bool = False
+    convolutional: bool = False
 
     def builder(self, engine: str) -> Callable:
         """The function that builds this network in `engine` (KERAS or TORCH), imported now."""
@@ -119,6 +122,7 @@ LENET = register(
         f"{_TORCH}:lenet",
         claims=(SPEEDS_UP, RAISES),
         figure="fig3_lenet",
+        convolutional=True,
     )
 )
 LENETR = register(
@@ -131,5 +135,6 @@ LENETR = register(
         f"{_TORCH}:lenet",
         claims=(NO_DIFFERENCE,),
         figure="fig4_lenetr",
+        convolutional=True,
     )
 )

@@ -32,6 +32,7 @@ from absl import flags
 
 from bn_keras.common import cli
 from bn_keras.config import flags as config_flags
+from bn_keras.config import networks
 from bn_keras.config.settings import CommandOptions, Config
 from bn_keras.experiments.jobs import REPO, Job
 from bn_keras.reporting import trend
@@ -76,7 +77,8 @@ class Arm:
     @property
     def name(self) -> str:
         """E.g. "lenetr_w0.25_adadelta1_bn", "mlp_d10_relu_w1_sgd0.03"."""
-        shape = f"d{self.mlp_depth}_{self.activation}_" if self.model == "mlp" else ""
+        deep = networks.get(self.model).depth_varies
+        shape = f"d{self.mlp_depth}_{self.activation}_" if deep else ""
         recipe = f"{self.optimizer}{self.learning_rate:g}"
         return f"{self.model}_{shape}w{self.width:g}_{recipe}{'_bn' if self.bn else ''}"
 
@@ -86,7 +88,7 @@ class Arm:
             f"--model={self.model}",
             "--bn" if self.bn else "--nobn",
             f"--width={self.width:g}",
-            *([f"--mlp_depth={self.mlp_depth}"] if self.model == "mlp" else []),
+            *([f"--mlp_depth={self.mlp_depth}"] if networks.get(self.model).depth_varies else []),
             f"--activation={self.activation}",
             f"--optimizer={self.optimizer}",
             f"--learning_rate={self.learning_rate:g}",

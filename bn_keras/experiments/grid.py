@@ -19,7 +19,7 @@ except for the factor itself, without exporting the model, and with --record_div
 diverged run is a finished run with `diverged_at` in its result.json (counted, not retried). An arm
 that two experiments share (the ReLU LeNet at width 1 under Adadelta lr 1) runs once. Jobs run seed
 by seed across all arms, so a sweep cut short leaves every level with about as many seeds.
-No TensorFlow here: the configurations are resolved by parsing the flags in this process.
+Each arm is an experiments.catalog.Experiment; no TensorFlow here.
 """
 
 from __future__ import annotations
@@ -28,13 +28,10 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from absl import flags
-
 from bn_keras.common import cli
-from bn_keras.config import flags as config_flags
 from bn_keras.config import networks
-from bn_keras.config.settings import CommandOptions, Config
-from bn_keras.experiments.jobs import REPO, Job
+from bn_keras.experiments import catalog, jobs
+from bn_keras.experiments.jobs import Job
 from bn_keras.reporting import trend
 from bn_keras.reporting.summary import Run
 
@@ -81,6 +78,10 @@ class Arm:
         shape = f"d{self.mlp_depth}_{self.activation}_" if deep else ""
         recipe = f"{self.optimizer}{self.learning_rate:g}"
         return f"{self.model}_{shape}w{self.width:g}_{recipe}{'_bn' if self.bn else ''}"
+
+    def experiment(self) -> catalog.Experiment:
+        """The arm as an experiment: the grid's recipe (COMMON), then the arm's flags."""
+        return catalog.Experiment(self.name, (*COMMON, *self.flags()), catalog.WHY)
 
     def flags(self) -> list[str]:
         """The flags of bn_keras.main for this arm, after COMMON."""
@@ -186,22 +187,6 @@ def arms(experiments: Sequence[str]) -> list[Arm]:
     return list(dict.fromkeys(arm for e in experiments for arm in EXPERIMENTS[e].arms))
 
 
-def resolve(args: Sequence[str]) -> dict:
-    """The configuration bn_keras.main would run with `args`, validated, parsed in this process.
-
-    Raises:
-        ConfigError: the flags give an invalid configuration.
-    """
-    flag_values = flags.FlagValues()
-    config_flags.define_flags(Config, CommandOptions, flag_values=flag_values)
-    # Flagfiles are named relative to the repository, where the sweep runs bn_keras.main.
-    absolute = [a.replace("--flagfile=", f"--flagfile={REPO}/", 1) for a in args]
-    flag_values(["grid", *absolute])
-    config = config_flags.from_flags(Config, flag_values)
-    config.validate()
-    return config.to_dict()
-
-
 def plan_jobs(
     experiments: Sequence[str], seeds: int, results_dir: Path, extra: Sequence[str] = ()
 ) -> list[Job]:
@@ -213,14 +198,12 @@ def plan_jobs(
         results_dir: where the run directories go.
         extra: more flags for bn_keras.main, after the arm's (--quick's, --data_dir...).
     """
-    jobs = []
-    for seed in range(seeds):
-        for arm in arms(experiments):
-            run_name = f"{arm.name}_seed{seed}"
-            args = [*COMMON, *arm.flags(), f"--seed={seed}", *extra]
-            args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
-            jobs.append(Job(arm.name, seed, args, Path(results_dir) / run_name, resolve(args)))
-    return jobs
+    planned = [arm.experiment() for arm in arms(experiments)]
+    return [
+        jobs.plan(experiment, seed, Path(results_dir), extra)
+        for seed in range(seeds)
+        for experiment in planned
+    ]
 
 
 def levels(series: Series, runs: Sequence[Run]) -> list[trend.Level]:

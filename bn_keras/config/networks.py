@@ -34,10 +34,11 @@ class Network:
         title: its name in figures, e.g. "LeNet-5, ReLU".
         hidden_layers: the hidden layers' names at the default depth, input to output.
         activation: its own hidden activation, "sigmoid" or "relu".
-        keras: "module:function" building its Keras graph:
+        keras: its Keras builder, or "module:function" naming it (imported when built):
             `function(make, width, mlp_depth, activation) -> (inputs, logits)` with a
             bn_keras.models.networks.LayerFactory `make`.
-        torch: "module:function" building the twin's torch module:
+        torch: the twin's builder of its torch module, or "module:function" naming it (None:
+            the twin refuses the network):
             `function(bn, activation, batch_norm_1d, batch_norm_2d) -> nn.Module`.
         claims: the paper's claims about its BN pair, in the summary's order; a network without
             claims is no paper experiment.
@@ -51,8 +52,8 @@ class Network:
     title: str
     hidden_layers: tuple[str, ...]
     activation: str
-    keras: str
-    torch: str
+    keras: str | Callable
+    torch: str | Callable | None = None
     claims: tuple[str, ...] = ()
     figure: str | None = None
     depth_varies: bool = False
@@ -60,7 +61,10 @@ class Network:
 
     def builder(self, engine: str) -> Callable:
         """The function that builds this network in `engine` (KERAS or TORCH), imported now."""
-        module, _, function = {KERAS: self.keras, TORCH: self.torch}[engine].partition(":")
+        builder = {KERAS: self.keras, TORCH: self.torch}[engine]
+        if callable(builder):
+            return builder
+        module, _, function = builder.partition(":")
         return getattr(importlib.import_module(module), function)
 
 

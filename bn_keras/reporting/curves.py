@@ -11,7 +11,6 @@ from bn_keras.config import networks
 from bn_keras.reporting import statistics
 from bn_keras.reporting.summary import Run
 
-NETWORKS = {n.name: n.title for n in networks.NETWORKS.values()}  # figures' names for them
 # The paper's convention: without BN a black solid line, with BN a red dashed one.
 STYLES = {
     False: {"color": "black", "linestyle": "-", "label": "without BN"},
@@ -21,6 +20,12 @@ BAND_TEXT = "bands: 95% CI of the mean over seeds (t)"
 CLIPPED_TEXT = "; clipped to [0, 1]"
 FEW_SEEDS = 5  # below this many seeds a figure draws each seed, not a mean and a t-band
 SEEDS_TEXT = "one line per seed (fewer than 5 seeds)"
+
+
+def network_title(model: str | None, default: str) -> str:
+    """The declared network's name in figures (e.g. "LeNet-5, ReLU"), else `default`."""
+    declared = networks.NETWORKS.get(model)
+    return declared.title if declared else default
 
 
 @dataclasses.dataclass(frozen=True)

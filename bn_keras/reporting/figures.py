@@ -21,12 +21,12 @@ from bn_keras.config import networks
 from bn_keras.reporting import paper_checks, provenance, summary_files
 from bn_keras.reporting import summary as summary_lib
 from bn_keras.reporting.curves import (
-    NETWORKS,
     STYLES,
     Curve,
     draw_curve,
     legend_title,
     mean_curve,
+    network_title,
 )
 from bn_keras.reporting.framework_figures import framework_figures
 from bn_keras.reporting.summary import Run
@@ -54,7 +54,7 @@ def recipe_text(config: dict) -> str:
 def pair_title(base_runs: list[Run], bn_runs: list[Run]) -> str:
     """Network, recipe and seed count, e.g. "LeNet-5, sigmoid: Adadelta ..., 3 seeds"."""
     config = base_runs[0].record.get("config", {})
-    network = NETWORKS.get(config.get("model"), base_runs[0].experiment)
+    network = network_title(config.get("model"), base_runs[0].experiment)
     counts = {len(base_runs), len(bn_runs)}
     seeds = f"{len(base_runs)}" if len(counts) == 1 else f"{len(base_runs)}/{len(bn_runs)}"
     return f"{network}: {recipe_text(config)}, {seeds} seed{'s' if max(counts) > 1 else ''}"

@@ -24,7 +24,7 @@ from bn_keras.experiments import grid
 from bn_keras.experiments.jobs import REPO
 from bn_keras.reporting import why
 from bn_keras.reporting.figures import rebuild
-from bn_keras.reporting.summary import Run, load_runs
+from bn_keras.runs.reader import Run, load_runs
 
 config_flags.define_flags(PlotOptions)
 flags.adopt_module_key_flags(config_flags)  # --help lists them as plot's own

@@ -151,7 +151,7 @@ def main(argv: list[str]) -> None:
     if options.until_decided and pairs:
         # Statistics (SciPy) load only here, so that --help and a plain sweep answer at once.
         from bn_keras.experiments import adaptive
-        from bn_keras.reporting.summary import load_runs
+        from bn_keras.runs.reader import load_runs
 
         def run_round(pending: dict[adaptive.Key, int]) -> None:
             nonlocal ran, failed

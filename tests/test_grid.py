@@ -4,17 +4,14 @@ the runs read back as levels of a factor (failed runs counted, not averaged)."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from bn_keras.common.errors import ConfigError
 from bn_keras.experiments import catalog, grid, jobs
-from bn_keras.reporting.summary import Run
-from bn_keras.runs import run_dir
-
-RUN_NAME = re.compile(r"^(?P<experiment>.+)_seed(?P<seed>\d+)$")  # summary.load_runs's
+from bn_keras.runs import reader, run_dir
+from bn_keras.runs.reader import Run
 
 
 def test_the_grid_has_every_level_with_and_without_bn():
@@ -57,7 +54,7 @@ def test_jobs_run_seed_by_seed_with_the_configuration_main_resolves(tmp_path, cl
     assert [j.seed for j in planned] == [0] * 12 + [1] * 12
     job = planned[13]
     assert job.run_dir == tmp_path / f"{job.experiment}_seed1"
-    assert RUN_NAME.match(job.run_dir.name)["experiment"] == job.experiment
+    assert reader.RUN_NAME.match(job.run_dir.name)["experiment"] == job.experiment
     assert job.config["train_steps"] == 200 and job.config["seed"] == 1  # extra flags win
     # Resolved in this process as bn_keras.main --print_config resolves it.
     printed = cli.run("bn_keras.main", *job.args, "--print_config")

@@ -9,7 +9,8 @@ from bn_keras.common.errors import ConfigError
 from bn_keras.config import networks
 from bn_keras.config.settings import Config
 from bn_keras.experiments import catalog, jobs
-from bn_keras.reporting import figures, summary
+from bn_keras.reporting import figures
+from bn_keras.runs import reader
 from bn_keras.twin import support
 
 
@@ -57,7 +58,7 @@ def test_a_toy_network_runs_through_the_sweeps_quick_path_and_the_summary(
     assert "| toy_bn | 1 |" in markdown and "| toy / toy_bn | final accuracy |" in markdown
     assert tmp_path / "fig_toy.svg" in written
     assert "Toy 784-8-10, ReLU" in (tmp_path / "fig_toy.svg").read_text()
-    assert summary.load_runs(tmp_path)[0].record["config"]["model"] == "toy"
+    assert reader.load_runs(tmp_path)[0].record["config"]["model"] == "toy"
 
 
 def test_the_declaration_is_what_settings_and_the_twin_read(toy):

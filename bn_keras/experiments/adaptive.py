@@ -22,8 +22,10 @@ import dataclasses
 from collections.abc import Callable
 
 from bn_keras.config.commands import MAX_SEEDS, START_SEEDS
+from bn_keras.config.names import BN_SUFFIX
 from bn_keras.reporting import claims, effects
-from bn_keras.reporting.summary import BN_SUFFIX, KERAS, Run
+from bn_keras.runs import reader
+from bn_keras.runs.reader import KERAS, Run
 
 Key = tuple[str, str]  # (framework, pair) e.g. ("keras", "lenetr")
 
@@ -82,7 +84,7 @@ def pair_state(runs: list[Run], framework: str, pair: str, seeds: int) -> PairSt
     base, bn = arm(pair), arm(pair + BN_SUFFIX)
     verdicts = []
     if base and bn:
-        dataset = effects.dataset_of([*base, *bn])
+        dataset = reader.one_dataset([*base, *bn])
         verdicts = claims.verdicts_for(pair, effects.pair_effects(base, bn), dataset)
     return PairState(framework, pair, seeds, verdicts)
 

@@ -33,7 +33,7 @@ from bn_keras.config import networks
 from bn_keras.experiments import catalog, jobs
 from bn_keras.experiments.jobs import Job
 from bn_keras.reporting import trend
-from bn_keras.reporting.summary import Run
+from bn_keras.runs.reader import Run
 
 RESULTS_DIR = Path("results") / "why"
 SEEDS = 5

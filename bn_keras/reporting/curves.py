@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 
 from bn_keras.config import networks
 from bn_keras.reporting import statistics
-from bn_keras.reporting.summary import Run
+from bn_keras.runs.reader import Run
 
 # The paper's convention: without BN a black solid line, with BN a red dashed one.
 STYLES = {

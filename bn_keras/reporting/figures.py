@@ -29,7 +29,8 @@ from bn_keras.reporting.curves import (
     network_title,
 )
 from bn_keras.reporting.framework_figures import framework_figures
-from bn_keras.reporting.summary import Run
+from bn_keras.runs import reader
+from bn_keras.runs.reader import Run
 
 PAPER_FIGURES = {n.name: n.figure for n in networks.paper()}
 ZOOM_DEPTH = 0.01  # the zoomed panels show this much accuracy below the best mean
@@ -207,7 +208,7 @@ def rebuild(
         FileNotFoundError: `results_dir` holds no run directory.
     """
     results_dir = Path(results_dir)
-    runs = summary_lib.load_runs(results_dir)
+    runs = reader.load_runs(results_dir)
     if not runs:
         raise FileNotFoundError(f"no <experiment>_seed<N> run directories in {results_dir}")
     summary = summary_lib.summarize(runs)

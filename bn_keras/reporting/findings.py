@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from bn_keras.reporting import claims, effects, statistics
 from bn_keras.reporting.claims import CLAIMS, Verdict
 from bn_keras.reporting.effects import Effect, RunLike
+from bn_keras.runs import reader
 
 BN_SUFFIX = "_bn"
 INTERACTION = (-1.0, 1.0, 1.0, -1.0)  # first framework's BN effect minus the second's
@@ -54,7 +55,7 @@ def claim_verdicts(groups: Mapping[str, Mapping[str, Sequence[RunLike]]]) -> lis
         in the family; so do speed claims whose threshold the dataset has not fixed yet), with
         the interaction and each framework's own verdict attached.
     """
-    dataset = effects.dataset_of(
+    dataset = reader.one_dataset(
         run for experiments in groups.values() for runs in experiments.values() for run in runs
     )
     tests = []

@@ -21,8 +21,9 @@ from bn_keras.reporting import probe_table as table
 from bn_keras.reporting import summary as summary_lib
 from bn_keras.reporting.curves import STYLES, network_title
 from bn_keras.reporting.figures import save_figure
-from bn_keras.reporting.summary import Run
+from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.reader import Run
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
 QUANTILES = ("p15", "p50", "p85")
@@ -175,7 +176,7 @@ def probe_pairs(results_dir: Path) -> dict[str, list[tuple[Run, Run]]]:
     files = (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE)
     runs = [
         run
-        for run in summary_lib.load_runs(results_dir)
+        for run in reader.load_runs(results_dir)
         if run.result is not None and all((run.run_dir / f).is_file() for f in files)
     ]
     by_experiment = summary_lib.group_by_experiment(runs)

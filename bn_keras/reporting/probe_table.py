@@ -28,8 +28,8 @@ import numpy as np
 from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.reporting import provenance
 from bn_keras.reporting import statistics as stats_lib
-from bn_keras.reporting.summary import Run
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.reader import Run
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
 SUMMARY_FILE = "summary.md"

@@ -3,114 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import re
 import statistics
-from collections.abc import Iterator
-from pathlib import Path
 
 from absl import logging
 
 from bn_keras.config import datasets, networks
 from bn_keras.config.datasets import Dataset
 from bn_keras.config.names import BN_SUFFIX
-from bn_keras.config.settings import upgrade_record
 from bn_keras.reporting import claims, effects, findings
 from bn_keras.reporting import statistics as stats_lib
-from bn_keras.runs.metrics_file import read_metrics
-from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
+from bn_keras.runs import reader
+from bn_keras.runs.reader import KERAS, Run
 
 PAPER_BASES = tuple(n.name for n in networks.paper())
 NEITHER = "-"  # speed-up where no seed of either arm reaches the threshold
-KERAS = "keras"
-TWIN_DIRS = ("pytorch",)  # subdirectories of a results tree holding another framework's runs
 FRAMEWORK_NAMES = {KERAS: "Keras", "pytorch": "PyTorch"}
-_RUN_NAME = re.compile(r"^(?P<experiment>.+)_seed(?P<seed>\d+)$")
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """One run directory as recorded: config.json, metrics.csv rows and result.json if finished."""
-
-    experiment: str
-    seed: int
-    run_dir: Path
-    record: dict
-    rows: list[dict[str, float]]
-    result: dict | None
-
-    @property
-    def finished(self) -> bool:
-        return self.result is not None and bool(self.rows)
-
-    @property
-    def framework(self) -> str:
-        """The framework that trained the run: config "framework", "keras" when absent."""
-        return self.record.get("config", {}).get("framework") or KERAS
-
-    @property
-    def dataset(self) -> str:
-        """The dataset the run trained on: config "dataset", the default when absent."""
-        return upgrade_record(self.record.get("config", {}))["dataset"]
-
-    @property
-    def final_accuracy(self) -> float:
-        return self.rows[-1]["test_accuracy"]
-
-    @property
-    def best_accuracy(self) -> float:
-        return max(r["test_accuracy"] for r in self.rows if not math.isnan(r["test_accuracy"]))
-
-    def first_step_reaching(self, threshold: float) -> int | None:
-        """The first evaluated step with test accuracy >= `threshold`, None if there is none."""
-        return next((int(r["step"]) for r in self.rows if r["test_accuracy"] >= threshold), None)
 
 
 def framework_name(framework: str) -> str:
     """The framework as written in prose, e.g. "PyTorch"."""
     return FRAMEWORK_NAMES.get(framework, framework)
-
-
-def _run_dirs(results_dir: Path) -> Iterator[Path]:
-    for directory in (results_dir, *(results_dir / name for name in TWIN_DIRS)):
-        if directory.is_dir():
-            yield from sorted(directory.iterdir())
-
-
-def load_runs(results_dir: Path) -> list[Run]:
-    """Reads the run directories of a results tree and of its twin subdirectories (pytorch/).
-
-    Args:
-        results_dir: holds `<experiment>_seed<N>/` directories, and may hold `pytorch/` with
-            more; other entries, and directories without config.json and metrics.csv (such as
-            logs/), are skipped.
-
-    Returns:
-        The runs, finished or not: those of `results_dir` by directory name, then the twin's.
-
-    Raises:
-        ConfigError: the runs are of several datasets (a summary never mixes them).
-    """
-    runs = []
-    for run_dir in _run_dirs(Path(results_dir)):
-        match = _RUN_NAME.match(run_dir.name)
-        has_files = (run_dir / CONFIG_FILE).is_file() and (run_dir / METRICS_FILE).is_file()
-        if not (match and has_files):
-            continue
-        result_path = run_dir / RESULT_FILE
-        runs.append(
-            Run(
-                experiment=match["experiment"],
-                seed=int(match["seed"]),
-                run_dir=run_dir,
-                record=json.loads((run_dir / CONFIG_FILE).read_text()),
-                rows=read_metrics(run_dir / METRICS_FILE),
-                result=json.loads(result_path.read_text()) if result_path.is_file() else None,
-            )
-        )
-    effects.dataset_of(runs)
-    return runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,7 +255,7 @@ def summarize(runs: list[Run]) -> Summary:
             by_framework.setdefault(run.framework, []).append(run)
     frameworks = sorted(by_framework, key=lambda f: (f != KERAS, f))
     primary = frameworks[0] if frameworks else KERAS
-    dataset = effects.dataset_of(runs)
+    dataset = reader.one_dataset(runs)
     view = framework_view(primary, by_framework.get(primary, []), dataset)
     twins = {f: framework_view(f, by_framework[f], dataset) for f in frameworks[1:]}
     groups = {f: group_by_experiment(by_framework[f]) for f in frameworks}

@@ -22,7 +22,7 @@ from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.reporting import provenance, trend
 from bn_keras.reporting import why_verdicts as rules
 from bn_keras.reporting.figures import save_figure
-from bn_keras.reporting.summary import Run
+from bn_keras.runs.reader import Run
 
 SUMMARY_FILE = "summary.md"
 SWEEP_LOG = "sweep.log"
@@ -264,7 +264,7 @@ def rebuild(
 
     Args:
         results_dir: the grid's results directory.
-        runs: its runs, finished or not (summary.load_runs).
+        runs: its runs, finished or not (bn_keras.runs.reader.load_runs).
         experiments: the grid's experiments read from those runs, by name.
         design: what the grid fixed.
         command: the command that made the runs, for the provenance lines.

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bn_keras.common import tables
 from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.reporting import provenance, trend
 from bn_keras.reporting import why_verdicts as rules
@@ -100,19 +101,14 @@ def _pair(a: object, b: object) -> str:
 def levels_table(levels: Sequence[trend.Level]) -> list[str]:
     """Per level: runs, diverged, at chance and failed share of each arm, the means of the runs
     that trained and BN minus no BN with its Welch 95% interval."""
-    lines = [
-        "| level | runs (no BN, BN) | diverged | at chance | failed share | no BN | BN "
-        "| BN - no BN [95% CI] |",
-        "|---|---|---|---|---|---|---|---|",
+    header = ["level", "runs (no BN, BN)", "diverged", "at chance", "failed share", "no BN", "BN"]
+    rows = [
+        [f"{lv.x:g}", _pair(*lv.runs), _pair(*lv.diverged), _pair(*lv.at_chance)]
+        + [_pair(*(f"{f}/{n}" for f, n in zip(lv.failed, lv.runs)))]
+        + [_mean(lv.without), _mean(lv.with_bn), rules.interval_text(lv.effect)]
+        for lv in levels
     ]
-    for lv in levels:
-        shares = _pair(*(f"{f}/{n}" for f, n in zip(lv.failed, lv.runs)))
-        lines.append(
-            f"| {lv.x:g} | {_pair(*lv.runs)} | {_pair(*lv.diverged)} | {_pair(*lv.at_chance)} | "
-            f"{shares} | {_mean(lv.without)} | {_mean(lv.with_bn)} | "
-            f"{rules.interval_text(lv.effect)} |"
-        )
-    return lines
+    return tables.table([*header, "BN - no BN [95% CI]"], rows, compact=True)
 
 
 def cost_lines(runs: Sequence[Run], log: str | None) -> list[str]:
@@ -224,8 +220,9 @@ def markdown(
 
 def page_block(result: Answer, results_link: str, cost: Sequence[str] = ()) -> str:
     """The verdict table, the cost and the figures for docs/why.md, between its markers."""
-    lines = [BEGIN, "", "| explanation | verdict | the numbers it rests on |", "|---|---|---|"]
-    lines += [f"| {v.explanation} | **{v.outcome}** | {v.reason} |" for v in result.verdicts]
+    rows = [[v.explanation, f"**{v.outcome}**", v.reason] for v in result.verdicts]
+    header = ["explanation", "verdict", "the numbers it rests on"]
+    lines = [BEGIN, "", *tables.table(header, rows, compact=True)]
     lines += ["", f"Learning rates that train well: {'; '.join(r.text() for r in result.ranges)}."]
     lines += ["", f"Cost: {'; '.join(cost)}." if cost else "Cost: no finished run."]
     lines += ["", f"All numbers, tables and the design: [summary]({results_link}/summary.md).", ""]

@@ -6,7 +6,7 @@ python -m bn_keras.plot results/why [--command="python -m bn_keras.sweep --why"]
 Its flags are PlotOptions' (bn_keras/config/commands.py, listed in docs/flags.md). It prints the
 verdicts of the summary it wrote, once, and last the summary's path. A directory whose runs are
 all arms of the explanation grid (bn_keras/experiments/grid.py) gets that grid's summary,
-figures and verdicts (bn_keras/reporting/why.py), and for the grid's own results/why also
+figures and verdicts (bn_keras/reporting/why/why.py), and for the grid's own results/why also
 docs/why.md's verdict block.
 """
 
@@ -22,8 +22,8 @@ from bn_keras.config import flags as config_flags
 from bn_keras.config.commands import PlotOptions
 from bn_keras.experiments import grid
 from bn_keras.experiments.jobs import REPO
-from bn_keras.reporting import why
-from bn_keras.reporting.figures import rebuild
+from bn_keras.reporting.paper.figures import rebuild
+from bn_keras.reporting.why import why
 from bn_keras.runs.reader import Run, load_runs
 
 config_flags.define_flags(PlotOptions)

@@ -6,7 +6,7 @@ import pytest
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.experiments import adaptive, jobs
-from bn_keras.reporting import claims
+from bn_keras.reporting.paper import claims
 from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import MetricsWriter
 

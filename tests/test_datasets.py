@@ -14,7 +14,7 @@ import pytest
 from bn_keras.common.errors import ConfigError
 from bn_keras.config import datasets
 from bn_keras.config.settings import Config
-from bn_keras.reporting import summary, summary_csv, summary_files
+from bn_keras.reporting.paper import summary, summary_csv, summary_files
 from bn_keras.runs import reader, run_dir
 
 FASHION = datasets.get("fashion_mnist")

@@ -8,7 +8,8 @@ import pytest
 
 from bn_keras import plot
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.reporting import claims, curves, framework_figures, summary
+from bn_keras.reporting import curves
+from bn_keras.reporting.paper import claims, framework_figures, summary
 from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import MetricsWriter
 

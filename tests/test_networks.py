@@ -9,7 +9,7 @@ from bn_keras.common.errors import ConfigError
 from bn_keras.config import networks
 from bn_keras.config.settings import Config
 from bn_keras.experiments import catalog, jobs
-from bn_keras.reporting import figures
+from bn_keras.reporting.paper import figures
 from bn_keras.runs import reader
 from bn_keras.twin import support
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bn_keras.reporting import paper_checks
+from bn_keras.reporting.paper import paper_checks
 from bn_keras.runs.reader import Run
 
 

@@ -15,7 +15,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.reporting import figures, summary
+from bn_keras.reporting.paper import figures, summary
 from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import MetricsWriter
 

@@ -20,7 +20,7 @@ from bn_keras.config.settings import RESULT_NEUTRAL, Config
 from bn_keras.data import input_pipeline
 from bn_keras.probes import activations, landscape
 from bn_keras.probes.callback import LandscapeProbe, TrainBatches
-from bn_keras.reporting import probe_figures, probe_table
+from bn_keras.reporting.probes import probe_figures, probe_table
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.training import train

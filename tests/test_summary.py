@@ -8,7 +8,8 @@ import math
 import pytest
 
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.reporting import claims, provenance, summary, summary_files
+from bn_keras.reporting import provenance
+from bn_keras.reporting.paper import claims, summary, summary_files
 from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import MetricsWriter
 

@@ -12,8 +12,8 @@ import pytest
 
 from bn_keras import plot
 from bn_keras.experiments import grid
-from bn_keras.reporting import trend, why
-from bn_keras.reporting import why_verdicts as rules
+from bn_keras.reporting.why import trend, why
+from bn_keras.reporting.why import why_verdicts as rules
 from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import FIELDS
 

@@ -15,8 +15,8 @@ from bn_keras.config.names import PAPER_EXPERIMENTS
 from bn_keras.config.seeds import MAX_STACK
 from bn_keras.config.settings import CommandOptions, Config
 
-# The sweep's seeds per arm of a paper pair: the fixed design's (bn_keras.reporting.design prints
-# it in the summary), and where the exploratory seed-adding mode starts and its cap
+# The sweep's seeds per arm of a paper pair: the fixed design's (bn_keras.reporting.paper.design
+# prints it in the summary), and where the exploratory seed-adding mode starts and its cap
 # (bn_keras.experiments.adaptive).
 DESIGN_SEEDS = 10
 START_SEEDS, MAX_SEEDS = 3, 10

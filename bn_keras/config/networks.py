@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from bn_keras.common.errors import ConfigError
 
-# The paper's claims about a BN pair (bn_keras.reporting.claims decides them).
+# The paper's claims about a BN pair (bn_keras.reporting.paper.claims decides them).
 SPEEDS_UP = "BN speeds convergence"
 RAISES = "BN raises final accuracy"
 NO_DIFFERENCE = "BN makes no difference"

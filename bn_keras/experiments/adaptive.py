@@ -1,10 +1,10 @@
 """Adds seeds to a BN pair until the paper's claims about it are decided, up to a cap.
 
 An exploratory option (`python -m bn_keras.sweep --until_decided`), not the design the summary's
-verdicts follow: those come from the fixed design of 10 seeds per arm (reporting/design.py).
+verdicts follow: those come from the fixed design of 10 seeds per arm (reporting/paper/design.py).
 
-Every pair starts with `start` seeds per arm. After each round the verdicts are computed from
-the finished runs (each framework alone, unadjusted: reporting/claims.py), and each pair with an
+Every pair starts with `start` seeds per arm. After each round the verdicts are computed from the
+finished runs (each framework alone, unadjusted: reporting/paper/claims.py), and each pair with an
 UNDECIDED claim gets one more seed in both arms, until all its claims are decided or it reaches
 `cap` seeds.
 
@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 from bn_keras.config.commands import MAX_SEEDS, START_SEEDS
 from bn_keras.config.names import BN_SUFFIX
-from bn_keras.reporting import claims, effects
+from bn_keras.reporting import effects
+from bn_keras.reporting.paper import claims
 from bn_keras.runs import reader
 from bn_keras.runs.reader import KERAS, Run
 

@@ -26,8 +26,8 @@ NOT_EXPERIMENTS = ("recipe", "smoke")  # flagfiles that are included by others o
 # What the reports do with an experiment's runs.
 PAPER = "paper"  # the claims, the paper's figures, and the twin's runs beside Keras's
 EXTRA = "extra"  # a figure of its pair, and the paper's own numbers where it has them
-PROBES = "probes"  # the probe table and figures (bn_keras/reporting/probe_table.py)
-WHY = "why"  # the explanation grid's trends and verdicts (bn_keras/reporting/why.py)
+PROBES = "probes"  # the probe table and figures (bn_keras/reporting/probes/probe_table.py)
+WHY = "why"  # the explanation grid's trends and verdicts (bn_keras/reporting/why/why.py)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,7 @@ from bn_keras.common import cli
 from bn_keras.config import networks
 from bn_keras.experiments import catalog, jobs
 from bn_keras.experiments.jobs import Job
-from bn_keras.reporting import trend
+from bn_keras.reporting.why import trend
 from bn_keras.runs.reader import Run
 
 RESULTS_DIR = Path("results") / "why"
@@ -53,7 +53,7 @@ COMMON = (
     "--record_divergence",
 )
 # A learning rate "trains well" for an arm when no run failed (diverged, or ended at chance:
-# reporting.trend.AT_CHANCE) and its mean final accuracy is at
+# reporting.why.trend.AT_CHANCE) and its mean final accuracy is at
 # least this: within a percentage point of the recipe's 0.992 on the ReLU LeNet (fixed before any
 # run of the grid).
 WELL_TRAINED = 0.98
@@ -114,7 +114,7 @@ class Series:
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A factor, its scale for the trend (reporting.trend.SCALES) and the series along it."""
+    """A factor, its scale for the trend (reporting.why.trend.SCALES) and the series along it."""
 
     name: str
     factor: str  # the x axis, in words
@@ -207,7 +207,7 @@ def plan_jobs(
 
 
 def levels(series: Series, runs: Sequence[Run]) -> list[trend.Level]:
-    """The finished runs of a series as reporting.trend levels: the final accuracies of the runs
+    """The finished runs of a series as reporting.why.trend levels: the final accuracies of the runs
     that trained, and the counts of those that diverged and of those that ended at chance."""
     finished: dict[str, list[Run]] = {}
     for run in runs:

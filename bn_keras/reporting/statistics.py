@@ -24,7 +24,9 @@ from scipy import stats
 CONFIDENCE = 0.95
 ALPHA = 0.05  # of each test, and of each one-sided test of TOST; Holm's family-wise level
 POWER = 0.80  # of "seeds that would decide"
-ACCURACY_MARGIN = 0.002  # equivalence margin for accuracies; why and when: reporting/design.py
+ACCURACY_MARGIN = (
+    0.002  # equivalence margin for accuracies; why and when: reporting/paper/design.py
+)
 MAX_SEEDS = 100  # beyond this many seeds per arm a claim counts as not decidable
 EXACT_PERMUTATIONS = 10_000  # enumerate every relabelling up to this many, else draw this many
 PERMUTATION_SEED = 0  # the draws are fixed: rebuilding a summary gives the same p-values

@@ -8,18 +8,12 @@ the SVG backend whatever the session's default backend is: nothing needs a displ
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
 
-import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.config import networks
-from bn_keras.reporting import paper_checks, provenance, summary_files
-from bn_keras.reporting import summary as summary_lib
 from bn_keras.reporting.curves import (
     STYLES,
     Curve,
@@ -28,13 +22,15 @@ from bn_keras.reporting.curves import (
     mean_curve,
     network_title,
 )
-from bn_keras.reporting.framework_figures import framework_figures
+from bn_keras.reporting.paper import paper_checks, summary_files
+from bn_keras.reporting.paper import summary as summary_lib
+from bn_keras.reporting.paper.framework_figures import framework_figures
+from bn_keras.reporting.style import save_figure
 from bn_keras.runs import reader
 from bn_keras.runs.reader import Run
 
 PAPER_FIGURES = {n.name: n.figure for n in networks.paper()}
 ZOOM_DEPTH = 0.01  # the zoomed panels show this much accuracy below the best mean
-FORMATS = ("png", "svg")
 
 
 def schedule_text(config: dict) -> str:
@@ -158,37 +154,6 @@ def schedules_figure(groups: dict[str, list[Run]]) -> Figure | None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")
     return fig
-
-
-# matplotlib names a clip path by hashing its path and transform as text, and some transforms'
-# text holds their memory address: the same figure gets other ids in another process.
-_CLIP_ID = re.compile(rb'(?<=id=")p[0-9a-f]{10}(?=")|(?<=url\(#)p[0-9a-f]{10}(?=\))')
-
-
-def stable_clip_ids(svg: bytes) -> bytes:
-    """Renames an SVG's clip-path ids to clip0, clip1, ... in the order they first appear."""
-    names: dict[bytes, bytes] = {}
-    return _CLIP_ID.sub(lambda m: names.setdefault(m[0], b"clip%d" % len(names)), svg)
-
-
-def save_figure(fig: Figure, results_dir: Path, stem: str) -> list[Path]:
-    """Writes `stem`.png and `stem`.svg into `results_dir`, each atomically and only when its
-    bytes change; returns the paths."""
-    paths = []
-    for fmt in FORMATS:
-        buffer = io.BytesIO()
-        # No date, a fixed id salt and clip paths renamed in the SVG: rebuilding from the same
-        # files gives the same bytes, so git shows a figure as changed only when its data did.
-        metadata = {"Date": None} if fmt == "svg" else None
-        with matplotlib.rc_context({"svg.hashsalt": "bn_keras"}):
-            fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
-        data = buffer.getvalue()
-        if fmt == "svg":
-            data = stable_clip_ids(data)
-        path = Path(results_dir) / f"{stem}.{fmt}"
-        provenance.write_if_changed(path, data, write_bytes_atomic)
-        paths.append(path)
-    return paths
 
 
 def rebuild(

@@ -10,8 +10,9 @@ from absl import logging
 from bn_keras.config import datasets, networks
 from bn_keras.config.datasets import Dataset
 from bn_keras.config.names import BN_SUFFIX
-from bn_keras.reporting import claims, effects, findings
+from bn_keras.reporting import effects
 from bn_keras.reporting import statistics as stats_lib
+from bn_keras.reporting.paper import claims, findings
 from bn_keras.runs import reader
 from bn_keras.runs.reader import KERAS, Run
 
@@ -160,9 +161,9 @@ class Summary:
     """Everything summary.md and summary.csv show.
 
     `verdicts` are the paper's claims decided from every framework's runs together (pooled,
-    Holm-adjusted: reporting/findings.py). The primary framework (Keras when it has runs) fills
-    experiments, pairs, finished and `alone` (its own unadjusted verdicts); `twins` holds every
-    other framework's view, `agreement` its comparison with the primary per experiment.
+    Holm-adjusted: reporting/paper/findings.py). The primary framework (Keras when it has runs)
+    fills experiments, pairs, finished and `alone` (its own unadjusted verdicts); `twins` holds
+    every other framework's view, `agreement` its comparison with the primary per experiment.
     """
 
     experiments: dict[str, ExperimentStats]

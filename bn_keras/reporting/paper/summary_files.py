@@ -8,9 +8,9 @@ from pathlib import Path
 
 from bn_keras.common import tables
 from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import claims, design, effects, paper_checks, provenance, why_verdicts
-from bn_keras.reporting.statistics import ACCURACY_MARGIN
-from bn_keras.reporting.summary import (
+from bn_keras.reporting import effects, provenance
+from bn_keras.reporting.paper import claims, design, paper_checks
+from bn_keras.reporting.paper.summary import (
     ExperimentStats,
     FrameworkView,
     Pair,
@@ -20,7 +20,9 @@ from bn_keras.reporting.summary import (
     framework_name,
     group_by_experiment,
 )
-from bn_keras.reporting.summary_csv import csv_text
+from bn_keras.reporting.paper.summary_csv import csv_text
+from bn_keras.reporting.statistics import ACCURACY_MARGIN
+from bn_keras.reporting.why import why_verdicts
 
 MARKDOWN_FILE, CSV_FILE = "summary.md", "summary.csv"
 _LEGACY_COUNT = re.compile(r"^- Training time summed over the (\d+) finished runs", re.M)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from matplotlib.figure import Figure
 
 from bn_keras.reporting.curves import draw_curve, legend_title, mean_curve, network_title
-from bn_keras.reporting.summary import (
+from bn_keras.reporting.paper.summary import (
     BN_SUFFIX,
     Run,
     Summary,

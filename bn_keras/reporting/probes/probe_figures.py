@@ -17,10 +17,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bn_keras.config import networks
-from bn_keras.reporting import probe_table as table
-from bn_keras.reporting import summary as summary_lib
 from bn_keras.reporting.curves import STYLES, network_title
-from bn_keras.reporting.figures import save_figure
+from bn_keras.reporting.paper import summary as summary_lib
+from bn_keras.reporting.probes import probe_table as table
+from bn_keras.reporting.style import save_figure
 from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.reader import Run

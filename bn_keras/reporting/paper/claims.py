@@ -1,6 +1,6 @@
 """The paper's claims about each BN pair, decided from intervals: REPRODUCED, NOT, or UNDECIDED.
 
-Each claim has one primary quantity and one primary test (reporting/design.py says which):
+Each claim has one primary quantity and one primary test (reporting/paper/design.py says which):
 "BN speeds convergence" the restricted mean of the iterations to one threshold per network,
 "BN raises final accuracy" the final accuracy, both by Welch's t test of zero; "BN makes no
 difference" the final accuracy by TOST at the margin. The verdict functions take the p-value

@@ -3,9 +3,9 @@ figure per experiment, and the verdict block of docs/why.md.
 
 The command is `python -m bn_keras.plot results/why` (bn_keras/plot.py recognizes the grid's run
 directories and reads its levels through bn_keras/experiments/grid.py); the verdict rules are
-reporting/why_verdicts.py's, the statistics reporting/trend.py's. Like the main summary, nothing
-is rewritten whose bytes would not change, and the provenance lines are kept while the finished
-runs are the same (reporting/provenance.py).
+reporting/why/why_verdicts.py's, the statistics reporting/why/trend.py's. Like the main summary,
+nothing is rewritten whose bytes would not change, and the provenance lines are kept while the
+finished runs are the same (reporting/provenance.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import numpy as np
 
 from bn_keras.common import tables
 from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import provenance, trend
-from bn_keras.reporting import why_verdicts as rules
-from bn_keras.reporting.figures import save_figure
+from bn_keras.reporting import provenance
+from bn_keras.reporting.style import save_figure
+from bn_keras.reporting.why import trend
+from bn_keras.reporting.why import why_verdicts as rules
+from bn_keras.reporting.why.trend_figure import trend_figure
 from bn_keras.runs.reader import Run
 
 SUMMARY_FILE = "summary.md"
@@ -285,7 +287,7 @@ def rebuild(
     provenance.write_if_changed(md_path, text.encode(), write_bytes_atomic)
     paths = [md_path]
     for e in experiments.values():
-        fig = trend.trend_figure(e.series, e.scale, e.factor, f"{e.name}: BN's effect")
+        fig = trend_figure(e.series, e.scale, e.factor, f"{e.name}: BN's effect")
         paths += save_figure(fig, results_dir, f"why_{e.name}")
     if page is not None:
         link = Path("..", results_dir.resolve().relative_to(page.resolve().parents[1]))

@@ -60,6 +60,9 @@ def test_a_toy_dataset_runs_through_keras_and_the_summary(toy, tiny_mnist, tmp_p
     markdown = summary_files.markdown(result, [], "- runs: 2")
     assert markdown.startswith("# BatchNorm ablation on Toy: summary")
     assert "fixed by this test" in markdown and "it. to 50%: RMST" in markdown
+    # The design runs mlp in Keras alone (as Fashion-MNIST's), lenetr in both frameworks.
+    assert "- `mlp`: seeds per arm Keras 1; short of the design's 10" in markdown
+    assert "- `lenetr`: seeds per arm Keras 0, PyTorch 0; short of" in markdown
     assert [v.claim for v in result.alone] == ["BN speeds convergence", "BN raises final accuracy"]
     assert "speedup_to_50" in summary_csv.csv_text(result).splitlines()[0]
 

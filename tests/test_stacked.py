@@ -22,9 +22,9 @@ from bn_keras.training.checkpointing import RunCheckpoint
 from bn_keras.training.train import METRICS_FILE, build_compiled_model, train_and_evaluate
 
 # Grouped convolutions run on oneDNN's kernels or on the per-seed path (Eigen): run_tests.sh runs
-# this file again with TF_ENABLE_ONEDNN_OPTS=0, so a machine whose default is one cannot hide a
-# failure of the other.
-pytestmark = pytest.mark.kernels
+# the tests of the LeNets' stacks (marked `kernels`) again with TF_ENABLE_ONEDNN_OPTS=0, so a
+# machine whose default is one cannot hide a failure of the other.
+CONVOLUTIONAL = pytest.mark.kernels
 
 SEEDS = (0, 1, 2)
 # 200 tiny training images at batch 32: 7 iterations per epoch (the 7th partial), so the 60
@@ -106,7 +106,13 @@ def _trained(model: str, bn: bool, tiny_mnist, tmp_path_factory) -> tuple:
     return _TRAINED[(model, bn)]
 
 
-@pytest.fixture(scope="module", params=[("lenet", True), ("mlp", True)], ids=["lenet_bn", "mlp_bn"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(("lenet", True), id="lenet_bn", marks=CONVOLUTIONAL),
+        pytest.param(("mlp", True), id="mlp_bn"),
+    ],
+)
 def stack_and_singles(request, tiny_mnist, tmp_path_factory):
     return _trained(*request.param, tiny_mnist, tmp_path_factory)
 
@@ -169,7 +175,14 @@ def _assert_each_seeds_network(name: str, bn: bool, **variant) -> None:
                     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["mlp", "lenet", "lenetr"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mlp",
+        pytest.param("lenet", marks=CONVOLUTIONAL),
+        pytest.param("lenetr", marks=CONVOLUTIONAL),
+    ],
+)
 @pytest.mark.parametrize("bn", [False, True], ids=["plain", "bn"])
 def test_a_stack_computes_each_seeds_network(name, bn):
     _assert_each_seeds_network(name, bn)
@@ -179,7 +192,7 @@ def test_a_stack_computes_each_seeds_network(name, bn):
     "name, variant",
     [
         ("mlp", dict(width=0.5, mlp_depth=2, activation="relu")),
-        ("lenet", dict(width=0.5, activation="relu")),
+        pytest.param("lenet", dict(width=0.5, activation="relu"), marks=CONVOLUTIONAL),
     ],
 )
 def test_a_stack_of_a_variant_computes_each_seeds_network(name, variant):

@@ -13,8 +13,23 @@ from bn_keras.reporting.paper import claims
 from bn_keras.reporting.paper.findings import FAMILY
 from bn_keras.reporting.statistics import ACCURACY_MARGIN, ALPHA, POWER
 
-SEEDS_PER_ARM = DESIGN_SEEDS  # seeds 0-9 of every pair, in Keras and in the PyTorch twin
+SEEDS_PER_ARM = DESIGN_SEEDS  # seeds 0-9 of every pair, in each framework the design names
 FRAMEWORKS = ("keras", "pytorch")
+
+
+def frameworks_of(pair: str, dataset: Dataset) -> tuple[str, ...]:
+    """The frameworks the design of `dataset` runs `pair` in."""
+    return dataset.design_frameworks.get(pair, FRAMEWORKS)
+
+
+def margin_text(dataset: Dataset) -> str:
+    """The margin, in accuracy and test images, and the dataset's reasons for it."""
+    return (
+        f"±{ACCURACY_MARGIN} in accuracy ({ACCURACY_MARGIN * 100:.1f} percentage points, "
+        f"{ACCURACY_MARGIN * 10_000:.0f} of the 10,000 test images). {dataset.margin_note}"
+    )
+
+
 # scripts/simulate_adaptive.py's output (40,000 repeats per cell), as experiments/adaptive.py
 # quotes it.
 ERROR_RATES = (
@@ -23,20 +38,6 @@ ERROR_RATES = (
     "3.6%, 8.0% and 13.7% at seed SDs of 0.0005, 0.001 and 0.002, and its false-equivalence "
     "rate at a true effect on the margin 13.1%, 13.4% and 10.0%, where the fixed 10-seed design "
     "holds 4.5-5.0% (and 4.3% family-wise with Holm across five null claims)"
-)
-MARGIN_COMMIT = "b689265 (2026-11-27 00:23 UTC)"
-MARGIN_JUSTIFICATION = (
-    f"±{ACCURACY_MARGIN} in accuracy ({ACCURACY_MARGIN * 100:.1f} percentage points, "
-    f"{ACCURACY_MARGIN * 10_000:.0f} of the 10,000 test images). Practical relevance: a change "
-    "of 20 test images in 10,000 is below what anyone choosing whether to add BN to one of these "
-    "networks would act on; the margin says which difference matters, not what the data can "
-    "resolve. Binomial error: one accuracy near 0.99 on 10,000 images has a standard error of "
-    "sqrt(0.99 x 0.01 / 10,000) = 0.001, so the margin is two standard errors of a single "
-    "test-set measurement, less than the test set resolves for one model. When: fixed in "
-    f"commit {MARGIN_COMMIT}, after the 3-seed results of all six networks had been seen "
-    "(commit 85aaa87, 2026-11-26), including the ReLU LeNet-5's BN - no BN of +0.0007 over 3 "
-    "seeds, and before its 10-seed runs (6c90686, 2026-11-27 03:23 UTC). It was chosen knowing "
-    "a 3-seed estimate that lies inside it"
 )
 
 
@@ -58,16 +59,16 @@ def design_lines(dataset: Dataset) -> list[str]:
     """The design as markdown bullets, for the top of summary.md of runs on `dataset`."""
     primary = [f"  - `{pair}`: {claim}: {_primary(pair, claim, dataset)}" for pair, claim in FAMILY]
     return [
-        f"- Seeds: {SEEDS_PER_ARM} per arm (seeds 0-{SEEDS_PER_ARM - 1}) for every pair of the "
-        "paper, in Keras and in the PyTorch twin, all run whatever the interim results. A pair "
-        "with fewer seeds is reported, marked as short of the design.",
+        f"- Seeds: {dataset.seeds_note}. A pair with fewer seeds is reported, marked as short "
+        "of the design.",
         "- Primary quantity and test of each claim (the thresholds of the speed claims: "
         f"{dataset.threshold_note}):",
         *primary,
         "- Both frameworks together: each claim's primary estimate is the BN effect averaged "
-        "over the two frameworks, (Keras effect + PyTorch effect) / 2, with its Welch "
-        "(Satterthwaite) 95% interval; beside it the interaction, Keras effect - PyTorch effect "
-        "with its interval (do the frameworks agree?), and each framework's own result.",
+        "over the frameworks that ran both arms of its pair, (Keras effect + PyTorch effect) / "
+        "2 where both did, with its Welch (Satterthwaite) 95% interval; beside it the "
+        "interaction, Keras effect - PyTorch effect with its interval (do the frameworks "
+        "agree?), and each framework's own result.",
         f"- Multiplicity: Holm's step-down correction across all {len(FAMILY)} primary claims "
         f"together, family-wise level {ALPHA}. REPRODUCED needs a Holm-adjusted p below "
         f"{ALPHA} in the claimed direction (for the speed claims a permutation p that does not "
@@ -75,7 +76,7 @@ def design_lines(dataset: Dataset) -> list[str]:
         "the unadjusted 5% level: for a difference claim a 95% interval on the wrong side of "
         "zero, or (for accuracy, with an interval spanning zero) TOST equivalence; for the "
         "equivalence claim a 95% interval wholly beyond the margin. Anything else is UNDECIDED.",
-        f"- Margin: {MARGIN_JUSTIFICATION}.",
+        f"- Margin: {margin_text(dataset)}.",
         "- Secondary, unadjusted and descriptive: the other thresholds, best accuracy, each "
         "framework's own verdicts, the ReLU LeNet-5's convergence and the Keras - PyTorch table "
         "per experiment. No correction is applied to any of them, to none selectively.",

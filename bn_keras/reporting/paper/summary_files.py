@@ -93,7 +93,7 @@ def _design_section(summary: Summary) -> list[str]:
     lines = ["", "## Design (fixed before the results below)", "", *design_lines, ""]
     for pair in claims.CLAIMS:
         counts = []
-        for framework in design.FRAMEWORKS:
+        for framework in design.frameworks_of(pair, summary.dataset):
             view = summary.views.get(framework)
             stats = [view.experiments.get(e) for e in (pair, pair + "_bn")] if view else []
             n = min((len(s.seeds) for s in stats if s), default=0) if all(stats) else 0

@@ -13,7 +13,7 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 
-from bn_keras.common.errors import ConfigError
+from bn_keras.config.registry import Registry
 
 # The paper's claims about a BN pair (bn_keras.reporting.paper.claims decides them).
 SPEEDS_UP = "BN speeds convergence"
@@ -68,30 +68,9 @@ class Network:
         return getattr(importlib.import_module(module), function)
 
 
-NETWORKS: dict[str, Network] = {}
-
-
-def register(network: Network) -> Network:
-    """Adds a declaration to the registry, by its name.
-
-    Raises:
-        ValueError: a network of that name is registered already.
-    """
-    if network.name in NETWORKS:
-        raise ValueError(f"a network named {network.name!r} is registered already")
-    NETWORKS[network.name] = network
-    return network
-
-
-def get(name: str) -> Network:
-    """The declaration registered as `name`.
-
-    Raises:
-        ConfigError: no network has that name.
-    """
-    if name not in NETWORKS:
-        raise ConfigError(f"--model={name!r} is unknown: use one of {', '.join(NETWORKS)}")
-    return NETWORKS[name]
+NETWORKS: Registry[Network] = Registry("model")
+register = NETWORKS.register  # register(network) -> network; ValueError for a name taken
+get = NETWORKS.lookup  # get(name) -> Network; ConfigError for a name not declared
 
 
 def paper() -> tuple[Network, ...]:

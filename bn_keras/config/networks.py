@@ -78,7 +78,6 @@ def paper() -> tuple[Network, ...]:
     return tuple(n for n in NETWORKS.values() if n.claims)
 
 
-_LENET_LAYERS = ("conv1", "conv2", "fc1", "fc2")
 _KERAS = "bn_keras.models.networks"
 _TORCH = "bn_keras.twin.networks"
 
@@ -99,7 +98,7 @@ LENET = register(
     Network(
         "lenet",
         "LeNet-5, sigmoid",
-        _LENET_LAYERS,
+        ("conv1", "conv2", "fc1", "fc2"),
         "sigmoid",
         f"{_KERAS}:lenet",
         f"{_TORCH}:lenet",
@@ -108,16 +107,14 @@ LENET = register(
         convolutional=True,
     )
 )
+# The same LeNet-5 with ReLU, whose claim is that BN makes no difference.
 LENETR = register(
-    Network(
-        "lenetr",
-        "LeNet-5, ReLU",
-        _LENET_LAYERS,
-        "relu",
-        f"{_KERAS}:lenet",
-        f"{_TORCH}:lenet",
+    dataclasses.replace(
+        LENET,
+        name="lenetr",
+        title="LeNet-5, ReLU",
+        activation="relu",
         claims=(NO_DIFFERENCE,),
         figure="fig4_lenetr",
-        convolutional=True,
     )
 )

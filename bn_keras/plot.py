@@ -37,6 +37,11 @@ def main(argv: list[str]) -> None:
         )
     options = config_flags.from_flags(PlotOptions)
     results_dir = Path(argv[1])
+    if results_dir.exists() and not results_dir.is_dir():
+        raise ConfigError(
+            f"{results_dir} is a file, not a directory: give the directory that holds the run "
+            "directories, e.g. python -m bn_keras.plot results/"
+        )
     if is_grid(results_dir):
         why_main(results_dir, options.command, options.total_wall_time)
         return

@@ -36,7 +36,7 @@ from absl import flags
 
 from bn_keras.common import cli
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import datasets, fields
+from bn_keras.config import checks, datasets, fields
 from bn_keras.config import flags as config_flags
 from bn_keras.config.commands import SweepOptions
 from bn_keras.config.names import BN_SUFFIX, PAPER_EXPERIMENTS
@@ -115,6 +115,7 @@ def main(argv: list[str]) -> None:
     datasets.get(options.dataset)  # an unknown name, refused before any run is planned
     base = "results_quick" if options.quick else "results"
     results_dir = Path(options.results_dir or default_results_dir(options.dataset, base))
+    checks.check_directory(str(results_dir), "--results_dir")
     flag_dir, seeds = "flags", options.seeds
     if options.probes:
         flag_dir, results_dir = "flags/probes", Path(options.results_dir or results_dir / "probes")
@@ -198,6 +199,7 @@ def _why(options: SweepOptions, results_dir: Path, extra: list[str]) -> None:
     from bn_keras.experiments import grid
 
     directory = Path(options.results_dir or results_dir / grid.RESULTS_DIR.name)
+    checks.check_directory(str(directory), "--results_dir")
     seeds = options.seeds if flags.FLAGS["seeds"].present else grid.SEEDS
     jobs = grid.plan_jobs(
         options.experiment_list or list(grid.EXPERIMENTS), seeds, directory, extra

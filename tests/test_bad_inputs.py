@@ -306,7 +306,7 @@ ROWS = {
     # test_stacked).
     "seed range running downward": Row(lambda e: ["--seeds=5-2"], "runs downward; write 2-5"),
     "negative threads": Row(
-        lambda e: ["--threads=-1"], "--threads=-1 must be 0 (TensorFlow's default) or positive"
+        lambda e: ["--threads=-1"], "--threads=-1 must be 0 (TensorFlow's default) to 1024"
     ),
     "more seeds than a stack holds": Row(
         lambda e: ["--seeds=0-999"], "names 1000 seeds; a stack holds at most 32"
@@ -322,6 +322,45 @@ ROWS = {
         "lenetr_bn_seed0 holds an unfinished single run of seed 0: finish it with --seed=0",
         lambda e: _copy_run(e, name="lenetr_bn_seed0"),
     ),
+    # Issue 26: the grid's settings and the sizes, refused before anything is built.
+    "width not a number": Row(lambda e: ["--width=nan"], "--width=nan is not a finite number"),
+    "width infinite": Row(lambda e: ["--width=inf"], "--width=inf is not a finite number"),
+    "learning rate not a number": Row(
+        lambda e: ["--learning_rate=nan"], "--learning_rate=nan is not a finite number"
+    ),
+    "negative width": Row(lambda e: ["--width=-1"], "--width=-1.0 must be in (0, 100]"),
+    "width past its bound": Row(lambda e: ["--width=101"], "--width=101.0 must be in (0, 100]"),
+    # At the bounds' largest (about 1,100 GiB, with its batches) no test machine holds it.
+    "a network beyond the machine's memory": Row(
+        lambda e: [
+            "--model=mlp",
+            "--width=100",
+            "--mlp_depth=100",
+            "--batch_size=60000",
+            "--test_batch_size=10000",
+        ],  # fmt: skip
+        "--width=100 --mlp_depth=100: mlp would hold 9,908,940,010 parameters",
+    ),
+    "mlp depth past its bound": Row(
+        lambda e: ["--model=mlp", "--mlp_depth=1000000"], "--mlp_depth=1000000 must be in [1, 100]"
+    ),
+    "zero mlp depth": Row(lambda e: ["--model=mlp", "--mlp_depth=0"], "--mlp_depth=0 must be"),
+    "mlp depth on a LeNet": Row(lambda e: ["--mlp_depth=6"], "--mlp_depth=6 is the MLP's"),
+    "threads past their bound": Row(
+        lambda e: ["--threads=100000"], "--threads=100000 must be 0 (TensorFlow's default) to 1024"
+    ),
+    "test batch above MNIST's test set": Row(
+        lambda e: ["--test_batch_size=10001"], "--test_batch_size=10001 must be in (0, 10000]"
+    ),
+    "unknown activation": Row(lambda e: ["--activation=tanh"], "--activation"),
+    "unknown optimizer": Row(lambda e: ["--optimizer=adam"], "--optimizer"),
+    "landscape under sgd": Row(
+        lambda e: ["--optimizer=sgd", "--landscape_every=100"], "--landscape_every"
+    ),
+    "seeds of thousands of digits": Row(
+        lambda e: ["--seeds=" + "9" * 5000], "--seeds='9999999999999999999999999999999999999999"
+    ),
+    "a stack past its size": Row(lambda e: ["--seeds=0-32"], "names 33 seeds"),
     # Data and disk.
     "tampered dataset, no way to rebuild": Row(
         lambda e: [*_run_flags(e), f"--data_dir={e.tmp / 'tfds'}", "--run_name=fresh"],
@@ -561,7 +600,7 @@ IN_PROCESS = {
     # A batch above the training set trained on smaller batches than config.json recorded.
     "batch above MNIST's training set": (
         lambda tmp: config_lib.Config(batch_size=60_001).validate(),
-        "--batch_size=60001 must be in (0, 60000]: MNIST has 60,000 training images",
+        "--batch_size=60001 is above MNIST's 60,000 training images: use at most 60000",
     ),
     "batch above the training set loaded": (
         _tiny_batches,
@@ -581,3 +620,142 @@ def test_bad_input_is_refused_in_process(name, tmp_path):
     with pytest.raises(ConfigError) as refused:
         check(tmp_path)
     assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+# The sweep (and its grid mode, --why) and plot: their settings and a damaged results tree, each
+# through the command line (neither loads TensorFlow: a fraction of a second to 3 s a row).
+# Each row: the command, its arguments (given the test's directory), what its line names and
+# its exit status.
+GRID_RUN = "lenetr_w1_adadelta1_bn_seed0"  # an arm of issue 22's grid, so plot reads a grid
+
+
+def _grid_run(tmp: Path, damage: str = "") -> Path:
+    """A finished grid run as plot reads it (10,000 iterations), damaged as `damage` says."""
+    run = tmp / "why" / GRID_RUN
+    run.mkdir(parents=True)
+    (run / run_dir.CONFIG_FILE).write_text(json.dumps({"config": {"model": "lenetr"}}))
+    rows = "".join(f"{step},{0.1 + step / 11_000:.4f}\n" for step in range(0, 10_001, 500))
+    metrics = "step,test_accuracy\n" + rows
+    if damage == "truncated":
+        metrics = metrics[: len(metrics) // 2]
+    elif damage == "garbage row":
+        metrics += "garbage,row\n"
+    (run / run_dir.METRICS_FILE).write_text(metrics)
+    (run / run_dir.RESULT_FILE).write_text(
+        "{not json" if damage == "result not JSON" else json.dumps({"steps": 10_000})
+    )
+    if damage == "config missing":
+        (run / run_dir.CONFIG_FILE).unlink()
+    return tmp / "why"
+
+
+def _file(tmp: Path) -> Path:
+    (tmp / "a_file").write_text("x\n")
+    return tmp / "a_file"
+
+
+COMMAND_ROWS = {
+    "sweep: results dir is a file": (
+        "bn_keras.sweep",
+        lambda t: ["--experiments=mlp", f"--results_dir={_file(t)}"],
+        "is a file, not a directory",
+        2,
+    ),
+    "sweep --why: results dir is a file": (
+        "bn_keras.sweep",
+        lambda t: ["--why", "--seeds=1", f"--results_dir={_file(t)}"],
+        "--results_dir=",
+        2,
+    ),
+    "sweep --why: a million seeds": (
+        "bn_keras.sweep",
+        lambda t: ["--why", "--seeds=1000000", f"--results_dir={t}"],
+        "--seeds=1000000 must be in [1, 100]",
+        2,
+    ),
+    "sweep: jobs past their bound": (
+        "bn_keras.sweep",
+        lambda t: ["--jobs=100000", f"--results_dir={t}"],
+        "--jobs=100000 must be in [1, 64]",
+        2,
+    ),
+    "sweep: seed cap past its bound": (
+        "bn_keras.sweep",
+        lambda t: ["--until_decided", "--max_seeds=1000", f"--results_dir={t}"],
+        "--max_seeds=1000 must be in [1, 100]",
+        2,
+    ),
+    "sweep: extra seeds past their bound": (
+        "bn_keras.sweep",
+        lambda t: ["--extra_seeds=101", f"--results_dir={t}"],
+        "--extra_seeds=101 must be in [0, 100]",
+        2,
+    ),
+    "sweep: a stack past its size": (
+        "bn_keras.sweep",
+        lambda t: ["--stack_size=33", f"--results_dir={t}"],
+        "--stack_size=33 must be in [1, 32]",
+        2,
+    ),
+    "sweep --why: an experiment the grid lacks": (
+        "bn_keras.sweep",
+        lambda t: ["--why", "--experiments=width", f"--results_dir={t}"],
+        "no experiment ['width'] in the grid",
+        1,
+    ),
+    "plot: results dir is a file": (
+        "bn_keras.plot",
+        lambda t: [str(_file(t))],
+        "a_file is a file, not a directory",
+        2,
+    ),
+    "plot: a grid run's metrics cut short": (
+        "bn_keras.plot",
+        lambda t: [str(_grid_run(t, "truncated"))],
+        f"{GRID_RUN}/metrics.csv ends at iteration 4000 but result.json records 10000: move",
+        1,
+    ),
+    "plot: a grid run's garbage row": (
+        "bn_keras.plot",
+        lambda t: [str(_grid_run(t, "garbage row"))],
+        f"{GRID_RUN}/metrics.csv has a row that is not numbers",
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", COMMAND_ROWS)
+def test_sweep_and_plot_refuse_bad_input_in_one_line(name, tmp_path, cli):
+    module, args, names, code = COMMAND_ROWS[name]
+    arguments = args(tmp_path)
+    before = _hashes(tmp_path)
+    proc = cli.run(module, *arguments, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == code, proc.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith(PREFIX), proc.stderr[-3000:]
+    assert names in lines[0], lines[0]
+    assert _hashes(tmp_path) == before
+
+
+# Damaged run directories as every reader of finished runs meets them (reader.load_runs: plot,
+# its grid mode, the sweep's seed-adding rounds), in this process.
+@pytest.mark.parametrize(
+    ("damage", "names"),
+    [
+        ("truncated", "metrics.csv ends at iteration 4000 but result.json records 10000"),
+        ("garbage row", "metrics.csv has a row that is not numbers"),
+        ("result not JSON", "result.json cannot be read (JSONDecodeError)"),
+        ("config missing", "config.json is missing beside its metrics.csv"),
+    ],
+)
+def test_a_damaged_run_directory_is_refused_naming_its_file(damage, names, tmp_path):
+    from bn_keras.common.errors import RecordError
+    from bn_keras.runs.reader import load_runs
+
+    results = _grid_run(tmp_path, damage)
+    with pytest.raises(RecordError) as refused:
+        load_runs(results)
+    message = str(refused.value)
+    assert message.startswith(f"{results / GRID_RUN}/") and names in message, message
+    assert f"move {results / GRID_RUN} out of {results}" in message and "\n" not in message
+    assert len(load_runs(_grid_run(tmp_path / "whole"))) == 1  # undamaged, it is read

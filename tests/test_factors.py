@@ -36,7 +36,7 @@ def test_the_settings_reach_the_compiled_model():
     [
         ({"model": "lenetr", "mlp_depth": 6}, "--mlp_depth=6 is the MLP's"),
         ({"optimizer": "sgd", "landscape_every": 100}, "--landscape_every measures Adadelta"),
-        ({"width": 0.0}, "--width=0.0 must be positive"),
+        ({"width": 0.0}, r"--width=0.0 must be in \(0, 100\]"),
     ],
 )
 def test_combinations_the_factors_cannot_take_are_refused(change, match):

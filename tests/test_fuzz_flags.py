@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bn_keras.common.errors import ConfigError
 from bn_keras.config import checks, names
 from bn_keras.config import settings as config_lib
+from bn_keras.config.commands import SweepOptions
+from bn_keras.config.fields import check_fields
+from bn_keras.config.seeds import parse_seeds
 
 PREFIX = "bn_keras: error: "
 # Text a command line can carry: no NUL, no lone surrogates outside those Python makes of bytes
@@ -44,11 +49,23 @@ ENUMS = {
     "init": [*config_lib.INITS, "xavier"],
     "jit_compile": ["auto", "true", "false", "yes"],
     "dataset_source": ["auto", "tfds", "offline", "web"],
+    "activation": [*config_lib.ACTIVATIONS, "tanh"],
+    "optimizer": [*config_lib.OPTIMIZERS, "adam"],
 }
 NUMBERS = ["seed", "train_steps", "batch_size", "eval_every", "learning_rate", "rho", "lr_decay"]
 NUMBERS += ["steps_per_execution", "checkpoint_every", "probe_every", "landscape_span"]
-BOOLS = ["bn", "scale_lr", "export", "overwrite"]
-TEXTS = ["run_name", "devices", "probe_layers"]
+# Issue 26: the explanation grid's settings and the sizes.
+NUMBERS += ["width", "mlp_depth", "threads", "test_batch_size"]
+BOOLS = ["bn", "scale_lr", "export", "overwrite", "record_divergence"]
+TEXTS = ["run_name", "devices", "probe_layers", "seeds"]
+SEEDS_TEXT = st.one_of(
+    ARG_TEXT,
+    st.lists(
+        st.tuples(st.integers(0, 2**40), st.one_of(st.none(), st.integers(0, 2**40))), max_size=4
+    ).map(lambda parts: ",".join(f"{a}" if b is None else f"{a}-{b}" for a, b in parts)),
+    # Past 4,300 digits Python refuses to read a number: a ValueError, not a refusal, before.
+    st.sampled_from([1, 10, 11, 4301, 6000]).map(lambda n: "9" * n),
+)
 PATHS = ["results_dir", "data_dir"]
 
 
@@ -71,7 +88,8 @@ def flag(draw, paths_under: str) -> str:
         name = draw(st.sampled_from(BOOLS))
         return draw(st.sampled_from([f"--{name}", f"--no{name}", f"--{name}=maybe"]))
     elif kind == "text":
-        name, value = draw(st.sampled_from(TEXTS)), draw(ARG_TEXT)
+        name = draw(st.sampled_from(TEXTS))
+        value = draw(SEEDS_TEXT if name == "seeds" else ARG_TEXT)
     else:
         name = draw(st.sampled_from(PATHS))
         fixed = st.sampled_from(["a", "..", ".", "file", "file/below", "x" * 300])
@@ -122,11 +140,26 @@ def _expect_config_error_or_nothing(fn, *args) -> None:
             "seed": st.integers(-(2**40), 2**40),
             "strategy": st.sampled_from(ENUMS["strategy"]),
             "devices": st.text(max_size=12),
+            "width": st.floats(allow_nan=True, allow_infinity=True),
+            "mlp_depth": st.integers(-2, 10**7),
+            "test_batch_size": st.integers(-2, 10**6),
+            "activation": st.sampled_from(ENUMS["activation"]),
+            "optimizer": st.sampled_from(ENUMS["optimizer"]),
+            "landscape_every": st.integers(0, 2),
         },
+    ),
+    seeds=SEEDS_TEXT,
+    sweep_values=st.fixed_dictionaries(
+        {},
+        optional={
+            name: st.integers(-2, 10**7)
+            for name in ("seeds", "max_seeds", "extra_seeds", "jobs", "stack_size")
+        }
+        | {"why": st.booleans(), "until_decided": st.booleans()},
     ),
 )
 def test_checks_in_process_refuse_only_with_config_errors(
-    name, path, flagfile, config_values, tmp_path_factory
+    name, path, flagfile, config_values, seeds, sweep_values, tmp_path_factory
 ):
     root = tmp_path_factory.mktemp("checks")
     (root / "file").write_text("--model=mlp\n")
@@ -136,6 +169,13 @@ def test_checks_in_process_refuse_only_with_config_errors(
     flagfile = flagfile if flagfile.startswith("/") else f"{root}/{flagfile}"
     _expect_config_error_or_nothing(checks.check_flagfiles, ["main", f"--flagfile={flagfile}"])
     _expect_config_error_or_nothing(config_lib.Config(**config_values).validate)
+    # Issue 26: what reached the builders before must be refused now.
+    width, depth = config_values.get("width", 1.0), config_values.get("mlp_depth", 3)
+    if not (math.isfinite(width) and 0 < width <= 100) or not 1 <= depth <= 100:
+        with pytest.raises(ConfigError):  # naming it, or another setting checked first
+            config_lib.Config(**config_values).validate()
+    _expect_config_error_or_nothing(parse_seeds, seeds)
+    _expect_config_error_or_nothing(check_fields, SweepOptions(**sweep_values))
     assert _tree(root) == before
 
 

@@ -34,6 +34,13 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_temporary_files(directory: Path) -> None:
+    """Removes the temporary files that writes cut short left in `directory` and its
+    subdirectories (a process that exits at once on a signal leaves at most one)."""
+    for tmp in Path(directory).rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Text version of write_bytes_atomic (UTF-8)."""
     write_bytes_atomic(path, text.encode("utf-8"))

@@ -35,6 +35,7 @@ REPORTED = (
     errors.TrainingDiverged,
     errors.CheckpointError,
     errors.WriteError,
+    errors.RecordError,
     errors.Interrupted,
 )
 

@@ -21,6 +21,11 @@ class WriteError(RuntimeError):
     """A file could not be written (full disk, quota, size limit, no permission, read-only)."""
 
 
+class RecordError(RuntimeError):
+    """A run directory's record (config.json, metrics.csv, result.json) is missing or damaged where
+    a finished run is read; the message names the file and what to do."""
+
+
 class Interrupted(RuntimeError):
     """A signal stopped a run after a checkpoint; the same command resumes it."""
 

@@ -56,6 +56,7 @@ def hide_library_info() -> None:
 
 
 _filter: subprocess.Popen | None = None
+_saved: int | None = None  # the process's own stderr, while fd 2 is the filter's pipe
 
 
 def hide_start_up_messages() -> None:
@@ -64,7 +65,7 @@ def hide_start_up_messages() -> None:
 
     Does nothing when already done, or when the filter process cannot start.
     """
-    global _filter
+    global _filter, _saved
     if _filter is not None:
         return
     sys.stderr.flush()
@@ -74,21 +75,25 @@ def hide_start_up_messages() -> None:
         )
     except OSError:
         return
-    saved = os.dup(2)
+    _saved = os.dup(2)
     os.dup2(_filter.stdin.fileno(), 2)
     _filter.stdin.close()  # fd 2 is now the only writer of this process
-    atexit.register(_restore, saved)
+    atexit.register(restore)
 
 
-def _restore(saved: int) -> None:
-    global _filter
+def restore() -> None:
+    """Gives fd 2 back and waits for the filter to write what it holds: at exit, and before an
+    exit that skips atexit (os._exit). Does nothing when the filter is not running."""
+    global _filter, _saved
+    if _filter is None or _saved is None:
+        return
     sys.stderr.flush()
-    os.dup2(saved, 2)  # the filter sees end of input once children holding the pipe are done
-    os.close(saved)
+    os.dup2(_saved, 2)  # the filter sees end of input once children holding the pipe are done
+    os.close(_saved)
     # A child still writing through the filter after 5 s: it goes on alone and ends after it.
     with contextlib.suppress(subprocess.TimeoutExpired):
         _filter.wait(timeout=5)
-    _filter = None
+    _filter, _saved = None, None
 
 
 def _filter_main() -> None:

@@ -13,7 +13,7 @@ import dataclasses
 from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, items, like, setting
 from bn_keras.config.names import PAPER_EXPERIMENTS
 from bn_keras.config.seeds import MAX_STACK
-from bn_keras.config.settings import CommandOptions, Config
+from bn_keras.config.settings import MAX_THREADS, CommandOptions, Config
 
 # The sweep's seeds per arm of a paper pair: the fixed design's (bn_keras.reporting.paper.design
 # prints it in the summary), and where the exploratory seed-adding mode starts and its cap
@@ -23,6 +23,11 @@ START_SEEDS, MAX_SEEDS = 3, 10
 # The sweep's seeds per stack: the design's 10 seeds as two stacks, one per process
 # of the default --jobs=2 on 2 cores.
 DEFAULT_STACK = 5
+# Bounds on the sweep's sizes. Seeds: each is a run of every experiment (minutes
+# apiece), and ten times the design's is past any sweep worth planning (the grid: 52 runs a
+# seed). Processes: each is a TensorFlow process of about 0.7 GB at start.
+MAX_SWEEP_SEEDS = 100
+MAX_JOBS = 64
 # What the benchmark can time besides plain model.fit and bn_keras's defaults, in its tables'
 # order; bn_keras.benchmark.runner.OPTIONS says how each is timed (a test checks they agree).
 BENCH_OPTIONS = (
@@ -68,25 +73,37 @@ class SweepOptions:
         DESIGN_SEEDS,
         "Seeds 0..N-1 for the six paper experiments: the fixed design's 10 by default (with "
         f"--until_decided, where it starts: {START_SEEDS} is that mode's usual start).",
-        bounds=POSITIVE,
+        bounds=Bounds(1, MAX_SWEEP_SEEDS),
+        why=f": ten times the design's {DESIGN_SEEDS}",
     )
     until_decided: bool = setting(
         False,
         "Exploratory: add one seed at a time to each paper pair with an UNDECIDED claim, up to "
         "--max_seeds (optional stopping; its simulated error rates are in results/summary.md).",
     )
-    max_seeds: int = setting(MAX_SEEDS, "The cap of --until_decided.", bounds=POSITIVE)
+    max_seeds: int = setting(
+        MAX_SEEDS,
+        "The cap of --until_decided.",
+        bounds=Bounds(1, MAX_SWEEP_SEEDS),
+        why=f": ten times the design's {DESIGN_SEEDS}",
+    )
     twin: bool = setting(
         True,
         "Also run the paper experiments in the PyTorch twin (--framework=pytorch) into "
         "<results_dir>/pytorch/, when torch is importable.",
     )
-    extra_seeds: int = setting(1, "Seeds for the other experiments of flags/.", bounds=NON_NEGATIVE)
+    extra_seeds: int = setting(
+        1,
+        "Seeds for the other experiments of flags/.",
+        bounds=Bounds(0, MAX_SWEEP_SEEDS),
+        why=f": ten times the design's {DESIGN_SEEDS}",
+    )
     jobs: int = setting(
         2,
         "Processes at once, each a run or a stack (2 runs gave 1.2-1.3x the throughput of 1 on "
         "2 cores); above 1, each gets --threads=<cores // jobs>.",
-        bounds=POSITIVE,
+        bounds=Bounds(1, MAX_JOBS),
+        why=": each is a TensorFlow process of about 0.7 GB",
         short_name="j",
     )
     stack_size: int = setting(
@@ -178,7 +195,10 @@ class BenchOptions:
     dataset_files: str | None = like(Config, "dataset_files")
     torch_python: str = setting("", "Python interpreter with PyTorch installed; empty: this one.")
     threads: int = setting(
-        0, "PyTorch's thread count.", bounds=NON_NEGATIVE, zero="the CPU count, TensorFlow's"
+        0,
+        "PyTorch's thread count.",
+        bounds=Bounds(0, MAX_THREADS),
+        zero="the CPU count, TensorFlow's",
     )
     quick: bool = setting(
         False,
@@ -204,7 +224,12 @@ class BenchOptions:
 class LaunchOptions:
     """`python -m bn_keras.launch -- <main's flags>`: local multi-worker runs on loopback."""
 
-    workers: int = setting(2, "Number of worker processes.", bounds=POSITIVE)
+    workers: int = setting(
+        2,
+        "Number of worker processes.",
+        bounds=Bounds(1, MAX_JOBS),
+        why=": each is a TensorFlow process of about 0.7 GB",
+    )
     host: str = setting("127.0.0.1", "Address the workers listen on.")
     grace_s: float = setting(
         20.0, "Seconds a stopped worker gets before it is killed.", bounds=NON_NEGATIVE

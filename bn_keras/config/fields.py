@@ -7,6 +7,7 @@ a value outside them. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from bn_keras.common.errors import ConfigError
@@ -41,6 +42,8 @@ class Bounds:
             return f"0 ({zero}) or positive" if zero else "0 or positive"
         if self.high is None:
             return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if zero and self.low == 0 and not (self.low_open or self.high_open):
+            return f"0 ({zero}) to {self.high:g}"
         low = "-inf" if self.low is None else f"{self.low:g}"
         high = "2**32" if self.high == 2**32 else f"{self.high:g}"
         return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
@@ -148,6 +151,8 @@ def check_field(field: dataclasses.Field, value: Any) -> None:
         matches = True
     if not matches:
         raise ConfigError(f"{flag} must be a {kind.__name__}, not a {type(value).__name__}")
+    if kind is float and not math.isfinite(value):  # nan is inside every Bounds, inf above none
+        raise ConfigError(f"{flag} is not a finite number: give one, e.g. {field.default}")
     choices, bounds = field.metadata.get("choices"), field.metadata.get("bounds")
     if choices is not None and field.metadata.get("many"):
         unknown = [item for item in items(value) if item not in choices]

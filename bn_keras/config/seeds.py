@@ -12,7 +12,7 @@ from bn_keras.config.names import experiment_name
 from bn_keras.config.settings import Config
 
 MAX_STACK = 32  # seeds per stack: beyond it the stack gains no speed and multiplies memory
-_PART = re.compile(r"^(\d+)(?:-(\d+))?$")
+_PART = re.compile(r"^([0-9]+)(?:-([0-9]+))?$")
 _SEED_LIMIT = 2**32  # as --seed: NumPy and TensorFlow seeds are unsigned 32-bit
 _UNSUPPORTED = {  # settings a stack refuses, and why in a word
     "probe_every": "probes",
@@ -29,12 +29,15 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         ConfigError: malformed, a range running downward, a seed repeated or out of range, or
             more than MAX_STACK seeds.
     """
-    flag = f"--seeds={text!r}"
+    flag = f"--seeds={text if len(text) <= 40 else text[:40] + '...'!r}"
     seeds: list[int] = []
     for part in text.split(","):
         match = _PART.match(part.strip())
         if not match:
             raise ConfigError(f"{flag} is not a list of seeds: use a range and/or seeds, e.g. 0-9")
+        if max(len(digits.lstrip("0")) for digits in match.groups("")) > len(str(_SEED_LIMIT)):
+            # Not read as a number: Python refuses to convert more than 4,300 digits.
+            raise ConfigError(f"{flag}: seeds must be below 2**32, as --seed's")
         low = int(match.group(1))
         high = int(match.group(2)) if match.group(2) is not None else low
         if high < low:

@@ -6,7 +6,7 @@ import dataclasses
 import math
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import datasets, networks
+from bn_keras.config import datasets, networks, sizes
 from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, check_fields, setting
 from bn_keras.config.names import experiment_name
 
@@ -41,7 +41,15 @@ RESULT_NEUTRAL = (
 # Settings a config.json written before they existed lacks, and what such a run used.
 RENAMED = {"mnist_source": "dataset_source"}
 ABSENT_MEANS = {"dataset": datasets.DEFAULT}
+_MOST_TEST_EXAMPLES = max(dataset.test_examples for dataset in datasets.DATASETS.values())
 CHECKPOINT_SHARE = 0.02  # auto checkpoints: a resume redoes at most about 2% of a run
+# The sizes' bounds, each far past the grid's largest (width 2, 10 hidden layers): a network within
+# them is refused still when its memory estimate exceeds the machine's (sizes.check_fits).
+MAX_WIDTH = 100
+MAX_MLP_DEPTH = 100  # Keras builds a BN layer in about 30 ms: 100 layers in 3 s, 300 in 9 s
+# Measured on 2 cores: 1,024 intra-op threads start in 0.2 s and 60 MB, 4,096 in 1.5 s and
+# 300 MB; 100,000 hung. No CPU of one machine has more than 1,024 cores to use.
+MAX_THREADS = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,13 +127,16 @@ class Config:
     width: float = setting(
         1.0,
         "Width multiplier: every hidden layer's channels (conv) or units (dense) times this, "
-        "rounded half up, at least 1 (LeNet-5 at 0.25: 2, 4, 30 and 21; the MLP's 100: 25).",
-        bounds=POSITIVE,
+        "rounded half up, at least 1 (LeNet-5 at 0.25: 2, 4, 30 and 21; the MLP's 100: 25). "
+        "A network too big for this machine's memory is refused (bn_keras.config.sizes).",
+        bounds=Bounds(0, MAX_WIDTH, low_open=True),
+        why=": the grid's widest is 2",
     )
     mlp_depth: int = setting(
         3,
         "The MLP's hidden layers of 100 units (times --width); --model=mlp only.",
-        bounds=POSITIVE,
+        bounds=Bounds(1, MAX_MLP_DEPTH),
+        why=": the grid's deepest is 10, and Keras builds about 30 layers a second",
     )
     activation: str = setting(
         "auto",
@@ -194,7 +205,13 @@ class Config:
         "Evaluate with each BatchNorm folded into the conv or dense layer before it "
         "(bn_keras.models.folding): the same logits up to float rounding, fewer passes.",
     )
-    test_batch_size: int = setting(1000, "Evaluation batch size (global).", bounds=POSITIVE)
+    test_batch_size: int = setting(
+        1000,
+        "Evaluation batch size (global).",
+        bounds=Bounds(0, _MOST_TEST_EXAMPLES, low_open=True),
+        why=f": no dataset has more than {_MOST_TEST_EXAMPLES:,} test images, and a batch "
+        "cannot be larger",
+    )
     checkpoint_every: int = setting(
         0,
         "Checkpoint interval for exact resume, a multiple of --eval_every; 0 (auto): the "
@@ -290,6 +307,7 @@ class Config:
             f"some of {','.join(hidden)}, or leave it empty for all",
         )
         _check_factors(self)
+        sizes.check_fits(self)
 
     @property
     def device_list(self) -> list[str]:
@@ -401,6 +419,8 @@ class CommandOptions:
         0,
         "TensorFlow's intra-op threads in this process; 0: TensorFlow's default (one per "
         "core). 1 lets two stacks train side by side on two cores.",
-        bounds=NON_NEGATIVE,
+        bounds=Bounds(0, MAX_THREADS),
         zero="TensorFlow's default",
+        why=f": more threads than cores only wait (and {MAX_THREADS:,} is more cores than a "
+        "machine has); 100,000 hung",
     )

@@ -12,11 +12,12 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from absl import logging
 
-from bn_keras.common import cli
+from bn_keras.common import atomic, cli, quiet
 from bn_keras.common.errors import ConfigError, Interrupted
 from bn_keras.common.storage import write_errors_reported
 from bn_keras.config import checks, fields, settings
@@ -69,21 +70,85 @@ def cluster_task(config: settings.Config) -> cluster.ClusterTask | None:
     return task
 
 
-def _install_stop_handlers() -> tuple[threading.Event, list[int]]:
-    stop, received = threading.Event(), []
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def request_stop(signum, frame):
+
+class StopRequest(threading.Event):
+    """SIGINT's and SIGTERM's request to stop: the engines' `stop_request`.
+
+    Training asks it (`is_set`) after every compiled call, and checkpoints and stops when it is
+    set. Until training first asks, nothing would see the request while TensorFlow loads, the
+    data is prepared or the model is built and compiled, so a signal then ends the process at
+    once: the one error line, exit code 128 + signal. It exits rather than raising: an exception
+    raised inside TensorFlow's tracing came out as a SystemError. Python runs a handler only
+    between bytecodes of the main thread, so while that thread is in TensorFlow's C++ (an XLA
+    compilation took 13 s) `watch` hears the signal through a wakeup pipe instead. Every file
+    of the run directory is written whole (bn_keras.common.atomic) or appended by whole rows,
+    so the only leftover is an atomic write's temporary file, removed first.
+
+    Args:
+        run_dirs: the directories this process writes, cleared of temporary files on exit.
+        exit_now: ends the process with an exit code (a seam for tests).
+    """
+
+    def __init__(self, run_dirs: Sequence[Path] = (), exit_now: Callable[[int], object] = os._exit):
+        super().__init__()
+        self.received: list[int] = []
+        self._run_dirs, self._exit_now, self._asked = list(run_dirs), exit_now, False
+        self._stopping = threading.Lock()  # the handler and the watching thread: one line
+
+    def is_set(self) -> bool:
+        self._asked = True
+        return super().is_set()
+
+    def on_signal(self, signum: int, frame) -> None:
         del frame
-        received.append(signum)
-        stop.set()
+        self.received.append(signum)
+        if not self._asked:
+            self._stop_now(signum)
+        self.set()
         logging.warning("Signal %d: checkpointing and stopping after this iteration", signum)
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    def watch(self) -> None:
+        """From now on, a signal also wakes a thread that stops the process before training
+        started, whatever the main thread is doing (call from the main thread, once the
+        handlers are installed)."""
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        threading.Thread(target=self._wake, args=(read,), name="stop-watch", daemon=True).start()
+
+    def _wake(self, read: int) -> None:
+        while signum := os.read(read, 1):
+            if signum[0] in STOP_SIGNALS and not self._asked:
+                self._stop_now(signum[0])
+
+    def _stop_now(self, signum: int) -> None:
+        if not self._stopping.acquire(blocking=False):
+            self._stopping.acquire()  # the other one is ending the process: wait for the end
+        for path in self._run_dirs:
+            atomic.remove_temporary_files(path)
+        name = signal.Signals(signum).name
+        err = Interrupted(
+            f"interrupted by {name} before training started: run the same command again to "
+            "start it (or resume it from its last checkpoint)",
+            signum,
+        )
+        # Straight to the file descriptor: sys.stderr's lock may be held by the main thread.
+        os.write(2, f"{cli.error_line(str(err))}\n".encode())
+        quiet.restore()  # the line passes the start-up filter before the process ends
+        self._exit_now(cli.exit_code(err))
+
+
+def _install_stop_handlers(run_dirs: Sequence[Path]) -> tuple[StopRequest, list[int]]:
+    stop = StopRequest(run_dirs)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop.on_signal)
+    stop.watch()
     # Past a file-size limit (ulimit -f) writes fail with EFBIG, reported as a failed write,
     # instead of the kernel killing the run.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    return stop, received
+    return stop, stop.received
 
 
 def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
@@ -96,7 +161,8 @@ def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
         ConfigError: a setting, the results directory or the run directory is refused.
         WriteError: a file could not be written.
         DataError, TrainingDiverged, CheckpointError: training could not finish.
-        Interrupted: SIGINT or SIGTERM stopped the run after a checkpoint.
+        Interrupted: SIGINT or SIGTERM stopped the run after a checkpoint (before training
+            started, they end the process at once: StopRequest).
     """
     config.validate()
     if options.results_dir is None:  # runs of two datasets never share a directory
@@ -120,7 +186,7 @@ def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
         if options.overwrite:
             run_dir.clear(path)
     cli.keep_tracebacks_in(path / run_dir.ERROR_LOG_FILE)
-    stop, received = _install_stop_handlers()
+    stop, received = _install_stop_handlers([path])
     if twin:
         from bn_keras.twin.train import train_and_evaluate
     else:

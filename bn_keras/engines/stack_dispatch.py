@@ -15,7 +15,7 @@ from absl import logging
 from bn_keras.common import cli
 from bn_keras.common.errors import ConfigError, Interrupted
 from bn_keras.common.storage import write_errors_reported
-from bn_keras.config import checks, settings
+from bn_keras.config import checks, settings, sizes
 from bn_keras.config.seeds import check_stackable, parse_seeds, seed_run_dirs, stack_dir_name
 from bn_keras.runs import run_dir
 
@@ -36,6 +36,7 @@ def check_stack(config: settings.Config, options: settings.CommandOptions) -> tu
             f"--run_name names one run; {flag} writes each seed to <model>[_bn]_seed<s>: drop it"
         )
     check_stackable(config, flag)
+    sizes.check_fits(config, len(seeds))
     return seeds
 
 
@@ -71,7 +72,7 @@ def seed_paths(
 def start_stack(
     config: settings.Config,
     options: settings.CommandOptions,
-    install_stop_handlers: Callable[[], tuple],
+    install_stop_handlers: Callable[[list[Path]], tuple],
 ) -> None:
     """Checks, locks every directory of the stack, then trains (or resumes) it.
 
@@ -91,7 +92,7 @@ def start_stack(
             if options.overwrite:
                 run_dir.clear(path)
     cli.keep_tracebacks_in(stack_path / run_dir.ERROR_LOG_FILE)
-    stop, received = install_stop_handlers()
+    stop, received = install_stop_handlers([stack_path, *paths])
     from bn_keras.training import cpu_threads  # TensorFlow loads for valid input
     from bn_keras.training.stacked import train_stack
 

@@ -15,6 +15,7 @@ import keras
 from keras import layers
 
 from bn_keras.config import networks
+from bn_keras.config.sizes import LENET_UNITS, MLP_UNITS, scaled
 from bn_keras.models.batch_norm import batch_norm_class
 
 NUM_CLASSES = networks.CLASSES
@@ -87,11 +88,6 @@ class LayerFactory:
         return layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 
-def scaled(units: int, width: float) -> int:
-    """`units` times the width multiplier, rounded half up, at least 1 (6 x 0.25 = 1.5 -> 2)."""
-    return max(1, math.floor(units * width + 0.5))
-
-
 def mlp(
     make: LayerFactory, width: float, depth: int, activation: str
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -99,7 +95,7 @@ def mlp(
     inputs = make.image_input()
     x = make.flatten(inputs)
     for i in range(1, depth + 1):
-        x = make.dense(x, scaled(100, width), f"fc{i}")
+        x = make.dense(x, scaled(MLP_UNITS, width), f"fc{i}")
         x = make.normalize_and_activate(x, activation, f"fc{i}")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
@@ -109,15 +105,16 @@ def lenet(
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """LeNet-5: two 5x5 convolutions with max-pooling, then 120 and 84 units (times `width`)."""
     inputs = make.image_input()
-    x = make.conv(inputs, scaled(6, width), "same", "conv1")
+    conv1, conv2, fc1, fc2 = (scaled(units, width) for units in LENET_UNITS)
+    x = make.conv(inputs, conv1, "same", "conv1")
     x = make.normalize_and_activate(x, activation, "conv1")
     x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = make.conv(x, scaled(16, width), "valid", "conv2")
+    x = make.conv(x, conv2, "valid", "conv2")
     x = make.normalize_and_activate(x, activation, "conv2")
     x = layers.MaxPooling2D(2, name="pool2")(x)
     x = make.flatten(x)
-    x = make.normalize_and_activate(make.dense(x, scaled(120, width), "fc1"), activation, "fc1")
-    x = make.normalize_and_activate(make.dense(x, scaled(84, width), "fc2"), activation, "fc2")
+    x = make.normalize_and_activate(make.dense(x, fc1, "fc1"), activation, "fc1")
+    x = make.normalize_and_activate(make.dense(x, fc2, "fc2"), activation, "fc2")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 

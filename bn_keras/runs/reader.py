@@ -8,6 +8,7 @@ here, never files of their own.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -15,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bn_keras.common.errors import ConfigError
+from bn_keras.common.errors import ConfigError, RecordError
 from bn_keras.config import datasets
 from bn_keras.config.datasets import Dataset
 from bn_keras.config.settings import upgrade_record
@@ -85,26 +86,60 @@ def load_runs(results_dir: Path) -> list[Run]:
 
     Raises:
         ConfigError: the runs are of several datasets (a summary never mixes them).
+        RecordError: a run directory with metrics.csv but no config.json, or whose config.json,
+            metrics.csv or result.json cannot be read, or a finished run whose metrics.csv ends
+            before the iteration its result.json records.
     """
     runs = []
     for run_dir in run_dirs(Path(results_dir)):
         match = RUN_NAME.match(run_dir.name)
-        has_files = (run_dir / CONFIG_FILE).is_file() and (run_dir / METRICS_FILE).is_file()
-        if not (match and has_files):
-            continue
-        result_path = run_dir / RESULT_FILE
-        runs.append(
-            Run(
-                experiment=match["experiment"],
-                seed=int(match["seed"]),
-                run_dir=run_dir,
-                record=json.loads((run_dir / CONFIG_FILE).read_text()),
-                rows=read_metrics(run_dir / METRICS_FILE),
-                result=json.loads(result_path.read_text()) if result_path.is_file() else None,
-            )
-        )
+        if not (match and (run_dir / METRICS_FILE).is_file()):
+            continue  # not a run, or one stopped before its first row: nothing to read
+        runs.append(_read_run(run_dir, match["experiment"], int(match["seed"])))
     one_dataset(runs)
     return runs
+
+
+def _read_run(run_dir: Path, experiment: str, seed: int) -> Run:
+    """The run recorded in `run_dir`, its files checked as load_runs says."""
+    remedy = (
+        f"move {run_dir} out of {run_dir.parent} (or delete it and run the sweep that made it "
+        "again, which trains it afresh)"
+    )
+
+    def damaged(name: str, what: str) -> RecordError:
+        return RecordError(f"{run_dir / name} {what}: {remedy}")
+
+    try:
+        record = json.loads((run_dir / CONFIG_FILE).read_text())
+    except FileNotFoundError:
+        raise damaged(CONFIG_FILE, "is missing beside its metrics.csv") from None
+    except (OSError, ValueError) as err:
+        raise damaged(CONFIG_FILE, f"cannot be read ({type(err).__name__})") from None
+    try:
+        rows = read_metrics(run_dir / METRICS_FILE)
+    except (OSError, ValueError, TypeError, csv.Error) as err:
+        raise damaged(METRICS_FILE, f"has a row that is not numbers ({err})") from None
+    if any("step" not in row or "test_accuracy" not in row for row in rows):
+        raise damaged(METRICS_FILE, "lacks its step or test_accuracy column")
+    result_path, result = run_dir / RESULT_FILE, None
+    if result_path.is_file():
+        try:
+            result = json.loads(result_path.read_text())
+        except (OSError, ValueError) as err:
+            raise damaged(RESULT_FILE, f"cannot be read ({type(err).__name__})") from None
+    if not isinstance(record, dict):
+        raise damaged(CONFIG_FILE, "is not a run's record")
+    if not isinstance(result, dict | None):
+        raise damaged(RESULT_FILE, "is not a run's result")
+    steps = (result or {}).get("steps")
+    if result and result.get("diverged_at") is None and isinstance(steps, int):
+        last = rows[-1]["step"] if rows else math.nan  # NaN: an empty cell
+        if last != steps:
+            raise damaged(
+                METRICS_FILE, f"ends at iteration {last:g} but result.json records {steps}"
+            )
+    return Run(experiment, seed, run_dir, record, rows, result)
 
 
 def one_dataset(runs: Iterable[Run]) -> Dataset:

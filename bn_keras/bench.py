@@ -7,7 +7,7 @@ measurement once, in a rotating order), two sections (`--sections`):
         (`pip install .[bench]`), the original code's framework on the same networks and recipe
         (torch_worker). Options that TensorFlow reads once at start-up (oneDNN, thread counts)
         get their own worker process.
-    sweep: issue 20's headline figure, the seed-steps per second over the whole machine of each
+    sweep: the headline figure, the seed-steps per second over the whole machine of each
         way to run a sweep (benchmark/sweep.py): bn_keras with one seed or a stack of
         --stack_seeds seeds per process (as `train_stack` trains it), and PyTorch eager with one
         seed or a `torch.func` ensemble of as many models per process; each in 1 process with

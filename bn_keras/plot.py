@@ -5,9 +5,9 @@ python -m bn_keras.plot results/why [--command="python -m bn_keras.sweep --why"]
 
 Its flags are PlotOptions' (bn_keras/config/commands.py, listed in docs/flags.md). It prints the
 verdicts of the summary it wrote, once, and last the summary's path. A directory whose runs are
-all arms of issue 22's grid (bn_keras/experiments/grid.py) gets that grid's summary, figures and
-verdicts (bn_keras/reporting/why.py), and for the grid's own results/why also docs/why.md's
-verdict block.
+all arms of the explanation grid (bn_keras/experiments/grid.py) gets that grid's summary,
+figures and verdicts (bn_keras/reporting/why/why.py), and for the grid's own results/why also
+docs/why.md's verdict block.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from bn_keras.config import flags as config_flags
 from bn_keras.config.commands import PlotOptions
 from bn_keras.experiments import grid
 from bn_keras.experiments.jobs import REPO
-from bn_keras.reporting import why
-from bn_keras.reporting.figures import rebuild
-from bn_keras.reporting.summary import Run, load_runs
+from bn_keras.reporting.paper.figures import rebuild
+from bn_keras.reporting.why import why
+from bn_keras.runs.reader import Run, load_runs
 
 config_flags.define_flags(PlotOptions)
 flags.adopt_module_key_flags(config_flags)  # --help lists them as plot's own
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> None:
 
 
 def is_grid(results_dir: Path) -> bool:
-    """`results_dir` holds run directories, and every one is an arm of issue 22's grid."""
+    """`results_dir` holds run directories, and every one is an arm of the explanation grid."""
     names = {arm.name for arm in grid.arms(list(grid.EXPERIMENTS))}
     found = [p.name for p in results_dir.glob("*_seed*") if p.is_dir()]
     return bool(found) and all(name.rsplit("_seed", 1)[0] in names for name in found)

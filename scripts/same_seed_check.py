@@ -31,9 +31,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from bn_keras.config.names import PAPER_EXPERIMENTS
-from bn_keras.reporting import claims, curves, effects, statistics
+from bn_keras.reporting import curves, effects, statistics
+from bn_keras.reporting.paper import claims
+from bn_keras.reporting.paper.summary import Run, Spread, group_by_experiment, load_runs
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
-from bn_keras.reporting.summary import Run, Spread, group_by_experiment, load_runs
 
 THRESHOLDS = (0.97, 0.98, 0.99)
 

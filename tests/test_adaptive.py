@@ -6,7 +6,8 @@ import pytest
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.experiments import adaptive, jobs
-from bn_keras.reporting import claims, summary
+from bn_keras.reporting.paper import claims
+from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import MetricsWriter
 
 EVERY = 100
@@ -68,7 +69,7 @@ def test_large_effects_decide_at_three_close_ones_get_seeds_and_the_cap_stops(tm
     run_round, calls = rounds
     keys = [("keras", "mlp"), ("keras", "lenetr"), ("keras", "lenet")]
     states = adaptive.add_seeds_until_decided(
-        keys, run_round, lambda: summary.load_runs(tmp_path), start=3, cap=6
+        keys, run_round, lambda: reader.load_runs(tmp_path), start=3, cap=6
     )
     assert calls == [
         {("keras", "mlp"): 3, ("keras", "lenetr"): 3, ("keras", "lenet"): 3},
@@ -96,7 +97,7 @@ def test_each_framework_is_decided_on_its_own_runs(tmp_path, rounds):
     run_round, calls = rounds
     keys = [("keras", "mlp"), ("pytorch", "mlp")]
     states = adaptive.add_seeds_until_decided(
-        keys, run_round, lambda: summary.load_runs(tmp_path), start=3, cap=4
+        keys, run_round, lambda: reader.load_runs(tmp_path), start=3, cap=4
     )
     assert len(calls) == 1 and all(s.decided for s in states.values())
     line = states["pytorch", "mlp"].line()
@@ -109,7 +110,7 @@ def test_each_framework_is_decided_on_its_own_runs(tmp_path, rounds):
 def test_a_decision_uses_only_the_first_n_seeds(tmp_path, rounds):
     run_round, _ = rounds
     run_round({("keras", "lenetr"): 5})
-    state = adaptive.pair_state(summary.load_runs(tmp_path), "keras", "lenetr", 3)
+    state = adaptive.pair_state(reader.load_runs(tmp_path), "keras", "lenetr", 3)
     assert state.verdicts[0].effect.n == (3, 3) and not state.decided
     assert adaptive.pair_state([], "keras", "lenetr", 3).verdicts == []
 

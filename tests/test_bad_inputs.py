@@ -737,7 +737,7 @@ def test_sweep_and_plot_refuse_bad_input_in_one_line(name, tmp_path, cli):
     assert _hashes(tmp_path) == before
 
 
-# Damaged run directories as every reader of finished runs meets them (summary.load_runs: plot,
+# Damaged run directories as every reader of finished runs meets them (reader.load_runs: plot,
 # its grid mode, the sweep's seed-adding rounds), in this process.
 @pytest.mark.parametrize(
     ("damage", "names"),
@@ -750,7 +750,7 @@ def test_sweep_and_plot_refuse_bad_input_in_one_line(name, tmp_path, cli):
 )
 def test_a_damaged_run_directory_is_refused_naming_its_file(damage, names, tmp_path):
     from bn_keras.common.errors import RecordError
-    from bn_keras.reporting.summary import load_runs
+    from bn_keras.runs.reader import load_runs
 
     results = _grid_run(tmp_path, damage)
     with pytest.raises(RecordError) as refused:

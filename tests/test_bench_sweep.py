@@ -309,7 +309,7 @@ def test_a_torch_func_ensemble_trains_each_model_as_it_would_alone(cli):
 def test_the_tf_worker_trains_a_stack_as_train_stack_does(tiny_tfds_dir):
     from bn_keras.benchmark.tf_worker import TfWorker
 
-    worker = TfWorker(tiny_tfds_dir, "tfds")
+    worker = TfWorker({"data_dir": tiny_tfds_dir, "dataset_source": "tfds"})
     reply = worker.handle(
         {"cmd": "prepare", "network": "mlp", "variants": ["stack"], "eval_every": 2, "seeds": 3}
     )

@@ -9,8 +9,9 @@ import pytest
 from scipy import stats
 
 from bn_keras.config import datasets
-from bn_keras.reporting import claims, effects
-from bn_keras.reporting.claims import NOT_REPRODUCED, REPRODUCED, UNDECIDED
+from bn_keras.reporting import effects
+from bn_keras.reporting.paper import claims
+from bn_keras.reporting.paper.claims import NOT_REPRODUCED, REPRODUCED, UNDECIDED
 
 MNIST = datasets.get("mnist")
 

@@ -14,8 +14,8 @@ import pytest
 from bn_keras.common.errors import ConfigError
 from bn_keras.config import datasets
 from bn_keras.config.settings import Config
-from bn_keras.reporting import summary, summary_csv, summary_files
-from bn_keras.runs import run_dir
+from bn_keras.reporting.paper import summary, summary_csv, summary_files
+from bn_keras.runs import reader, run_dir
 
 FASHION = datasets.get("fashion_mnist")
 TINY = dict(train_steps=4, eval_every=2, batch_size=32, test_batch_size=50, export=False)
@@ -54,7 +54,7 @@ def test_a_toy_dataset_runs_through_keras_and_the_summary(toy, tiny_mnist, tmp_p
         train_and_evaluate(config, tmp_path / config.default_run_name, data=tiny_mnist)
     record = json.loads((tmp_path / "mlp_bn_seed0" / run_dir.CONFIG_FILE).read_text())
     assert record["config"]["dataset"] == "toy"
-    result = summary.summarize(summary.load_runs(tmp_path))
+    result = summary.summarize(reader.load_runs(tmp_path))
     assert result.dataset is toy and list(result.experiments) == ["mlp", "mlp_bn"]
     assert set(result.experiments["mlp"].iterations) == {0.5}
     markdown = summary_files.markdown(result, [], "- runs: 2")
@@ -81,7 +81,7 @@ def _runs_of(tmp_path, name: str, dataset: str | None):
     """A copy of the committed-format run `lenetr_seed0` recording `dataset` (None: no key, as
     before the setting)."""
     results = tmp_path / name
-    source = summary.load_runs(tmp_path / "one")[0].run_dir
+    source = reader.load_runs(tmp_path / "one")[0].run_dir
     copy = results / source.name
     shutil.copytree(source, copy)
     record = json.loads((copy / run_dir.CONFIG_FILE).read_text())
@@ -103,11 +103,11 @@ def one_run(tiny_mnist, tmp_path):
 
 def test_a_summary_never_mixes_datasets(one_run):
     _runs_of(one_run, "old", None)  # a record from before --dataset: MNIST
-    assert [r.dataset for r in summary.load_runs(one_run / "old")] == ["mnist"]
+    assert [r.dataset for r in reader.load_runs(one_run / "old")] == ["mnist"]
     mixed = _runs_of(one_run, "mixed", "fashion_mnist").parent
     shutil.copytree(one_run / "old" / "lenetr_seed0", mixed / "lenetr_seed1")
     with pytest.raises(ConfigError, match=r"several datasets \(fashion_mnist, mnist\)"):
-        summary.load_runs(mixed)
+        reader.load_runs(mixed)
 
 
 def test_a_run_directory_of_another_dataset_is_refused(one_run):

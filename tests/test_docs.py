@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from bn_keras.config import flags as config_flags
-from bn_keras.reporting import paper_checks
-from bn_keras.reporting.summary import Run
+from bn_keras.reporting.paper import paper_checks
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.reader import Run
 from bn_keras.runs.run_dir import METRICS_FILE, RESULT_FILE
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,9 @@ import pytest
 
 from bn_keras import plot
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.reporting import claims, curves, framework_figures, summary
+from bn_keras.reporting import curves
+from bn_keras.reporting.paper import claims, framework_figures, summary
+from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import MetricsWriter
 
 EVERY = 100
@@ -59,7 +61,7 @@ def results(tmp_path):
 
 
 def test_runs_are_grouped_by_framework(results):
-    runs = summary.load_runs(results)
+    runs = reader.load_runs(results)
     assert {r.framework for r in runs} == {"keras", "pytorch"}
     result = summary.summarize(runs)
     assert result.framework == "keras" and list(result.twins) == ["pytorch"]
@@ -78,7 +80,7 @@ def test_runs_are_grouped_by_framework(results):
 
 
 def test_agreement_is_keras_minus_pytorch_with_tost(results):
-    result = summary.summarize(summary.load_runs(results))
+    result = summary.summarize(reader.load_runs(results))
     rows = {a.experiment: a for a in result.agreement["pytorch"]}
     assert list(rows) == ["mlp", "mlp_bn", "lenetr", "lenetr_bn"]
     assert rows["mlp_bn"].effect.interval.effect == pytest.approx(0.977125 - 0.983125)
@@ -108,7 +110,7 @@ def test_summary_files_show_the_twin(results):
 
 def test_one_finding_per_claim_from_both_frameworks(results):
     """The pooled effect and the interaction against a hand computation from the seeds."""
-    result = summary.summarize(summary.load_runs(results))
+    result = summary.summarize(reader.load_runs(results))
     verdicts = {(v.pair, v.claim): v for v in result.verdicts}
     raises = verdicts["mlp", claims.RAISES]
     # Keras: 0.977125 - 0.97025 = 0.006875; PyTorch: 0.983125 - 0.97025 = 0.012875.
@@ -131,7 +133,7 @@ def test_one_finding_per_claim_from_both_frameworks(results):
 
 
 def test_framework_figure_overlays_both_frameworks(results):
-    result = summary.summarize(summary.load_runs(results))
+    result = summary.summarize(reader.load_runs(results))
     figures = dict(framework_figures.framework_figures(result))
     assert list(figures) == ["frameworks_mlp", "frameworks_lenetr"]
     fig = figures["frameworks_lenetr"]
@@ -150,7 +152,7 @@ def test_without_twin_runs_one_line_and_no_figure(tmp_path):
     for experiment, values in KERAS.items():
         for seed, final in enumerate(values):
             _write_run(tmp_path, experiment, seed, [0.1, 0.96, final])
-    result = summary.summarize(summary.load_runs(tmp_path))
+    result = summary.summarize(reader.load_runs(tmp_path))
     assert result.twins == {} and list(framework_figures.framework_figures(result)) == []
     plot.rebuild(tmp_path)
     assert (

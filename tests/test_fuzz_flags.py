@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import checks
+from bn_keras.config import checks, names
 from bn_keras.config import settings as config_lib
 from bn_keras.config.commands import SweepOptions
 from bn_keras.config.fields import check_fields
@@ -42,7 +42,7 @@ NUMBER_TEXT = st.one_of(
     st.sampled_from(["", "0", "-0", "1e3", "0x10", "abc", " 5", "nan", "inf", "1_000"]),
 )
 ENUMS = {
-    "model": [*config_lib.MODELS, "resnet", ""],
+    "model": [*names.MODELS, "resnet", ""],
     "strategy": [*config_lib.STRATEGIES, "tpu_pod"],
     "sync_bn": [*config_lib.SYNC_BN, "maybe"],
     "lr_schedule": [*config_lib.LR_SCHEDULES, "cosine"],

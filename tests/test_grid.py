@@ -1,20 +1,17 @@
-"""Issue 22's grid: its arms, their flags and configurations, the jobs the sweep runs, and the runs
-read back as levels of a factor (failed runs counted, not averaged)."""
+"""The explanation grid: its arms, their flags and configurations, the jobs the sweep runs, and
+the runs read back as levels of a factor (failed runs counted, not averaged)."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.experiments import grid, jobs
-from bn_keras.reporting.summary import Run
-from bn_keras.runs import run_dir
-
-RUN_NAME = re.compile(r"^(?P<experiment>.+)_seed(?P<seed>\d+)$")  # summary.load_runs's
+from bn_keras.experiments import catalog, grid, jobs
+from bn_keras.runs import reader, run_dir
+from bn_keras.runs.reader import Run
 
 
 def test_the_grid_has_every_level_with_and_without_bn():
@@ -42,9 +39,9 @@ def test_arm_names_and_flags():
 
 
 def test_the_width_one_arms_are_the_paper_networks_on_its_recipe():
-    paper = grid.resolve(["--flagfile=flags/lenetr_bn.flags"])
+    paper = catalog.resolve(["--flagfile=flags/lenetr_bn.flags"])
     (arm,) = [a for a in grid.EXPERIMENTS["capacity"].arms if a.name == "lenetr_w1_adadelta1_bn"]
-    ours = grid.resolve([*grid.COMMON, *arm.flags()])
+    ours = catalog.resolve([*grid.COMMON, *arm.flags()])
     differ = {k for k in ours if ours[k] != paper[k]}
     # The paper's flagfile also runs 10K steps; evaluating less often changes no training step.
     assert differ == {"eval_every", "export", "record_divergence"}
@@ -57,9 +54,13 @@ def test_jobs_run_seed_by_seed_with_the_configuration_main_resolves(tmp_path, cl
     assert [j.seed for j in planned] == [0] * 12 + [1] * 12
     job = planned[13]
     assert job.run_dir == tmp_path / f"{job.experiment}_seed1"
-    assert RUN_NAME.match(job.run_dir.name)["experiment"] == job.experiment
+    assert reader.RUN_NAME.match(job.run_dir.name)["experiment"] == job.experiment
     assert job.config["train_steps"] == 200 and job.config["seed"] == 1  # extra flags win
-    assert job.config == jobs.resolve_config(job.args)  # as bn_keras.main --print_config has it
+    # Resolved in this process as bn_keras.main --print_config resolves it.
+    printed = cli.run("bn_keras.main", *job.args, "--print_config")
+    assert printed.returncode == 0, printed.stderr
+    assert job.config == json.loads(printed.stdout)
+    assert job.args[: len(grid.COMMON)] == list(grid.COMMON)
 
 
 def test_a_grid_that_main_would_refuse_is_refused_while_planning(tmp_path):

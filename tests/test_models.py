@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from bn_keras.config import settings as config_settings
+from bn_keras.config import names, networks
 from bn_keras.models import networks as models
 
 # The original PyTorch models, layer by layer: (inputs per output unit, output units). MLP:
@@ -37,7 +37,7 @@ def _count(weights) -> int:
     return sum(int(np.prod(w.shape)) for w in weights)
 
 
-@pytest.mark.parametrize("name", models.MODEL_NAMES)
+@pytest.mark.parametrize("name", names.MODELS)
 @pytest.mark.parametrize("bn", [False, True])
 def test_parameter_counts(name, bn):
     model = models.build_model(name, bn=bn)
@@ -46,7 +46,7 @@ def test_parameter_counts(name, bn):
     assert _count(model.non_trainable_weights) == non_trainable
 
 
-@pytest.mark.parametrize("name", models.MODEL_NAMES)
+@pytest.mark.parametrize("name", names.MODELS)
 @pytest.mark.parametrize("bn", [False, True])
 def test_bn_sits_between_affine_op_and_activation(name, bn):
     model = models.build_model(name, bn=bn)
@@ -191,13 +191,14 @@ def test_unknown_model_is_refused():
         models.build_model("resnet", bn=False)
 
 
-def test_the_registry_builds_exactly_the_models_config_accepts():
-    # config.settings.MODELS is the one list (flags, validation); the registry must match it.
-    assert tuple(models._BUILDERS) == config_settings.MODELS == models.MODEL_NAMES
-    for name in config_settings.MODELS:
+def test_each_declared_network_builds_its_declared_hidden_layers_and_activation():
+    # The declaration (bn_keras/config/networks.py) is what validation and the probes read.
+    for name, network in networks.NETWORKS.items():
+        built = models.build_model(name, bn=False)
         hidden = [
             layer.name
-            for layer in models.build_model(name, bn=False).layers
+            for layer in built.layers
             if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)
         ][:-1]
-        assert tuple(hidden) == config_settings.HIDDEN_LAYERS[name]
+        assert tuple(hidden) == network.hidden_layers
+        assert built.get_layer(f"{hidden[0]}_{network.activation}")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bn_keras.reporting import paper_checks
-from bn_keras.reporting.summary import Run
+from bn_keras.reporting.paper import paper_checks
+from bn_keras.runs.reader import Run
 
 
 def _run(experiment: str, accuracies: dict[int, float], seed: int = 0, **config) -> Run:

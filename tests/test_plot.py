@@ -15,7 +15,8 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.reporting import figures, summary
+from bn_keras.reporting.paper import figures, summary
+from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import MetricsWriter
 
 EVERY = 100
@@ -107,7 +108,7 @@ def test_cli_refuses_a_tree_without_runs(tmp_path):
 
 def _groups(results):
     return summary.group_by_experiment(
-        [r for r in summary.load_runs(results) if r.finished]  # the unfinished seed stays out
+        [r for r in reader.load_runs(results) if r.finished]  # the unfinished seed stays out
     )
 
 
@@ -173,7 +174,7 @@ def test_zoom_shows_the_top_percent_over_the_second_half(results):
 
 def _run(seed, accuracy_by_step):
     rows = [{"step": float(step), "test_accuracy": acc} for step, acc in accuracy_by_step.items()]
-    return summary.Run("mlp", seed, Path(f"mlp_seed{seed}"), {}, rows, {})
+    return reader.Run("mlp", seed, Path(f"mlp_seed{seed}"), {}, rows, {})
 
 
 def test_mean_curve_keeps_the_steps_every_seed_evaluated():

@@ -15,12 +15,12 @@ import pytest
 import tensorflow as tf
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import datasets
-from bn_keras.config.settings import HIDDEN_LAYERS, RESULT_NEUTRAL, Config
+from bn_keras.config import datasets, networks
+from bn_keras.config.settings import RESULT_NEUTRAL, Config
 from bn_keras.data import input_pipeline
 from bn_keras.probes import activations, landscape
 from bn_keras.probes.callback import LandscapeProbe, TrainBatches
-from bn_keras.reporting import probe_figures, probe_table
+from bn_keras.reporting.probes import probe_figures, probe_table
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.training import train
@@ -46,7 +46,8 @@ def test_percentiles_of_a_fixed_tensor():
 
 
 def test_layer_and_unit_choice():
-    for name, layers in HIDDEN_LAYERS.items():  # config's list, for validation, is the models'
+    for name, network in networks.NETWORKS.items():  # the declaration's, for validation
+        layers = network.hidden_layers
         model = train.build_compiled_model(Config(model=name, bn=True), steps_per_epoch=7)
         assert activations.hidden_layers(model) == list(layers)
     lenet = train.build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=7)
@@ -247,7 +248,7 @@ def test_training_with_probes_is_bitwise_training_without(tiny_mnist, tmp_path, 
         assert not (plain.run_dir / name).exists()
         assert [r["step"] for r in _rows(probed.run_dir, name)] == [0, 10, 20]
     # step, 3 percentiles of each probed unit of every hidden layer, probe_s.
-    units = len(HIDDEN_LAYERS["lenet"]) * PROBES["probe_units"]
+    units = len(networks.LENET.hidden_layers) * PROBES["probe_units"]
     assert len(_rows(probed.run_dir, ACTIVATIONS_FILE)[0]) == 1 + 3 * units + 1
 
 

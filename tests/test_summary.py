@@ -8,7 +8,9 @@ import math
 import pytest
 
 from bn_keras.common.atomic import write_json_atomic
-from bn_keras.reporting import claims, provenance, summary, summary_files
+from bn_keras.reporting import provenance
+from bn_keras.reporting.paper import claims, summary, summary_files
+from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import MetricsWriter
 
 EVERY = 100
@@ -71,12 +73,12 @@ def write_run(results, name, accuracies, *, finished=True, seconds=10.0):
 
 
 def _summarize(tmp_path):
-    return summary.summarize(summary.load_runs(tmp_path))
+    return summary.summarize(reader.load_runs(tmp_path))
 
 
 def test_first_step_reaching_a_threshold_or_never(tmp_path):
     write_run(tmp_path, "mlp_seed0", [0.1, 0.975, 0.98, 0.97])
-    (run,) = summary.load_runs(tmp_path)
+    (run,) = reader.load_runs(tmp_path)
     assert run.first_step_reaching(0.97) == 100
     assert run.first_step_reaching(0.98) == 200  # equal counts as reached
     assert run.first_step_reaching(0.99) is None

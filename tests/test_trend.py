@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from bn_keras.reporting import trend
+from bn_keras.reporting.why import trend, trend_figure
 
 WIDTHS = (0.25, 0.5, 1.0, 2.0)
 
@@ -105,7 +105,7 @@ def test_the_figure_draws_effects_intervals_and_divergence(diverged):
     relu, sigmoid = _levels(rng, 0.001), _levels(rng, -0.002)
     if diverged:
         relu[-1] = trend.Level(2.0, relu[-1].without[:3], relu[-1].with_bn, diverged=(2, 0))
-    fig = trend.trend_figure(
+    fig = trend_figure.trend_figure(
         [("ReLU", relu), ("sigmoid", sigmoid)], "log2", "width multiplier", "capacity"
     )
     assert len(fig.axes) == (2 if diverged else 1)

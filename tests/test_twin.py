@@ -21,8 +21,8 @@ torch = pytest.importorskip(
 
 from bn_keras.data import facts, input_pipeline  # noqa: E402
 from bn_keras.models import networks as keras_networks  # noqa: E402
-from bn_keras.reporting.summary import load_runs  # noqa: E402
 from bn_keras.runs.metrics_file import read_metrics  # noqa: E402
+from bn_keras.runs.reader import load_runs  # noqa: E402
 from bn_keras.twin import batches, networks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,9 @@ import pytest
 
 from bn_keras import plot
 from bn_keras.experiments import grid
-from bn_keras.reporting import summary, trend, why
-from bn_keras.reporting import why_verdicts as rules
+from bn_keras.reporting.why import trend, why
+from bn_keras.reporting.why import why_verdicts as rules
+from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import FIELDS
 
 S, N, U = rules.SUPPORTED, rules.NOT_SUPPORTED, rules.UNDECIDED
@@ -231,7 +232,7 @@ def test_rebuilding_from_the_same_runs_rewrites_nothing(grid_results):
 
 
 def test_the_page_gets_the_verdict_block_between_its_markers(grid_results, tmp_path):
-    runs = summary.load_runs(grid_results[0])
+    runs = reader.load_runs(grid_results[0])
     result = why.answer(plot.grid_experiments(runs), grid.WELL_TRAINED)
     page = tmp_path / "why.md"
     page.write_text(f"# Why\n\nprose\n\n{why.BEGIN}\nold\n{why.END}\n\nmore prose\n")

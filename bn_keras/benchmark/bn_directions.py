@@ -1,5 +1,6 @@
-"""The other BatchNorm training steps tried for issue 14, kept so that the benchmark times each
-against Keras's layer and FastBatchNormalization in the same run (docs/speed.md).
+"""The other BatchNorm training steps tried before FastBatchNormalization, kept so that the
+benchmark times each against Keras's layer and FastBatchNormalization in the same run
+(docs/speed.md).
 
 Each is a FastBatchNormalization with another `_normalize_batch`: the same function, the same
 moving statistics, another way of computing it. None is used by a run.

@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 
 from bn_keras.benchmark.noise import OTHERS_LIMIT
+from bn_keras.common import tables as markdown_tables
 from bn_keras.common.atomic import write_text_atomic
 
 CSV_FIELDS = (
@@ -151,8 +152,7 @@ def is_sweep(record: dict) -> bool:
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     """A markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    return "\n".join(markdown_tables.table(header, rows))
 
 
 def _percent(value: float) -> str:

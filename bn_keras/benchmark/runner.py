@@ -101,10 +101,10 @@ QUICK = {"reps": 1, "seconds": 0.3, "stack_seeds": BENCH_QUICK_STACK_SEEDS}
 # expected_runtime's model of a run on an idle 2-core CPU: the workers' start, each measurement's
 # compilation per network, and each timing's cost beyond its --seconds. Fitted to the full run of
 # docs/speed.md (19 min, 306 timings, 102 compilations) and the 85 s that --quick's start and
-# first network took in issue 19.
+# first network took (docs/speed.md).
 START_S, COMPILE_S, TIMING_OVERHEAD_S = 30.0, 3.4, 1.0
 # The sweep section's preparation of a stacked variant (compilation, then 2 x --eval_every steps of
-# S seeds to warm up): a guess from issue 20's prototype rates, not yet fitted to a full run.
+# S seeds to warm up): a guess from the stacks' prototype rates, not yet fitted to a full run.
 STACK_COMPILE_S = 8.0
 
 

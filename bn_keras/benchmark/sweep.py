@@ -1,4 +1,4 @@
-"""The benchmark's sweep section (issue 20): the ways to run a sweep of seeds, in seed-steps/s.
+"""The benchmark's sweep section: the ways to run a sweep of seeds, in seed-steps/s.
 
 A sweep trains many seeds of one network; what counts is the seeds' training steps per second
 over the whole machine. Each way is a worker variant run in one process, or in two processes

@@ -1,11 +1,11 @@
-"""The sweep section's tables: seed-steps/s per way to run a sweep, and issue 20's 1.5x goal."""
+"""The sweep section's tables: seed-steps/s per way to run a sweep, and the 1.5x goal."""
 
 from __future__ import annotations
 
 from bn_keras.benchmark.report import is_sweep, mark, table, times
 from bn_keras.benchmark.sweep import PYTORCH, TENSORFLOW
 
-GOAL = 1.5  # issue 20: bn_keras's best way at least 1.5x the best PyTorch way, on every network
+GOAL = 1.5  # bn_keras's best way at least 1.5x the best PyTorch way, on every network
 
 
 def _best_torch(records: list[dict]) -> dict | None:

@@ -15,15 +15,15 @@ from bn_keras.config.names import PAPER_EXPERIMENTS
 from bn_keras.config.seeds import MAX_STACK
 from bn_keras.config.settings import MAX_THREADS, CommandOptions, Config
 
-# The sweep's seeds per arm of a paper pair: the fixed design's (bn_keras.reporting.design prints
-# it in the summary), and where the exploratory seed-adding mode starts and its cap
+# The sweep's seeds per arm of a paper pair: the fixed design's (bn_keras.reporting.paper.design
+# prints it in the summary), and where the exploratory seed-adding mode starts and its cap
 # (bn_keras.experiments.adaptive).
 DESIGN_SEEDS = 10
 START_SEEDS, MAX_SEEDS = 3, 10
-# The sweep's seeds per stack (issue 20): the design's 10 seeds as two stacks, one per process
+# The sweep's seeds per stack: the design's 10 seeds as two stacks, one per process
 # of the default --jobs=2 on 2 cores.
 DEFAULT_STACK = 5
-# Issue 26's bounds on the sweep's sizes. Seeds: each is a run of every experiment (minutes
+# Bounds on the sweep's sizes. Seeds: each is a run of every experiment (minutes
 # apiece), and ten times the design's is past any sweep worth planning (the grid: 52 runs a
 # seed). Processes: each is a TensorFlow process of about 0.7 GB at start.
 MAX_SWEEP_SEEDS = 100
@@ -52,7 +52,7 @@ BENCH_OPTIONS = (
 )
 BENCH_QUICK_NETWORKS = ("mlp_bn", "lenetr_bn")
 # The benchmark's sections: bn_keras's speed options (one seed, each option against plain fit) and
-# issue 20's sweep throughput (seed-steps/s over the machine, stacked and side by side, against
+# the sweep's throughput (seed-steps/s over the machine, stacked and side by side, against
 # PyTorch's ways to run a sweep); bn_keras.benchmark.sweep says what the second times.
 BENCH_SECTIONS = ("speed_options", "sweep")
 # --quick's sweep section, a smoke check of its path: the fastest BN network, stacks of 2 seeds.
@@ -153,14 +153,12 @@ class SweepOptions:
         bounds=NON_NEGATIVE,
     )
     quick: bool = setting(False, "Short runs of the same pipeline, into results_quick/.")
-    probes: bool = setting(
-        False, "The probe experiments of flags/probes/, into results/probes/ (issue 6)."
-    )
+    probes: bool = setting(False, "The probe experiments of flags/probes/, into results/probes/.")
     force: bool = setting(False, "Rerun finished runs too.")
     why: bool = setting(
         False,
-        "Issue 22's grid (bn_keras/experiments/grid.py) instead of flags/: --experiments names its "
-        "experiments, --seeds defaults to 5, results go to results/why/.",
+        "The explanation grid (bn_keras/experiments/grid.py) instead of flags/: --experiments "
+        "names its experiments, --seeds defaults to 5, results go to results/why/.",
     )
     results_dir: str | None = like(
         CommandOptions,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bn_keras.common.errors import ConfigError
+from bn_keras.config.registry import Registry
 
 # The original files (upstream's names, uncompressed), in this order in a declaration.
 SPLIT_FILES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -111,31 +111,10 @@ class Dataset:
         return dict(zip(SPLIT_FILES, zip(self.file_names, self.file_sha256, strict=True)))
 
 
-DATASETS: dict[str, Dataset] = {}
+DATASETS: Registry[Dataset] = Registry("dataset")
 DEFAULT = "mnist"
-
-
-def register(dataset: Dataset) -> Dataset:
-    """Adds a declaration to the registry, by its name.
-
-    Raises:
-        ValueError: a dataset of that name is registered already.
-    """
-    if dataset.name in DATASETS:
-        raise ValueError(f"a dataset named {dataset.name!r} is registered already")
-    DATASETS[dataset.name] = dataset
-    return dataset
-
-
-def get(name: str) -> Dataset:
-    """The declaration registered as `name`.
-
-    Raises:
-        ConfigError: no dataset has that name.
-    """
-    if name not in DATASETS:
-        raise ConfigError(f"--dataset={name!r} is unknown: use one of {', '.join(DATASETS)}")
-    return DATASETS[name]
+register = DATASETS.register  # register(dataset) -> dataset; ValueError for a name taken
+get = DATASETS.lookup  # get(name) -> Dataset; ConfigError for a name not declared
 
 
 _UPSTREAM_FILES = (

@@ -1,4 +1,4 @@
-"""The names experiments go by: the networks, the `_bn` rule and the paper's six experiments.
+"""The names experiments go by: the networks, the `_bn` rule and the paper's experiments.
 
 An experiment is a network with or without BatchNorm, `<model>[_bn]` (`lenetr_bn`); its runs are
 `<experiment>_seed<seed>`. Every room that names one uses these, so the rule is said once.
@@ -6,7 +6,9 @@ An experiment is a network with or without BatchNorm, `<model>[_bn]` (`lenetr_bn
 
 from __future__ import annotations
 
-MODELS = ("mlp", "lenet", "lenetr")  # bn_keras.models.networks builds these (a test checks)
+from bn_keras.config import networks
+
+MODELS = tuple(networks.NETWORKS)  # the networks declared in bn_keras/config/networks.py
 BN_SUFFIX = "_bn"
 
 
@@ -20,5 +22,7 @@ def split_experiment(name: str) -> tuple[str, bool]:
     return name.removesuffix(BN_SUFFIX), name.endswith(BN_SUFFIX)
 
 
-# Each network without and with BatchNorm, in the paper's order.
-PAPER_EXPERIMENTS = tuple(experiment_name(m, bn) for m in MODELS for bn in (False, True))
+# Each paper network (one with claims) without and with BatchNorm, in the paper's order.
+PAPER_EXPERIMENTS = tuple(
+    experiment_name(n.name, bn) for n in networks.paper() for bn in (False, True)
+)

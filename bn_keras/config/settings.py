@@ -6,31 +6,20 @@ import dataclasses
 import math
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import datasets, sizes
+from bn_keras.config import datasets, networks, sizes
 from bn_keras.config.fields import NON_NEGATIVE, POSITIVE, Bounds, check_fields, setting
-from bn_keras.config.names import MODELS, experiment_name
+from bn_keras.config.names import experiment_name
 
-# The hidden layers of each network (bn_keras.models.networks; a test checks they agree), for
-# --probe_layers.
-HIDDEN_LAYERS = {
-    "mlp": ("fc1", "fc2", "fc3"),
-    "lenet": ("conv1", "conv2", "fc1", "fc2"),
-    "lenetr": ("conv1", "conv2", "fc1", "fc2"),
-}
 LR_SCHEDULES = ("epoch", "steps", "constant")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 SYNC_BN = ("auto", "true", "false")
 INITS = ("pytorch", "glorot")
 FRAMEWORKS = ("keras", "pytorch")  # pytorch: the twin in bn_keras.twin
 DATASET_SOURCES = ("auto", "tfds", "offline")
-# What every network takes (bn_keras.models.networks and the twin's; a test checks): a dataset
-# of other images or classes is refused.
-NETWORK_IMAGES = (28, 28, 1)
-NETWORK_CLASSES = 10
 DEFAULT_RESULTS_DIR = "results"
 JIT_COMPILE = ("auto", "true", "false")
 BN_IMPLS = ("fast", "keras")  # bn_keras.models.batch_norm
-ACTIVATIONS = ("auto", "sigmoid", "relu")  # auto: the network's own (issue 22's factors)
+ACTIVATIONS = ("auto", "sigmoid", "relu")  # auto: the network's own
 OPTIMIZERS = ("adadelta", "sgd")
 MAX_STEPS_PER_EXECUTION = 50
 # Settings that change speed or outputs written, never the numbers a run measures.
@@ -54,7 +43,7 @@ RENAMED = {"mnist_source": "dataset_source"}
 ABSENT_MEANS = {"dataset": datasets.DEFAULT}
 _MOST_TEST_EXAMPLES = max(dataset.test_examples for dataset in datasets.DATASETS.values())
 CHECKPOINT_SHARE = 0.02  # auto checkpoints: a resume redoes at most about 2% of a run
-# Issue 26's sizes, each far past the grid's largest (width 2, 10 hidden layers): a network within
+# The sizes' bounds, each far past the grid's largest (width 2, 10 hidden layers): a network within
 # them is refused still when its memory estimate exceeds the machine's (sizes.check_fits).
 MAX_WIDTH = 100
 MAX_MLP_DEPTH = 100  # Keras builds a BN layer in about 30 ms: 100 layers in 3 s, 300 in 9 s
@@ -76,7 +65,11 @@ class Config:
         f"Dataset to train and test on: one declared in bn_keras/config/datasets.py "
         f"({', '.join(datasets.DATASETS)}). Runs whose config.json lacks it used mnist.",
     )
-    model: str = setting("lenetr", "Network to train.", choices=MODELS)
+    model: str = setting(
+        "lenetr",
+        "Network to train: one declared in bn_keras/config/networks.py "
+        f"({', '.join(networks.NETWORKS)}).",
+    )
     bn: bool = setting(False, "BatchNormalization before every hidden activation.")
     seed: int = setting(
         0,
@@ -129,8 +122,8 @@ class Config:
         "glorot (Keras's default).",
         choices=INITS,
     )
-    # Issue 22's factors (capacity, depth, step size) and how a diverged run ends; the defaults
-    # give the paper's networks and recipe, and the PyTorch twin refuses anything else.
+    # The explanation grid's factors (capacity, depth, step size) and how a diverged run ends;
+    # the defaults give the paper's networks and recipe, and the PyTorch twin refuses anything else.
     width: float = setting(
         1.0,
         "Width multiplier: every hidden layer's channels (conv) or units (dense) times this, "
@@ -272,6 +265,7 @@ class Config:
             ConfigError: naming the first invalid setting and its fix.
         """
         check_fields(self)
+        networks.get(self.model)  # a network that is not declared
         _check_dataset(self)
         _require(
             self.eval_every <= self.train_steps,
@@ -305,7 +299,7 @@ class Config:
                 f"--{name}={value} must be a multiple of --steps_per_execution={spe} "
                 "(callbacks run once per compiled call): change one, or use 0 (auto)",
             )
-        hidden = HIDDEN_LAYERS[self.model]
+        hidden = networks.get(self.model).hidden_layers
         unknown = [n.strip() for n in self.probe_layers.split(",") if n.strip() not in hidden]
         _require(
             not [n for n in unknown if n],
@@ -347,10 +341,10 @@ def _check_dataset(config: Config) -> None:
     """The dataset is declared, fits the networks and the batch, and its source can be used."""
     dataset = datasets.get(config.dataset)
     _require(
-        dataset.image_shape == NETWORK_IMAGES and dataset.num_classes == NETWORK_CLASSES,
+        dataset.image_shape == networks.IMAGE_SHAPE and dataset.num_classes == networks.CLASSES,
         f"--dataset={config.dataset} has {'x'.join(map(str, dataset.image_shape))} images in "
         f"{dataset.num_classes} classes; the networks take "
-        f"{'x'.join(map(str, NETWORK_IMAGES))} images in {NETWORK_CLASSES}",
+        f"{'x'.join(map(str, networks.IMAGE_SHAPE))} images in {networks.CLASSES}",
     )
     _require(
         config.batch_size <= dataset.train_examples,
@@ -378,9 +372,9 @@ def default_results_dir(dataset: str, base: str = DEFAULT_RESULTS_DIR) -> str:
 
 
 def _check_factors(config: Config) -> None:
-    """How issue 22's factors combine with the other settings."""
+    """How the explanation grid's factors combine with the other settings."""
     _require(
-        config.mlp_depth == 3 or config.model == "mlp",
+        config.mlp_depth == 3 or networks.get(config.model).depth_varies,
         f"--mlp_depth={config.mlp_depth} is the MLP's: use --model=mlp, or drop it",
     )
     _require(
@@ -413,7 +407,7 @@ class CommandOptions:
         "Check the settings, paths and run directory as a run would before TensorFlow starts, "
         "print the configuration as JSON and exit; writes nothing.",
     )
-    # Issue 20: seeds trained together as one stacked model (bn_keras.training.stacked).
+    # Seeds trained together as one stacked model (bn_keras.training.stacked).
     seeds: str = setting(
         "",
         "Train these seeds together as one stacked model, e.g. 0-9 or 0,2,5 (at most 32, "

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from bn_keras.common.errors import ConfigError
+from bn_keras.config import networks
 
 MLP_UNITS = 100  # each hidden layer of the MLP, at width 1
 LENET_UNITS = (6, 16, 120, 84)  # LeNet-5's conv1, conv2, fc1 and fc2, at width 1
@@ -33,7 +34,7 @@ def scaled(units: int, width: float) -> int:
 def _layers(model: str, width: float, mlp_depth: int) -> list[tuple[int, int, int]]:
     """Each weight layer as (inputs per output, outputs, output values per example): a dense
     layer's fan-in and units, a convolution's kernel fan-in and channels."""
-    if model == "mlp":
+    if not networks.get(model).convolutional:  # the MLP: mlp_depth dense layers
         units = scaled(MLP_UNITS, width)
         fan_ins = [IMAGE_SIDE * IMAGE_SIDE] + [units] * (mlp_depth - 1)
         return [(fan_in, units, units) for fan_in in fan_ins] + [(units, CLASSES, CLASSES)]
@@ -66,7 +67,7 @@ def activation_count(model: str, bn: bool, width: float = 1.0, mlp_depth: int = 
     layers = _layers(model, width, mlp_depth)
     per_layer = 3 if bn else 2
     kept = sum(per_layer * values for _, _, values in layers[:-1]) + CLASSES
-    if model != "mlp":
+    if networks.get(model).convolutional:
         kept += layers[0][2] // 4 + layers[1][2] // 4
     return IMAGE_SIDE * IMAGE_SIDE + kept
 
@@ -119,7 +120,8 @@ def check_fits(config, seeds: int = 1, memory: int | None = None) -> None:
     if memory is None or needed <= memory:
         return
     flags = f"--width={config.width:g}"
-    if config.model == "mlp":
+    deep = networks.get(config.model).depth_varies
+    if deep:
         flags += f" --mlp_depth={config.mlp_depth}"
     stack = f" x {seeds} seeds" if seeds > 1 else ""
     params = parameter_count(config.model, config.bn, config.width, config.mlp_depth)
@@ -127,7 +129,7 @@ def check_fits(config, seeds: int = 1, memory: int | None = None) -> None:
         f"{flags}: {config.model} would hold {params:,} parameters{stack} and need at least "
         f"{needed / 2**30:,.1f} GiB for its weights, optimizer state and activations, above "
         f"this machine's {memory / 2**30:,.1f} GiB: lower --width"
-        + (" or --mlp_depth" if config.model == "mlp" else "")
+        + (" or --mlp_depth" if deep else "")
         + (" or the seeds in the stack" if seeds > 1 else "")
         + " (or --batch_size, --test_batch_size)"
     )

@@ -1,10 +1,10 @@
 """Adds seeds to a BN pair until the paper's claims about it are decided, up to a cap.
 
 An exploratory option (`python -m bn_keras.sweep --until_decided`), not the design the summary's
-verdicts follow: those come from the fixed design of 10 seeds per arm (reporting/design.py).
+verdicts follow: those come from the fixed design of 10 seeds per arm (reporting/paper/design.py).
 
-Every pair starts with `start` seeds per arm. After each round the verdicts are computed from
-the finished runs (each framework alone, unadjusted: reporting/claims.py), and each pair with an
+Every pair starts with `start` seeds per arm. After each round the verdicts are computed from the
+finished runs (each framework alone, unadjusted: reporting/paper/claims.py), and each pair with an
 UNDECIDED claim gets one more seed in both arms, until all its claims are decided or it reaches
 `cap` seeds.
 
@@ -22,8 +22,11 @@ import dataclasses
 from collections.abc import Callable
 
 from bn_keras.config.commands import MAX_SEEDS, START_SEEDS
-from bn_keras.reporting import claims, effects
-from bn_keras.reporting.summary import BN_SUFFIX, KERAS, Run
+from bn_keras.config.names import BN_SUFFIX
+from bn_keras.reporting import effects
+from bn_keras.reporting.paper import claims
+from bn_keras.runs import reader
+from bn_keras.runs.reader import KERAS, Run
 
 Key = tuple[str, str]  # (framework, pair) e.g. ("keras", "lenetr")
 
@@ -82,7 +85,7 @@ def pair_state(runs: list[Run], framework: str, pair: str, seeds: int) -> PairSt
     base, bn = arm(pair), arm(pair + BN_SUFFIX)
     verdicts = []
     if base and bn:
-        dataset = effects.dataset_of([*base, *bn])
+        dataset = reader.one_dataset([*base, *bn])
         verdicts = claims.verdicts_for(pair, effects.pair_effects(base, bn), dataset)
     return PairState(framework, pair, seeds, verdicts)
 

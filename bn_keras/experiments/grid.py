@@ -1,4 +1,4 @@
-"""Issue 22's grid: experiments that separate the explanations of where BN's help goes.
+"""The explanation grid: experiments that separate the explanations of where BN's help goes.
 
 Command: python -m bn_keras.sweep --why --jobs=2 [--experiments=capacity,depth,learning_rate]
          [--seeds=5] (results in results/why/; one run alone: `python -m bn_keras.main` with an
@@ -19,7 +19,7 @@ except for the factor itself, without exporting the model, and with --record_div
 diverged run is a finished run with `diverged_at` in its result.json (counted, not retried). An arm
 that two experiments share (the ReLU LeNet at width 1 under Adadelta lr 1) runs once. Jobs run seed
 by seed across all arms, so a sweep cut short leaves every level with about as many seeds.
-No TensorFlow here: the configurations are resolved by parsing the flags in this process.
+Each arm is an experiments.catalog.Experiment; no TensorFlow here.
 """
 
 from __future__ import annotations
@@ -28,21 +28,19 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from absl import flags
-
 from bn_keras.common import cli
-from bn_keras.config import flags as config_flags
-from bn_keras.config.settings import CommandOptions, Config
-from bn_keras.experiments.jobs import REPO, Job
-from bn_keras.reporting import trend
-from bn_keras.reporting.summary import Run
+from bn_keras.config import networks
+from bn_keras.experiments import catalog, jobs
+from bn_keras.experiments.jobs import Job
+from bn_keras.reporting.why import trend
+from bn_keras.runs.reader import Run
 
 RESULTS_DIR = Path("results") / "why"
 SEEDS = 5
-# From the committed 10K runs (scripts/run_length.py): the sigmoid LeNet and the MLP are not at
-# steady state before about 8,000 iterations, and at 4,000 the ReLU LeNet's BN effect is twice its
-# 10,000-iteration value. 10,000 iterations also spend 98% of the x0.7-per-epoch schedule's
-# learning-rate mass at any initial rate (4,000: 78%).
+# From the committed 10K runs (scripts/run_length.py at 4f84e32, since removed): the sigmoid
+# LeNet and the MLP are not at steady state before about 8,000 iterations, and at 4,000 the ReLU
+# LeNet's BN effect is twice its 10,000-iteration value. 10,000 iterations also spend 98% of the
+# x0.7-per-epoch schedule's learning-rate mass at any initial rate (4,000: 78%).
 TRAIN_STEPS = 10_000
 RECIPE = "flags/recipe.flags"
 COMMON = (
@@ -55,7 +53,7 @@ COMMON = (
     "--record_divergence",
 )
 # A learning rate "trains well" for an arm when no run failed (diverged, or ended at chance:
-# reporting.trend.AT_CHANCE) and its mean final accuracy is at
+# reporting.why.trend.AT_CHANCE) and its mean final accuracy is at
 # least this: within a percentage point of the recipe's 0.992 on the ReLU LeNet (fixed before any
 # run of the grid).
 WELL_TRAINED = 0.98
@@ -76,9 +74,14 @@ class Arm:
     @property
     def name(self) -> str:
         """E.g. "lenetr_w0.25_adadelta1_bn", "mlp_d10_relu_w1_sgd0.03"."""
-        shape = f"d{self.mlp_depth}_{self.activation}_" if self.model == "mlp" else ""
+        deep = networks.get(self.model).depth_varies
+        shape = f"d{self.mlp_depth}_{self.activation}_" if deep else ""
         recipe = f"{self.optimizer}{self.learning_rate:g}"
         return f"{self.model}_{shape}w{self.width:g}_{recipe}{'_bn' if self.bn else ''}"
+
+    def experiment(self) -> catalog.Experiment:
+        """The arm as an experiment: the grid's recipe (COMMON), then the arm's flags."""
+        return catalog.Experiment(self.name, (*COMMON, *self.flags()), catalog.WHY)
 
     def flags(self) -> list[str]:
         """The flags of bn_keras.main for this arm, after COMMON."""
@@ -86,7 +89,7 @@ class Arm:
             f"--model={self.model}",
             "--bn" if self.bn else "--nobn",
             f"--width={self.width:g}",
-            *([f"--mlp_depth={self.mlp_depth}"] if self.model == "mlp" else []),
+            *([f"--mlp_depth={self.mlp_depth}"] if networks.get(self.model).depth_varies else []),
             f"--activation={self.activation}",
             f"--optimizer={self.optimizer}",
             f"--learning_rate={self.learning_rate:g}",
@@ -111,7 +114,7 @@ class Series:
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A factor, its scale for the trend (reporting.trend.SCALES) and the series along it."""
+    """A factor, its scale for the trend (reporting.why.trend.SCALES) and the series along it."""
 
     name: str
     factor: str  # the x axis, in words
@@ -184,22 +187,6 @@ def arms(experiments: Sequence[str]) -> list[Arm]:
     return list(dict.fromkeys(arm for e in experiments for arm in EXPERIMENTS[e].arms))
 
 
-def resolve(args: Sequence[str]) -> dict:
-    """The configuration bn_keras.main would run with `args`, validated, parsed in this process.
-
-    Raises:
-        ConfigError: the flags give an invalid configuration.
-    """
-    flag_values = flags.FlagValues()
-    config_flags.define_flags(Config, CommandOptions, flag_values=flag_values)
-    # Flagfiles are named relative to the repository, where the sweep runs bn_keras.main.
-    absolute = [a.replace("--flagfile=", f"--flagfile={REPO}/", 1) for a in args]
-    flag_values(["grid", *absolute])
-    config = config_flags.from_flags(Config, flag_values)
-    config.validate()
-    return config.to_dict()
-
-
 def plan_jobs(
     experiments: Sequence[str], seeds: int, results_dir: Path, extra: Sequence[str] = ()
 ) -> list[Job]:
@@ -211,18 +198,16 @@ def plan_jobs(
         results_dir: where the run directories go.
         extra: more flags for bn_keras.main, after the arm's (--quick's, --data_dir...).
     """
-    jobs = []
-    for seed in range(seeds):
-        for arm in arms(experiments):
-            run_name = f"{arm.name}_seed{seed}"
-            args = [*COMMON, *arm.flags(), f"--seed={seed}", *extra]
-            args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
-            jobs.append(Job(arm.name, seed, args, Path(results_dir) / run_name, resolve(args)))
-    return jobs
+    planned = [arm.experiment() for arm in arms(experiments)]
+    return [
+        jobs.plan(experiment, seed, Path(results_dir), extra)
+        for seed in range(seeds)
+        for experiment in planned
+    ]
 
 
 def levels(series: Series, runs: Sequence[Run]) -> list[trend.Level]:
-    """The finished runs of a series as reporting.trend levels: the final accuracies of the runs
+    """The finished runs of a series as reporting.why.trend levels: the final accuracies of the runs
     that trained, and the counts of those that diverged and of those that ended at chance."""
     finished: dict[str, list[Run]] = {}
     for run in runs:

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bn_keras.common import cli
@@ -18,11 +18,12 @@ from bn_keras.config.commands import SweepOptions
 from bn_keras.config.names import PAPER_EXPERIMENTS
 from bn_keras.config.seeds import seeds_label
 from bn_keras.config.settings import Config
+from bn_keras.experiments import catalog
+from bn_keras.experiments.catalog import Experiment
 from bn_keras.runs import run_dir
 from bn_keras.runs.metrics_file import read_metrics
 
-REPO = Path(__file__).resolve().parents[2]
-NOT_EXPERIMENTS = ("recipe", "smoke")  # flagfiles that are included by others or only a check
+REPO = catalog.REPO
 QUICK_FLAGS = ("--train_steps=200", "--eval_every=50")
 KERAS = "keras"
 TWIN = "pytorch"  # the twin's --framework value and its results subdirectory
@@ -74,20 +75,6 @@ class Job:
         return self.config["train_steps"]
 
 
-def resolve_config(args: list[str]) -> dict:
-    """The configuration bn_keras.main would run with these flags (no training)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bn_keras.main", *args, "--print_config"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr.strip() or f"invalid flags {args}")
-    return json.loads(proc.stdout)
-
-
 def prepare_dataset(
     dataset: str, source: str, data_dir: str | None, files_dir: str | None = None
 ) -> str:
@@ -126,11 +113,9 @@ def dataset_flags(options: SweepOptions) -> list[str]:
     ]
 
 
-def all_experiments(flag_dir: str = "flags") -> list[str]:
-    """Every experiment flagfile in `flag_dir`: the paper's six first, then the others by name."""
-    names = sorted(p.stem for p in (REPO / flag_dir).glob("*.flags"))
-    others = [n for n in names if n not in PAPER_EXPERIMENTS and n not in NOT_EXPERIMENTS]
-    return [e for e in PAPER_EXPERIMENTS if e in names] + others
+def all_experiments(flag_dir: str = catalog.FLAG_DIR) -> list[str]:
+    """Every experiment flagfile in `flag_dir`: the paper's first, then the others by name."""
+    return catalog.flagfile_names(flag_dir)
 
 
 def plan_job(
@@ -138,32 +123,47 @@ def plan_job(
     seed: int,
     results_dir: Path,
     extra: list[str],
-    flag_dir: str = "flags",
+    flag_dir: str = catalog.FLAG_DIR,
     framework: str = KERAS,
-    resolve: Callable[[list[str]], dict] = resolve_config,
+    resolve: Callable[[list[str]], dict] = catalog.resolve,
 ) -> Job:
-    """The job of one (experiment, seed) with its resolved configuration.
+    """The job of one (experiment, seed) of a flagfile in `flag_dir` (see `plan`).
+
+    Raises:
+        SystemExit: there is no such flagfile.
+        ConfigError: bn_keras.main would refuse the job's flags.
+    """
+    declared = catalog.from_flagfile(experiment, flag_dir)
+    return plan(declared, seed, Path(results_dir), extra, framework, resolve)
+
+
+def plan(
+    experiment: Experiment,
+    seed: int,
+    results_dir: Path,
+    extra: Sequence[str],
+    framework: str = KERAS,
+    resolve: Callable[[list[str]], dict] = catalog.resolve,
+) -> Job:
+    """The job of one (experiment, seed) with its configuration, resolved as bn_keras.main would.
 
     Args:
-        experiment: a flagfile name in `flag_dir`.
+        experiment: what runs.
         seed: the run's seed.
         results_dir: where its run directory goes.
         extra: more flags for bn_keras.main (--quick's, --data_dir...).
-        flag_dir: the flagfiles' directory, relative to the repository.
         framework: KERAS, or a twin's name passed on as --framework.
         resolve: turns the flags into the run's configuration (a seam for tests).
 
     Raises:
-        SystemExit: there is no such flagfile.
+        ConfigError: bn_keras.main would refuse the job's flags.
     """
-    flagfile = REPO / flag_dir / f"{experiment}.flags"
-    if not flagfile.is_file():
-        raise SystemExit(cli.error_line(f"no flagfile {flagfile} for experiment {experiment!r}"))
-    run_name = f"{experiment}_seed{seed}"
-    args = [f"--flagfile={flag_dir}/{experiment}.flags", f"--seed={seed}", *extra]
+    run_name = f"{experiment.name}_seed{seed}"
+    args = [*experiment.args, f"--seed={seed}", *extra]
     args += [] if framework == KERAS else [f"--framework={framework}"]
     args += [f"--run_name={run_name}", f"--results_dir={results_dir}"]
-    return Job(experiment, seed, args, results_dir / run_name, resolve(args), framework=framework)
+    config = resolve(args)
+    return Job(experiment.name, seed, args, results_dir / run_name, config, framework=framework)
 
 
 def plan_jobs(
@@ -172,9 +172,9 @@ def plan_jobs(
     extra_seeds: int,
     results_dir: Path,
     extra: list[str],
-    flag_dir: str = "flags",
+    flag_dir: str = catalog.FLAG_DIR,
     framework: str = KERAS,
-    resolve: Callable[[list[str]], dict] = resolve_config,
+    resolve: Callable[[list[str]], dict] = catalog.resolve,
 ) -> list[Job]:
     """One job per (experiment, seed), in a fixed order: --seeds for the paper's experiments,
     `extra_seeds` for the others; the arguments as for plan_job."""

@@ -67,7 +67,7 @@ class Rounds:
         """Rounds of one more seed per undecided pair, up to --max_seeds (experiments.adaptive)."""
         # Statistics (SciPy) load only here, so that --help and a plain sweep answer at once.
         from bn_keras.experiments import adaptive
-        from bn_keras.reporting.summary import load_runs
+        from bn_keras.runs.reader import load_runs
 
         keys = [(framework, pair) for framework in plan.frameworks for pair in plan.pairs]
         adaptive.add_seeds_until_decided(

@@ -4,7 +4,7 @@ A stack is `python -m bn_keras.main --flagfile=... --seeds=0-4` (bn_keras.traini
 each seed is the same run as `--seed=<s>` and writes the same run directory
 `<model>[_bn]_seed<s>`, so the sweep plans, skips and reads seeds as before and only groups the
 ones left to run. What is not stacked runs one seed per process as before: the PyTorch twin's
-runs, runs named otherwise than `<model>[_bn]_seed<s>` (issue 22's grid, the longer extra
+runs, runs named otherwise than `<model>[_bn]_seed<s>` (the explanation grid, the longer extra
 experiments), settings a stack refuses (probes, --record_divergence), and a seed whose directory
 holds an interrupted single run (it resumes alone rather than start again in a stack).
 """

@@ -1,26 +1,25 @@
-"""The three networks of the ablation as Keras functional models, each with or without BatchNorm.
+"""The Keras builders of the declared networks (bn_keras/config/networks.py), with or without BN.
 
 All take normalized images [N, 28, 28, 1] and return logits [N, 10]. With `bn=True`, every hidden
 layer is affine op (no bias) -> BatchNormalization -> activation; the output layer has no BN.
-Issue 22's variants are keywords of `build_model`: a width multiplier, the MLP's depth and the
-hidden activation; their defaults give the paper's six networks.
+The explanation grid's variants are keywords of `build_model`: a width multiplier, the MLP's
+depth and the hidden activation; their defaults give the paper's networks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 
 import keras
 from keras import layers
 
-from bn_keras.config.settings import MODELS
+from bn_keras.config import networks
 from bn_keras.config.sizes import LENET_UNITS, MLP_UNITS, scaled
 from bn_keras.models.batch_norm import batch_norm_class
 
-NUM_CLASSES = 10
-INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = networks.CLASSES
+INPUT_SHAPE = networks.IMAGE_SHAPE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +88,10 @@ class LayerFactory:
         return layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 
-def _mlp(
+def mlp(
     make: LayerFactory, width: float, depth: int, activation: str
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """784-100-...-100-10: `depth` hidden layers of 100 units (times `width`)."""
     inputs = make.image_input()
     x = make.flatten(inputs)
     for i in range(1, depth + 1):
@@ -100,9 +100,10 @@ def _mlp(
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
-def _lenet(
-    make: LayerFactory, width: float, activation: str
+def lenet(
+    make: LayerFactory, width: float, _depth: int, activation: str
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """LeNet-5: two 5x5 convolutions with max-pooling, then 120 and 84 units (times `width`)."""
     inputs = make.image_input()
     conv1, conv2, fc1, fc2 = (scaled(units, width) for units in LENET_UNITS)
     x = make.conv(inputs, conv1, "same", "conv1")
@@ -117,15 +118,7 @@ def _lenet(
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
-# Each network's builder and its own hidden activation (what --activation=auto gives).
-_BUILDERS: dict[str, Callable[..., tuple]] = {
-    "mlp": _mlp,
-    "lenet": lambda make, width, _depth, activation: _lenet(make, width, activation),
-    "lenetr": lambda make, width, _depth, activation: _lenet(make, width, activation),
-}
-OWN_ACTIVATIONS = {"mlp": "sigmoid", "lenet": "sigmoid", "lenetr": "relu"}
 MLP_DEPTH = 3
-MODEL_NAMES = MODELS  # one list, config's; a test checks that _BUILDERS builds exactly these
 
 
 def build_model(
@@ -141,21 +134,20 @@ def build_model(
     """Builds a network of the ablation; the keyword defaults give the paper's networks.
 
     Args:
-        name: "mlp" (784-100-100-100-10, sigmoid), "lenet" (LeNet-5, sigmoid) or "lenetr"
-            (LeNet-5, ReLU).
+        name: a network declared in bn_keras/config/networks.py, e.g. "lenetr" (LeNet-5, ReLU).
         bn: insert BatchNormalization before every hidden activation.
         bn_options: BN momentum and epsilon; defaults follow the original PyTorch code.
         init: "pytorch" (the original's default initialization) or "glorot" (Keras's default).
         width: multiplies every hidden layer's channels or units (see `scaled`).
         mlp_depth: the MLP's number of hidden layers (fc1..fcN); the LeNets take only 3.
-        activation: "sigmoid", "relu", or "auto" for the network's own (OWN_ACTIVATIONS).
+        activation: "sigmoid", "relu", or "auto" for the network's own (its declaration's).
 
     Returns:
         A functional model named like `lenetr_bn` that maps images to logits.
 
     Raises:
         ValueError: unknown model name, a width or depth that is not positive, or a depth other
-            than 3 for a LeNet.
+            than 3 for a network of fixed depth.
     """
     factory = LayerFactory((bn_options or BnOptions()) if bn else None, init)
     inputs, logits = network_graph(
@@ -177,11 +169,12 @@ def network_graph(
     Raises:
         ValueError: as `build_model`.
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+    if name not in networks.NETWORKS:
+        raise ValueError(f"unknown model {name!r}; choose one of {tuple(networks.NETWORKS)}")
+    network = networks.NETWORKS[name]
     if not width > 0 or mlp_depth < 1:
         raise ValueError(f"width ({width}) and mlp_depth ({mlp_depth}) must be positive")
-    if name != "mlp" and mlp_depth != MLP_DEPTH:
+    if not network.depth_varies and mlp_depth != MLP_DEPTH:
         raise ValueError(f"mlp_depth={mlp_depth} is the MLP's: {name} has fixed depth")
-    own = OWN_ACTIVATIONS[name]
-    return _BUILDERS[name](make, width, mlp_depth, own if activation == "auto" else activation)
+    build = network.builder(networks.KERAS)
+    return build(make, width, mlp_depth, network.activation if activation == "auto" else activation)

@@ -13,8 +13,8 @@ from bn_keras.common import cli
 from bn_keras.common.errors import ConfigError
 from bn_keras.config import flags as config_flags
 from bn_keras.config.commands import PlotOptions
-from bn_keras.reporting import probe_table
-from bn_keras.reporting.probe_figures import rebuild
+from bn_keras.reporting.probes import probe_table
+from bn_keras.reporting.probes.probe_figures import rebuild
 
 config_flags.define_flags(PlotOptions)
 flags.adopt_module_key_flags(config_flags)

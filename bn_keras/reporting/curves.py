@@ -7,14 +7,10 @@ import dataclasses
 import numpy as np
 from matplotlib.axes import Axes
 
+from bn_keras.config import networks
 from bn_keras.reporting import statistics
-from bn_keras.reporting.summary import Run
+from bn_keras.runs.reader import Run
 
-NETWORKS = {
-    "mlp": "MLP 784-100-100-100-10, sigmoid",
-    "lenet": "LeNet-5, sigmoid",
-    "lenetr": "LeNet-5, ReLU",
-}
 # The paper's convention: without BN a black solid line, with BN a red dashed one.
 STYLES = {
     False: {"color": "black", "linestyle": "-", "label": "without BN"},
@@ -24,6 +20,12 @@ BAND_TEXT = "bands: 95% CI of the mean over seeds (t)"
 CLIPPED_TEXT = "; clipped to [0, 1]"
 FEW_SEEDS = 5  # below this many seeds a figure draws each seed, not a mean and a t-band
 SEEDS_TEXT = "one line per seed (fewer than 5 seeds)"
+
+
+def network_title(model: str | None, default: str) -> str:
+    """The declared network's name in figures (e.g. "LeNet-5, ReLU"), else `default`."""
+    declared = networks.NETWORKS.get(model)
+    return declared.title if declared else default
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,18 +15,15 @@ import statistics as py_statistics
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from bn_keras.common.errors import ConfigError
-from bn_keras.config import datasets
-from bn_keras.config.datasets import Dataset
-from bn_keras.config.settings import upgrade_record
 from bn_keras.reporting import statistics
 from bn_keras.reporting.statistics import ACCURACY_MARGIN, Interval
+from bn_keras.runs.reader import one_dataset
 
 FINAL, BEST = "final accuracy", "best accuracy"
 
 
 class RunLike(Protocol):
-    """What the claims need of a finished run (summary.Run provides it)."""
+    """What the claims need of a finished run (bn_keras.runs.reader.Run provides it)."""
 
     record: dict
     final_accuracy: float
@@ -277,23 +274,7 @@ def arms_effects(
     return effects + [iterations_effect(t, arms, weights) for t in thresholds]
 
 
-def dataset_of(runs: Iterable[RunLike]) -> Dataset:
-    """The one dataset the runs' config.json records (the default for none or for records
-    from before the setting).
-
-    Raises:
-        ConfigError: the runs are of several datasets, or of one not declared.
-    """
-    names = {upgrade_record(run.record.get("config", {}))["dataset"] for run in runs}
-    if len(names) > 1:
-        raise ConfigError(
-            f"runs of several datasets ({', '.join(sorted(names))}) in one summary: keep each "
-            "dataset's runs in their own results directory (results/<dataset>)"
-        )
-    return datasets.get(names.pop() if names else datasets.DEFAULT)
-
-
 def thresholds_of(runs: Iterable[RunLike]) -> tuple[float, ...]:
     """The test accuracies whose iterations-to are reported for the runs' dataset: its
     declared thresholds, none while they are not yet fixed."""
-    return dataset_of(runs).thresholds or ()
+    return one_dataset(runs).thresholds or ()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,7 +24,9 @@ from scipy import stats
 CONFIDENCE = 0.95
 ALPHA = 0.05  # of each test, and of each one-sided test of TOST; Holm's family-wise level
 POWER = 0.80  # of "seeds that would decide"
-ACCURACY_MARGIN = 0.002  # equivalence margin for accuracies; why and when: reporting/design.py
+ACCURACY_MARGIN = (
+    0.002  # equivalence margin for accuracies; why and when: reporting/paper/design.py
+)
 MAX_SEEDS = 100  # beyond this many seeds per arm a claim counts as not decidable
 EXACT_PERMUTATIONS = 10_000  # enumerate every relabelling up to this many, else draw this many
 PERMUTATION_SEED = 0  # the draws are fixed: rebuilding a summary gives the same p-values
@@ -140,11 +143,11 @@ def contrast_interval(
     if any(len(g) < 2 for g in groups):
         return None
     estimate, se, df = (float(x) for x in contrast_moments(groups, weights))
-    half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
+    low, high = _t_interval(confidence, df, estimate, se)
     return Interval(
         effect=estimate,
-        low=estimate - half,
-        high=estimate + half,
+        low=low,
+        high=high,
         df=df,
         sds=tuple(float(np.std(g, ddof=1)) for g in groups),
         n=tuple(len(g) for g in groups),
@@ -157,9 +160,16 @@ def contrast_interval(
 def welch_interval(
     first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
 ) -> Interval | None:
-    """Welch's t interval for mean(second) - mean(first); None with fewer than 2 values in an
-    arm."""
-    return contrast_interval((first, second), DIFFERENCE, confidence)
+    """Welch's t interval for mean(second) - mean(first) (scipy's `ttest_ind` without equal
+    variances); None with fewer than 2 values in an arm."""
+    interval = contrast_interval((first, second), DIFFERENCE, confidence)
+    if interval is None or interval.se == 0:
+        return interval  # scipy's interval is undefined without spread: the point itself
+    with warnings.catch_warnings():  # one constant arm: scipy warns, its interval holds
+        warnings.simplefilter("ignore", RuntimeWarning)
+        test = stats.ttest_ind(np.asarray(second, float), np.asarray(first, float), equal_var=False)
+        low, high = test.confidence_interval(confidence)
+    return dataclasses.replace(interval, low=float(low), high=float(high))
 
 
 def tost_pvalue(first: Sequence[float], second: Sequence[float], margin: float) -> float | None:
@@ -315,5 +325,12 @@ def mean_band(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.nd
     mean = values.mean(axis=0)
     if len(values) < 2:
         return mean, mean
-    half = stats.t.ppf((1 + confidence) / 2, len(values) - 1) * stats.sem(values, axis=0)
-    return mean - half, mean + half
+    return _t_interval(confidence, len(values) - 1, mean, stats.sem(values, axis=0))
+
+
+def _t_interval(confidence: float, df, center, se):
+    """scipy.stats.t.interval around `center` with scale `se`; where se is 0, the center."""
+    center, se = np.asarray(center, float), np.asarray(se, float)
+    low, high = stats.t.interval(confidence, df, loc=center, scale=np.where(se > 0, se, 1.0))
+    low, high = np.where(se > 0, low, center), np.where(se > 0, high, center)
+    return (float(low), float(high)) if low.ndim == 0 else (low, high)

@@ -19,6 +19,7 @@ from absl import logging
 
 from bn_keras.common.atomic import write_json_atomic
 from bn_keras.common.errors import CheckpointError, TrainingDiverged
+from bn_keras.config import networks as declarations
 from bn_keras.config.seeds import check_stackable, seed_run_dirs, stack_dir_name
 from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
@@ -165,7 +166,7 @@ def compile_stack(
 def stack_jit_compile(config: Config) -> str | bool:
     """XLA for the train step; "auto" leaves it off for the LeNets, whose grouped convolutions'
     kernel gradient XLA computes about 100x slower on a CPU than TensorFlow (GroupedConv2D)."""
-    if config.jit_compile == "auto" and config.model != "mlp":
+    if config.jit_compile == "auto" and declarations.get(config.model).convolutional:
         return False
     return compiled_model.jit_compile(config.jit_compile)
 

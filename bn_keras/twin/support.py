@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 
 from bn_keras.common.errors import ConfigError
+from bn_keras.config import networks
 from bn_keras.config.settings import Config
 
 FRAMEWORK = "pytorch"
@@ -28,6 +29,11 @@ def require_torch() -> None:
 def check_supported(config: Config) -> None:
     """Raises ConfigError naming the first setting that would change what a twin run measures
     and that the twin cannot honour (it trains in one process, eagerly, without probes)."""
+    if networks.get(config.model).torch is None:
+        raise ConfigError(
+            f"--framework={FRAMEWORK} has no {config.model}: its declaration "
+            "(bn_keras/config/networks.py) names no torch builder"
+        )
     if config.strategy not in ONE_PROCESS_STRATEGIES or config.devices:
         raise ConfigError(
             f"--framework={FRAMEWORK} trains in one process on the CPU: use --strategy=auto "

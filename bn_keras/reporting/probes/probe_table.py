@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bn_keras.common import tables
 from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.reporting import provenance
 from bn_keras.reporting import statistics as stats_lib
-from bn_keras.reporting.summary import Run
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.reader import Run
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
 SUMMARY_FILE = "summary.md"
@@ -232,11 +233,11 @@ def markdown(pairs: dict[str, list[tuple[Run, Run]]], provenance_lines: list[str
         f"(activations) and {config.get('landscape_every')} (landscape, ICS) iterations",
         METHOD,
         "",
-        "| network | measure | seeds per arm | without BN | with BN | BN / no BN [95% CI] | "
-        "does BN reduce it? | single-batch SD (log) | between-seed SD (log) | seed spread "
-        "from single-batch noise |",
-        "|" + " --- |" * 10,
     ]
+    header = ["network", "measure", "seeds per arm", "without BN", "with BN"]
+    header += ["BN / no BN [95% CI]", "does BN reduce it?", "single-batch SD (log)"]
+    header += ["between-seed SD (log)", "seed spread from single-batch noise"]
+    lines += tables.table(header)
     for base, network_pairs in pairs.items():
         n = len(network_pairs)
         short = "" if n >= MIN_SEEDS else " (provisional)"
@@ -254,21 +255,18 @@ def markdown(pairs: dict[str, list[tuple[Run, Run]]], provenance_lines: list[str
                 _fmt(m.noise.between_sd),
                 _share(m.noise),
             ]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(tables.row(cells))
     lines += ["", "## Runs and probe cost", ""]
-    lines += [
-        "| run | final test accuracy | wall time (s) | inside probes (s) | probe cost "
-        "(share of the time without probes) |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    header = ["run", "final test accuracy", "wall time (s)", "inside probes (s)"]
+    rows = []
     for network_pairs in pairs.values():
         for run in (run for pair in network_pairs for run in pair):
-            wall_s = run.rows[-1]["elapsed_s"]
-            probes_s = probe_seconds(run)
-            lines.append(
-                f"| `{run.run_dir.name}` | {run.rows[-1]['test_accuracy']:.4f} | {wall_s:.0f} | "
-                f"{probes_s:.0f} | {100 * probes_s / (wall_s - probes_s):.0f}% |"
+            wall_s, probes_s = run.rows[-1]["elapsed_s"], probe_seconds(run)
+            rows.append(
+                [f"`{run.run_dir.name}`", f"{run.rows[-1]['test_accuracy']:.4f}", f"{wall_s:.0f}"]
+                + [f"{probes_s:.0f}", f"{100 * probes_s / (wall_s - probes_s):.0f}%"]
             )
+    lines += tables.table([*header, "probe cost (share of the time without probes)"], rows)
     return "\n".join(lines) + "\n"
 
 

@@ -1,5 +1,5 @@
-"""Issue 22's verdicts: is each explanation of where BN's help goes SUPPORTED, NOT SUPPORTED or
-UNDECIDED by the grid's levels (reporting/trend.py)?
+"""The explanation grid's verdicts: is each explanation of where BN's help goes SUPPORTED,
+NOT SUPPORTED or UNDECIDED by the grid's levels (reporting/why/trend.py)?
 
 The rules are fixed here before the full grid's results were read (after its 8-run pilot,
 results/why_pilot/, and while the grid ran); `RULES` says them in words for the summary's design.
@@ -31,8 +31,8 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from bn_keras.reporting import trend
 from bn_keras.reporting.statistics import ACCURACY_MARGIN, ALPHA, Interval
+from bn_keras.reporting.why import trend
 
 SUPPORTED, NOT_SUPPORTED, UNDECIDED = "SUPPORTED", "NOT SUPPORTED", "UNDECIDED"
 VERDICTS_HEADING = "## Verdicts"  # of the grid's summary.md, one "- " line per explanation below

@@ -1,7 +1,7 @@
 """One finding per claim from every framework together, Holm-adjusted across all the claims.
 
-The design (reporting/design.py): each claim's primary effect is the BN effect averaged over the
-frameworks, (Keras effect + PyTorch effect) / 2, a contrast of four group means with its Welch
+The design (reporting/paper/design.py): each claim's primary effect is the BN effect averaged over
+the frameworks, (Keras effect + PyTorch effect) / 2, a contrast of four group means with its Welch
 interval; its primary p goes into one Holm family with every other claim's. Beside it stand the
 interaction (Keras effect - PyTorch effect, with its interval: do the frameworks agree?) and each
 framework's own, unadjusted verdict.
@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from bn_keras.reporting import claims, effects, statistics
-from bn_keras.reporting.claims import CLAIMS, Verdict
+from bn_keras.reporting import effects, statistics
 from bn_keras.reporting.effects import Effect, RunLike
+from bn_keras.reporting.paper import claims
+from bn_keras.reporting.paper.claims import CLAIMS, Verdict
+from bn_keras.runs import reader
 
 BN_SUFFIX = "_bn"
 INTERACTION = (-1.0, 1.0, 1.0, -1.0)  # first framework's BN effect minus the second's
@@ -54,7 +56,7 @@ def claim_verdicts(groups: Mapping[str, Mapping[str, Sequence[RunLike]]]) -> lis
         in the family; so do speed claims whose threshold the dataset has not fixed yet), with
         the interaction and each framework's own verdict attached.
     """
-    dataset = effects.dataset_of(
+    dataset = reader.one_dataset(
         run for experiments in groups.values() for runs in experiments.values() for run in runs
     )
     tests = []

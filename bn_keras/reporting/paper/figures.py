@@ -8,31 +8,29 @@ the SVG backend whatever the session's default backend is: nothing needs a displ
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
 
-import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import paper_checks, provenance, summary_files
-from bn_keras.reporting import summary as summary_lib
+from bn_keras.config import networks
 from bn_keras.reporting.curves import (
-    NETWORKS,
     STYLES,
     Curve,
     draw_curve,
     legend_title,
     mean_curve,
+    network_title,
 )
-from bn_keras.reporting.framework_figures import framework_figures
-from bn_keras.reporting.summary import Run
+from bn_keras.reporting.paper import paper_checks, summary_files
+from bn_keras.reporting.paper import summary as summary_lib
+from bn_keras.reporting.paper.framework_figures import framework_figures
+from bn_keras.reporting.style import save_figure
+from bn_keras.runs import reader
+from bn_keras.runs.reader import Run
 
-PAPER_FIGURES = {"mlp": "fig2_mlp", "lenet": "fig3_lenet", "lenetr": "fig4_lenetr"}
+PAPER_FIGURES = {n.name: n.figure for n in networks.paper()}
 ZOOM_DEPTH = 0.01  # the zoomed panels show this much accuracy below the best mean
-FORMATS = ("png", "svg")
 
 
 def schedule_text(config: dict) -> str:
@@ -53,7 +51,7 @@ def recipe_text(config: dict) -> str:
 def pair_title(base_runs: list[Run], bn_runs: list[Run]) -> str:
     """Network, recipe and seed count, e.g. "LeNet-5, sigmoid: Adadelta ..., 3 seeds"."""
     config = base_runs[0].record.get("config", {})
-    network = NETWORKS.get(config.get("model"), base_runs[0].experiment)
+    network = network_title(config.get("model"), base_runs[0].experiment)
     counts = {len(base_runs), len(bn_runs)}
     seeds = f"{len(base_runs)}" if len(counts) == 1 else f"{len(base_runs)}/{len(bn_runs)}"
     return f"{network}: {recipe_text(config)}, {seeds} seed{'s' if max(counts) > 1 else ''}"
@@ -158,37 +156,6 @@ def schedules_figure(groups: dict[str, list[Run]]) -> Figure | None:
     return fig
 
 
-# matplotlib names a clip path by hashing its path and transform as text, and some transforms'
-# text holds their memory address: the same figure gets other ids in another process.
-_CLIP_ID = re.compile(rb'(?<=id=")p[0-9a-f]{10}(?=")|(?<=url\(#)p[0-9a-f]{10}(?=\))')
-
-
-def stable_clip_ids(svg: bytes) -> bytes:
-    """Renames an SVG's clip-path ids to clip0, clip1, ... in the order they first appear."""
-    names: dict[bytes, bytes] = {}
-    return _CLIP_ID.sub(lambda m: names.setdefault(m[0], b"clip%d" % len(names)), svg)
-
-
-def save_figure(fig: Figure, results_dir: Path, stem: str) -> list[Path]:
-    """Writes `stem`.png and `stem`.svg into `results_dir`, each atomically and only when its
-    bytes change; returns the paths."""
-    paths = []
-    for fmt in FORMATS:
-        buffer = io.BytesIO()
-        # No date, a fixed id salt and clip paths renamed in the SVG: rebuilding from the same
-        # files gives the same bytes, so git shows a figure as changed only when its data did.
-        metadata = {"Date": None} if fmt == "svg" else None
-        with matplotlib.rc_context({"svg.hashsalt": "bn_keras"}):
-            fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
-        data = buffer.getvalue()
-        if fmt == "svg":
-            data = stable_clip_ids(data)
-        path = Path(results_dir) / f"{stem}.{fmt}"
-        provenance.write_if_changed(path, data, write_bytes_atomic)
-        paths.append(path)
-    return paths
-
-
 def rebuild(
     results_dir: Path, command: str | None = None, total_wall_time: str | None = None
 ) -> tuple[summary_lib.Summary, list[Path]]:
@@ -206,7 +173,7 @@ def rebuild(
         FileNotFoundError: `results_dir` holds no run directory.
     """
     results_dir = Path(results_dir)
-    runs = summary_lib.load_runs(results_dir)
+    runs = reader.load_runs(results_dir)
     if not runs:
         raise FileNotFoundError(f"no <experiment>_seed<N> run directories in {results_dir}")
     summary = summary_lib.summarize(runs)

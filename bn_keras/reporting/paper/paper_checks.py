@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from bn_keras.reporting.summary import Run, Spread
+from bn_keras.reporting.paper.summary import Spread
+from bn_keras.runs.reader import Run
 
 # Test accuracy read off Ioffe & Szegedy (2015) Fig. 1(a), MLP with batch 60: iteration -> accuracy.
 IOFFE_FIG1A = {

@@ -6,10 +6,11 @@ import datetime
 import re
 from pathlib import Path
 
+from bn_keras.common import tables
 from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import claims, design, effects, paper_checks, provenance, why_verdicts
-from bn_keras.reporting.statistics import ACCURACY_MARGIN
-from bn_keras.reporting.summary import (
+from bn_keras.reporting import effects, provenance
+from bn_keras.reporting.paper import claims, design, paper_checks
+from bn_keras.reporting.paper.summary import (
     ExperimentStats,
     FrameworkView,
     Pair,
@@ -19,7 +20,9 @@ from bn_keras.reporting.summary import (
     framework_name,
     group_by_experiment,
 )
-from bn_keras.reporting.summary_csv import csv_text
+from bn_keras.reporting.paper.summary_csv import csv_text
+from bn_keras.reporting.statistics import ACCURACY_MARGIN
+from bn_keras.reporting.why import why_verdicts
 
 MARKDOWN_FILE, CSV_FILE = "summary.md", "summary.csv"
 _LEGACY_COUNT = re.compile(r"^- Training time summed over the (\d+) finished runs", re.M)
@@ -128,19 +131,16 @@ def _claims_table(summary: Summary) -> list[str]:
         "frameworks), decided at its Holm-adjusted p; the frameworks' agreement is the "
         "difference of their BN effects.",
         "",
-        "| pair | claim | primary quantity | BN - no BN | 95% CI | seeds per arm | p | Holm p | "
-        f"verdict | finding | agreement ({agreement}: difference of BN effects) |",
-        "|" + " --- |" * 11,
     ]
-    for v in verdicts:
-        e = v.effect
-        lines.append(
-            f"| {v.pair} | {v.claim} | {e.quantity} | {e.effect_text()} | {e.ci_text()} | "
-            f"{_n_text(e)} | {_p_cell(claims.primary_p(v.claim, e))} | "
-            f"{_p_cell(v.p_adjusted)} | **{v.outcome}** | {v.note} | "
-            f"{_interaction(v.interaction)} |"
-        )
-    return lines
+    header = ["pair", "claim", "primary quantity", "BN - no BN", "95% CI", "seeds per arm", "p"]
+    header += ["Holm p", "verdict", "finding", f"agreement ({agreement}: difference of BN effects)"]
+    rows = [
+        [v.pair, v.claim, v.effect.quantity, v.effect.effect_text(), v.effect.ci_text()]
+        + [_n_text(v.effect), _p_cell(claims.primary_p(v.claim, v.effect))]
+        + [_p_cell(v.p_adjusted), f"**{v.outcome}**", v.note, _interaction(v.interaction)]
+        for v in verdicts
+    ]
+    return lines + tables.table(header, rows)
 
 
 def _interaction(effect: effects.Effect | None) -> str:
@@ -160,55 +160,44 @@ def _alone_table(summary: Summary) -> list[str]:
         "",
         "### Each framework alone (secondary, unadjusted)",
         "",
-        "| pair | claim | framework | BN - no BN | 95% CI | seeds per arm | p | permutation p | "
-        "verdict | finding |",
-        "|" + " --- |" * 10,
     ]
-    for framework, v in rows:
-        e = v.effect
-        lines.append(
-            f"| {v.pair} | {v.claim} | {framework_name(framework)} | {e.effect_text()} | "
-            f"{e.ci_text()} | {_n_text(e)} | {_p_cell(claims.primary_p(v.claim, e))} | "
-            f"{_p_cell(e.perm_p)} | {v.outcome} | {v.note} |"
-        )
-    return lines
+    header = ["pair", "claim", "framework", "BN - no BN", "95% CI", "seeds per arm", "p"]
+    header += ["permutation p", "verdict", "finding"]
+    cells = [
+        [v.pair, v.claim, framework_name(framework), v.effect.effect_text(), v.effect.ci_text()]
+        + [_n_text(v.effect), _p_cell(claims.primary_p(v.claim, v.effect))]
+        + [_p_cell(v.effect.perm_p), v.outcome, v.note]
+        for framework, v in rows
+    ]
+    return lines + tables.table(header, cells)
 
 
 def _experiments_table(
     experiments: dict[str, ExperimentStats], thresholds: tuple[float, ...]
 ) -> list[str]:
-    columns = "".join(f"it. to {t:.0%}: RMST; median; reached | " for t in thresholds)
-    lines = [
-        "| experiment | seeds | final acc. [95% CI] | final min-max | best acc. [95% CI] | "
-        f"{columns}wall time (s) | steps/s |",
-        "|" + " --- |" * (7 + len(thresholds)),
+    header = ["experiment", "seeds", "final acc. [95% CI]", "final min-max", "best acc. [95% CI]"]
+    header += [f"it. to {t:.0%}: RMST; median; reached" for t in thresholds]
+    rows = [
+        [s.experiment, len(s.seeds), s.final.ci_text(), f"{s.final.min:.4f}-{s.final.max:.4f}"]
+        + [s.best.ci_text(), *(s.iterations_text(t) for t in thresholds)]
+        + [f"{s.train_seconds:.0f}", f"{s.steps_per_second:.1f}"]
+        for s in experiments.values()
     ]
-    for s in experiments.values():
-        its = "".join(f"{s.iterations_text(t)} | " for t in thresholds)
-        lines.append(
-            f"| {s.experiment} | {len(s.seeds)} | {s.final.ci_text()} | "
-            f"{s.final.min:.4f}-{s.final.max:.4f} | {s.best.ci_text()} | {its}"
-            f"{s.train_seconds:.0f} | {s.steps_per_second:.1f} |"
-        )
-    return lines
+    return tables.table([*header, "wall time (s)", "steps/s"], rows)
 
 
 def _effects_table(pairs: list[Pair], thresholds: tuple[float, ...]) -> list[str]:
-    lines = [
-        "| pair | quantity | BN - no BN | 95% CI | seeds per arm | Welch p | permutation p | "
-        f"TOST p (±{ACCURACY_MARGIN}) | reached (no BN / BN) | median (no BN / BN) | "
-        "speed-up (ratio of RMSTs) |",
-        "|" + " --- |" * 11,
+    header = ["pair", "quantity", "BN - no BN", "95% CI", "seeds per arm", "Welch p"]
+    header += ["permutation p", f"TOST p (±{ACCURACY_MARGIN})", "reached (no BN / BN)"]
+    header += ["median (no BN / BN)", "speed-up (ratio of RMSTs)"]
+    rows = [
+        [f"{p.name} / {p.bn.experiment}", e.quantity, e.effect_text(), e.ci_text(), _n_text(e)]
+        + [_p_cell(e.p), _p_cell(e.perm_p), _p_cell(e.tost_p), e.reached_text()]
+        + [e.medians_text(), "" if t is None else format_speedup(p.speedups[t])]
+        for p in pairs
+        for e, t in zip(p.effects, (None, None, *thresholds))
     ]
-    for p in pairs:
-        for e, t in zip(p.effects, (None, None, *thresholds)):
-            ratio = "" if t is None else format_speedup(p.speedups[t])
-            lines.append(
-                f"| {p.name} / {p.bn.experiment} | {e.quantity} | {e.effect_text()} | "
-                f"{e.ci_text()} | {_n_text(e)} | {_p_cell(e.p)} | {_p_cell(e.perm_p)} | "
-                f"{_p_cell(e.tost_p)} | {e.reached_text()} | {e.medians_text()} | {ratio} |"
-            )
-    return lines
+    return tables.table(header, rows)
 
 
 def _separate_findings(views: dict[str, FrameworkView]) -> list[str]:
@@ -252,16 +241,16 @@ def _twin_section(summary: Summary) -> list[str]:
             f"agreement by TOST at the same margin (±{ACCURACY_MARGIN}). Secondary and "
             "unadjusted, worded by the same rule as the claims.",
             "",
-            f"| experiment | seeds ({primary} / {framework}) | {primary} - {framework} | 95% CI | "
-            "TOST p | agreement | finding |",
-            "|" + " --- |" * 7,
         ]
-        for a in summary.agreement[key]:
-            e, v = a.effect, a.verdict
-            lines.append(
-                f"| {a.experiment} | {e.n[1]} / {e.n[0]} | {e.effect_text()} | {e.ci_text()} | "
-                f"{_p_cell(e.tost_p)} | **{claims.AGREEMENT_WORDS[v.outcome]}** | {v.note} |"
-            )
+        header = ["experiment", f"seeds ({primary} / {framework})", f"{primary} - {framework}"]
+        header += ["95% CI", "TOST p", "agreement", "finding"]
+        rows = [
+            [a.experiment, f"{a.effect.n[1]} / {a.effect.n[0]}", a.effect.effect_text()]
+            + [a.effect.ci_text(), _p_cell(a.effect.tost_p)]
+            + [f"**{claims.AGREEMENT_WORDS[a.verdict.outcome]}**", a.verdict.note]
+            for a in summary.agreement[key]
+        ]
+        lines += tables.table(header, rows)
         lines += ["", f"### {framework} experiments", ""]
         lines += _experiments_table(view.experiments, summary.thresholds)
         lines += ["", f"### {framework}: BatchNorm against no BatchNorm", ""]
@@ -312,15 +301,14 @@ def _ioffe_section(points: list[paper_checks.IoffePoint]) -> list[str]:
         "MLP, batch 60, 50,000 iterations, our recipe (Adadelta, x0.7 per epoch); theirs read off",
         "their figure.",
         "",
-        "| experiment | iteration | Ioffe & Szegedy | ours (mean, min-max) |",
-        "| --- | --- | --- | --- |",
     ]
-    for p in points:
-        lines.append(
-            f"| {p.experiment} | {p.step} | {p.theirs:.3f} | "
-            f"{p.ours.mean:.4f} ({p.ours.min:.4f}-{p.ours.max:.4f}) |"
-        )
-    return lines
+    header = ["experiment", "iteration", "Ioffe & Szegedy", "ours (mean, min-max)"]
+    rows = [
+        [p.experiment, p.step, f"{p.theirs:.3f}"]
+        + [f"{p.ours.mean:.4f} ({p.ours.min:.4f}-{p.ours.max:.4f})"]
+        for p in points
+    ]
+    return lines + tables.table(header, rows)
 
 
 def _iteration_section(results: list[paper_checks.IterationResult]) -> list[str]:
@@ -334,14 +322,14 @@ def _iteration_section(results: list[paper_checks.IterationResult]) -> list[str]
         "Sigmoid LeNet-5 for 100,000 iterations under two schedules. Steady from: the first",
         f"evaluation after which test accuracy stays within {tolerance:.3f} of its final value.",
         "",
-        "| experiment | schedule | steady from iteration | final acc. | final lr |",
-        "| --- | --- | --- | --- | --- |",
     ]
-    for r in results:
-        lines.append(
-            f"| {r.experiment} | {r.schedule} | {r.steady_step.mean:.0f} | "
-            f"{r.final.mean:.4f} | {r.final_learning_rate:.2g} |"
-        )
+    header = ["experiment", "schedule", "steady from iteration", "final acc.", "final lr"]
+    rows = [
+        [r.experiment, r.schedule, f"{r.steady_step.mean:.0f}", f"{r.final.mean:.4f}"]
+        + [f"{r.final_learning_rate:.2g}"]
+        for r in results
+    ]
+    lines += tables.table(header, rows)
     return [*lines, "", f"Answer: {paper_checks.iteration_answer(results)}."]
 
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from matplotlib.figure import Figure
 
-from bn_keras.reporting.curves import NETWORKS, draw_curve, legend_title, mean_curve
-from bn_keras.reporting.summary import (
+from bn_keras.reporting.curves import draw_curve, legend_title, mean_curve, network_title
+from bn_keras.reporting.paper.summary import (
     BN_SUFFIX,
     Run,
     Summary,
@@ -49,7 +49,7 @@ def framework_figure(base: str, groups: dict[str, dict[str, list[Run]]]) -> Figu
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower right", title=legend_title(curves), title_fontsize=7)
     names = " and ".join(framework_name(f) for f in groups)
-    fig.suptitle(f"{NETWORKS.get(base, base)}: {names}, test accuracy", fontsize=10)
+    fig.suptitle(f"{network_title(base, base)}: {names}, test accuracy", fontsize=10)
     return fig
 
 

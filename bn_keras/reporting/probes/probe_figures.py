@@ -16,12 +16,14 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bn_keras.reporting import probe_table as table
-from bn_keras.reporting import summary as summary_lib
-from bn_keras.reporting.curves import NETWORKS, STYLES
-from bn_keras.reporting.figures import save_figure
-from bn_keras.reporting.summary import Run
+from bn_keras.config import networks
+from bn_keras.reporting.curves import STYLES, network_title
+from bn_keras.reporting.paper import summary as summary_lib
+from bn_keras.reporting.probes import probe_table as table
+from bn_keras.reporting.style import save_figure
+from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.reader import Run
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
 QUANTILES = ("p15", "p50", "p85")
@@ -53,7 +55,7 @@ def _bn_runs(pair: tuple[Run, Run]):
 
 
 def _title(run: Run) -> str:
-    network = NETWORKS.get(run.record.get("config", {}).get("model"), run.experiment)
+    network = network_title(run.record.get("config", {}).get("model"), run.experiment)
     return f"{network}, seed {run.seed}"
 
 
@@ -174,12 +176,12 @@ def probe_pairs(results_dir: Path) -> dict[str, list[tuple[Run, Run]]]:
     files = (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE)
     runs = [
         run
-        for run in summary_lib.load_runs(results_dir)
+        for run in reader.load_runs(results_dir)
         if run.result is not None and all((run.run_dir / f).is_file() for f in files)
     ]
     by_experiment = summary_lib.group_by_experiment(runs)
     pairs = {}
-    for base in NETWORKS:
+    for base in networks.NETWORKS:
         with_bn = {r.seed: r for r in by_experiment.get(base + summary_lib.BN_SUFFIX, [])}
         matched = [(r, with_bn[r.seed]) for r in by_experiment.get(base, []) if r.seed in with_bn]
         if matched:

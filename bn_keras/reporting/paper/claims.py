@@ -1,6 +1,6 @@
 """The paper's claims about each BN pair, decided from intervals: REPRODUCED, NOT, or UNDECIDED.
 
-Each claim has one primary quantity and one primary test (reporting/design.py says which):
+Each claim has one primary quantity and one primary test (reporting/paper/design.py says which):
 "BN speeds convergence" the restricted mean of the iterations to one threshold per network,
 "BN raises final accuracy" the final accuracy, both by Welch's t test of zero; "BN makes no
 difference" the final accuracy by TOST at the margin. The verdict functions take the p-value
@@ -13,16 +13,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from bn_keras.config import networks
 from bn_keras.config.datasets import Dataset
+from bn_keras.config.networks import NO_DIFFERENCE, RAISES, SPEEDS_UP
 from bn_keras.reporting import statistics
 from bn_keras.reporting.effects import FINAL, Effect, iterations_key, p_is
 from bn_keras.reporting.statistics import ACCURACY_MARGIN, ALPHA
 
-SPEEDS_UP = "BN speeds convergence"
-RAISES = "BN raises final accuracy"
-NO_DIFFERENCE = "BN makes no difference"
 AGREES = "the frameworks agree"  # an equivalence claim about the same experiment in two frameworks
-CLAIMS = {"mlp": (SPEEDS_UP, RAISES), "lenet": (SPEEDS_UP, RAISES), "lenetr": (NO_DIFFERENCE,)}
+CLAIMS = {n.name: n.claims for n in networks.paper()}  # each paper network's, as declared
 REPRODUCED, NOT_REPRODUCED, UNDECIDED = "REPRODUCED", "NOT REPRODUCED", "UNDECIDED"
 AGREEMENT_WORDS = {REPRODUCED: "EQUIVALENT", NOT_REPRODUCED: "DIFFERENT", UNDECIDED: "UNDECIDED"}
 WELCH = "Welch t, 95% CI"

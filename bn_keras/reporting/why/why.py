@@ -1,11 +1,11 @@
-"""Issue 22's answer from the grid's runs: summary.md (design, verdicts, tables), one figure per
-experiment, and the verdict block of docs/why.md.
+"""The explanation grid's answer from its runs: summary.md (design, verdicts, tables), one
+figure per experiment, and the verdict block of docs/why.md.
 
 The command is `python -m bn_keras.plot results/why` (bn_keras/plot.py recognizes the grid's run
 directories and reads its levels through bn_keras/experiments/grid.py); the verdict rules are
-reporting/why_verdicts.py's, the statistics reporting/trend.py's. Like the main summary, nothing
-is rewritten whose bytes would not change, and the provenance lines are kept while the finished
-runs are the same (reporting/provenance.py).
+reporting/why/why_verdicts.py's, the statistics reporting/why/trend.py's. Like the main summary,
+nothing is rewritten whose bytes would not change, and the provenance lines are kept while the
+finished runs are the same (reporting/provenance.py).
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bn_keras.common import tables
 from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import provenance, trend
-from bn_keras.reporting import why_verdicts as rules
-from bn_keras.reporting.figures import save_figure
-from bn_keras.reporting.summary import Run
+from bn_keras.reporting import provenance
+from bn_keras.reporting.style import save_figure
+from bn_keras.reporting.why import trend
+from bn_keras.reporting.why import why_verdicts as rules
+from bn_keras.reporting.why.trend_figure import trend_figure
+from bn_keras.runs.reader import Run
 
 SUMMARY_FILE = "summary.md"
 SWEEP_LOG = "sweep.log"
@@ -100,19 +103,14 @@ def _pair(a: object, b: object) -> str:
 def levels_table(levels: Sequence[trend.Level]) -> list[str]:
     """Per level: runs, diverged, at chance and failed share of each arm, the means of the runs
     that trained and BN minus no BN with its Welch 95% interval."""
-    lines = [
-        "| level | runs (no BN, BN) | diverged | at chance | failed share | no BN | BN "
-        "| BN - no BN [95% CI] |",
-        "|---|---|---|---|---|---|---|---|",
+    header = ["level", "runs (no BN, BN)", "diverged", "at chance", "failed share", "no BN", "BN"]
+    rows = [
+        [f"{lv.x:g}", _pair(*lv.runs), _pair(*lv.diverged), _pair(*lv.at_chance)]
+        + [_pair(*(f"{f}/{n}" for f, n in zip(lv.failed, lv.runs)))]
+        + [_mean(lv.without), _mean(lv.with_bn), rules.interval_text(lv.effect)]
+        for lv in levels
     ]
-    for lv in levels:
-        shares = _pair(*(f"{f}/{n}" for f, n in zip(lv.failed, lv.runs)))
-        lines.append(
-            f"| {lv.x:g} | {_pair(*lv.runs)} | {_pair(*lv.diverged)} | {_pair(*lv.at_chance)} | "
-            f"{shares} | {_mean(lv.without)} | {_mean(lv.with_bn)} | "
-            f"{rules.interval_text(lv.effect)} |"
-        )
-    return lines
+    return tables.table([*header, "BN - no BN [95% CI]"], rows, compact=True)
 
 
 def cost_lines(runs: Sequence[Run], log: str | None) -> list[str]:
@@ -224,8 +222,9 @@ def markdown(
 
 def page_block(result: Answer, results_link: str, cost: Sequence[str] = ()) -> str:
     """The verdict table, the cost and the figures for docs/why.md, between its markers."""
-    lines = [BEGIN, "", "| explanation | verdict | the numbers it rests on |", "|---|---|---|"]
-    lines += [f"| {v.explanation} | **{v.outcome}** | {v.reason} |" for v in result.verdicts]
+    rows = [[v.explanation, f"**{v.outcome}**", v.reason] for v in result.verdicts]
+    header = ["explanation", "verdict", "the numbers it rests on"]
+    lines = [BEGIN, "", *tables.table(header, rows, compact=True)]
     lines += ["", f"Learning rates that train well: {'; '.join(r.text() for r in result.ranges)}."]
     lines += ["", f"Cost: {'; '.join(cost)}." if cost else "Cost: no finished run."]
     lines += ["", f"All numbers, tables and the design: [summary]({results_link}/summary.md).", ""]
@@ -264,7 +263,7 @@ def rebuild(
 
     Args:
         results_dir: the grid's results directory.
-        runs: its runs, finished or not (summary.load_runs).
+        runs: its runs, finished or not (bn_keras.runs.reader.load_runs).
         experiments: the grid's experiments read from those runs, by name.
         design: what the grid fixed.
         command: the command that made the runs, for the provenance lines.
@@ -288,7 +287,7 @@ def rebuild(
     provenance.write_if_changed(md_path, text.encode(), write_bytes_atomic)
     paths = [md_path]
     for e in experiments.values():
-        fig = trend.trend_figure(e.series, e.scale, e.factor, f"{e.name}: BN's effect")
+        fig = trend_figure(e.series, e.scale, e.factor, f"{e.name}: BN's effect")
         paths += save_figure(fig, results_dir, f"why_{e.name}")
     if page is not None:
         link = Path("..", results_dir.resolve().relative_to(page.resolve().parents[1]))

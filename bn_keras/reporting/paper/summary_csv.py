@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
-from bn_keras.reporting import claims, effects
+from bn_keras.reporting import effects
+from bn_keras.reporting.paper import claims
+from bn_keras.reporting.paper.summary import Agreement, FrameworkView, Summary
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
-from bn_keras.reporting.summary import Agreement, FrameworkView, Summary
 
 CLAIM_KEYS = {
     claims.SPEEDS_UP: "speeds_up",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from bn_keras.config.commands import DESIGN_SEEDS
 from bn_keras.config.datasets import Dataset
-from bn_keras.reporting import claims
-from bn_keras.reporting.findings import FAMILY
+from bn_keras.reporting.paper import claims
+from bn_keras.reporting.paper.findings import FAMILY
 from bn_keras.reporting.statistics import ACCURACY_MARGIN, ALPHA, POWER
 
 SEEDS_PER_ARM = DESIGN_SEEDS  # seeds 0-9 of every pair, in each framework the design names

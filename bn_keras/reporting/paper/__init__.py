@@ -1,0 +1,1 @@
+"""The paper's claims: verdicts, summary tables and figures, the extras' checks."""

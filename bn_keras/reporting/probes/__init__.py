@@ -1,0 +1,1 @@
+"""The probes' answers: their table and figures."""

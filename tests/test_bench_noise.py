@@ -149,6 +149,8 @@ CONTEXT = {
     "wall_s": 1,
     "command": "python -m bn_keras.bench",
     "machine": "test",
+    "cpu": "a CPU",
+    "cpu_features": "avx2 fma",
     "tensorflow": "2",
     "keras": "3",
     "torch": "",

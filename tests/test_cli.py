@@ -18,7 +18,13 @@ from bn_keras.runs.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 # What TensorFlow printed on every run before bn_keras.common.quiet (issue 19).
-START_UP_NOISE = ("absl::InitializeLog", "I0000 ", "cuInit", "oneDNN", "dataset_info.py")
+START_UP_NOISE = (
+    "absl::InitializeLog",
+    "I0000 ",
+    "cuInit",
+    "oneDNN custom operations",
+    "dataset_info.py",
+)
 
 
 def test_smoke_flagfile_runs_the_whole_path(tiny_tfds_dir, tmp_path, cli):

@@ -23,7 +23,7 @@ def exported(tmp_path_factory):
     bn.moving_mean.assign(np.linspace(-1, 1, 120).astype(np.float32))
     bn.moving_variance.assign(np.linspace(0.5, 2, 120).astype(np.float32))
     path = tmp_path_factory.mktemp("export") / "saved_model"
-    export.export_saved_model(model, path)
+    export.export_saved_model(model, path, MNIST)
     return model, path
 
 
@@ -44,7 +44,7 @@ def test_export_replaces_atomically(exported, tmp_path):
     path = tmp_path / "saved_model"
     path.mkdir()
     (path / "stale.txt").write_text("old export")
-    export.export_saved_model(model, path)
+    export.export_saved_model(model, path, MNIST)
     assert not (path / "stale.txt").exists() and (path / "saved_model.pb").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["saved_model"]
 

@@ -78,12 +78,12 @@ def test_a_node_killed_mid_sweep_loses_nothing_and_the_results_equal_a_local_swe
         )
         run = line.split()[1].rstrip(":")
         state = remote / run / "checkpoints" / "state.json"
-        _wait_for(state.is_file, 240, f"{run}'s first checkpoint shipped to the driver")
+        _wait_for(state.is_file, 480, f"{run}'s first checkpoint shipped to the driver")
         shipped = json.loads(state.read_text())["step"]
         assert not (remote / run / "result.json").exists()
         cluster.remove_node(worker, allow_graceful=False)
-        assert ray_sweep.wait(timeout=300) == 0, log.read_text()[-3000:]
-        assert local_sweep.wait(timeout=300) == 0, (tmp_path / "l").read_text()[-3000:]
+        assert ray_sweep.wait(timeout=600) == 0, log.read_text()[-3000:]
+        assert local_sweep.wait(timeout=600) == 0, (tmp_path / "l").read_text()[-3000:]
     finally:
         for proc in (local_sweep, ray_sweep):
             if proc.poll() is None:

@@ -63,7 +63,7 @@ def test_grouped_gradients_are_found_where_onednn_is_on():
     """On an x86-64 CPU without GPUs, TensorFlow has the grouped convolution's gradient exactly
     when oneDNN is on (this process's TF_ENABLE_ONEDNN_OPTS, set before TensorFlow loaded)."""
     value = os.environ.get(onednn.ONEDNN_ENV)
-    if value is None or platform.machine().lower() not in ("x86_64", "amd64"):
+    if value is None or platform.machine().lower() not in onednn.X86_64:
         pytest.skip("oneDNN left to TensorFlow's default, or not an x86-64 CPU")
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("GPUs have cuDNN's grouped convolutions")

@@ -18,7 +18,7 @@ from collections.abc import Mapping, MutableMapping
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 # Marks a value bn_keras set, so that the processes a command starts record who chose it.
 CHOSEN_BY_ENV = "BN_KERAS_ONEDNN_CHOSEN_BY"
-_X86_64 = ("x86_64", "amd64")
+X86_64 = ("x86_64", "amd64")  # platform.machine(), lowercased
 
 
 def default_settings(environ: Mapping[str, str], machine: str | None = None) -> dict[str, str]:
@@ -31,7 +31,7 @@ def default_settings(environ: Mapping[str, str], machine: str | None = None) -> 
         machine: the processor architecture; default, this machine's.
     """
     machine = (machine or platform.machine()).lower()
-    if ONEDNN_ENV in environ or machine not in _X86_64:
+    if ONEDNN_ENV in environ or machine not in X86_64:
         return {}
     return {ONEDNN_ENV: "1", CHOSEN_BY_ENV: "bn_keras"}
 

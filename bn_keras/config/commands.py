@@ -160,6 +160,12 @@ class SweepOptions:
         "The explanation grid (bn_keras/experiments/grid.py) instead of flags/: --experiments "
         "names its experiments, --seeds defaults to 5, results go to results/why/.",
     )
+    confirm: bool = setting(
+        False,
+        "The confirmatory grid of docs/why_design.md (bn_keras/experiments/confirm.py) on "
+        "--dataset: --seeds defaults to its 10 (from seed 200), results go to "
+        "results/confirm/<dataset>/.",
+    )
     results_dir: str | None = like(
         CommandOptions,
         "results_dir",

@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 from pathlib import Path
 
+from bn_keras.common.errors import ConfigError
 from bn_keras.config import checks
 from bn_keras.config.commands import SweepOptions
 from bn_keras.config.names import BN_SUFFIX, PAPER_EXPERIMENTS
@@ -56,8 +57,14 @@ def plan(options: SweepOptions, seeds_given: bool) -> SweepPlan:
 
     Raises:
         SystemExit: an unknown experiment (one error line).
-        ConfigError: a results directory that cannot be one (a file, say).
+        ConfigError: a results directory that cannot be one (a file, say), or more than one of
+            --probes, --why and --confirm, or --confirm with --experiments.
     """
+    chosen = [name for name in ("probes", "why", "confirm") if getattr(options, name)]
+    if len(chosen) > 1:
+        raise ConfigError(f"--{' and --'.join(chosen)} are different sweeps: give one of them")
+    if options.confirm and options.experiment_list:
+        raise ConfigError("--confirm runs its whole design: drop --experiments")
     base = "results_quick" if options.quick else "results"
     results_dir = Path(options.results_dir or default_results_dir(options.dataset, base))
     flag_dir, seeds = "flags", options.seeds
@@ -68,6 +75,8 @@ def plan(options: SweepOptions, seeds_given: bool) -> SweepPlan:
     extra = [*(QUICK_FLAGS if options.quick else ()), *dataset_flags(options)]
     if options.why:
         return _grid_plan(options, results_dir, extra, seeds_given)
+    if options.confirm:
+        return _confirm_plan(options, extra, seeds_given)
     experiments = options.experiment_list or all_experiments(flag_dir)
     paper = [] if options.probes else [e for e in experiments if e in PAPER_EXPERIMENTS]
     frameworks, note = frameworks_to_run(
@@ -98,4 +107,15 @@ def _grid_plan(
     seeds = options.seeds if seeds_given else grid.SEEDS
     experiments = options.experiment_list or list(grid.EXPERIMENTS)
     jobs = grid.plan_jobs(experiments, seeds, directory, extra)
+    return SweepPlan(jobs, directory, {KERAS: directory}, [], seeds, extra, "flags", [], True)
+
+
+def _confirm_plan(options: SweepOptions, extra: list[str], seeds_given: bool) -> SweepPlan:
+    """The confirmatory grid on the sweep's dataset: its seeds from its first, no twin."""
+    from bn_keras.experiments import confirm
+
+    directory = Path(options.results_dir or confirm.results_dir(options.dataset))
+    checks.check_directory(str(directory), "--results_dir")
+    seeds = options.seeds if seeds_given else confirm.SEEDS
+    jobs = confirm.plan_jobs(seeds, directory, extra)
     return SweepPlan(jobs, directory, {KERAS: directory}, [], seeds, extra, "flags", [], True)

@@ -221,7 +221,9 @@ def test_the_capacity_case_by_seeds_only_is_supported_by_the_narrowest_width():
     # reaches below the margin.
     assert reading.holm_present < 0.05 <= reading.holm_small
     assert reading.outcome == SUPPORTED
-    assert e.primary.low < MARGIN < e.primary.high
+    assert reading.sentence == (
+        "BN's effect grows by +0.0027 [+0.0010, +0.0044]; a growth of 0.002 or more is not excluded"
+    )
 
 
 def test_the_capacity_case_with_the_test_images_sampled_is_undecided():
@@ -236,7 +238,10 @@ def test_the_capacity_case_with_the_test_images_sampled_is_undecided():
     assert e.primary.effect == pytest.approx(0.0027)
     assert reading.holm_present >= 0.05 and reading.holm_small >= 0.05
     assert reading.outcome == UNDECIDED
-    assert e.primary.low < MARGIN < e.primary.high
+    # Its 95% interval excludes 0, unadjusted; Holm's x 12 does not (p about 0.013 raw).
+    assert 0 < e.primary.low < MARGIN < e.primary.high
+    low, high = e.bootstrap
+    assert low < e.primary.effect < high
 
 
 def test_power_grows_with_seeds_and_is_capped_by_the_images():
@@ -290,12 +295,15 @@ def test_the_summary_from_run_directories(tmp_path):
         name: (lambda n: lambda run: run.experiment == n)(name)
         for name in ("w0.25", "w0.25_bn", "w1", "w1_bn")
     }
+    unfinished = _write_run(results, "w1", 3, 0.9, predictions=labels)
+    (unfinished / "result.json").unlink()
     grid = confirm_report.read_grid(results, selectors, labels)
     design = tmp_path / "design.md"
     design.write_text("the design\n")
     text = confirm_report.summary_text([CAPACITY], {"mnist": grid}, design, "abc1234")
     assert "(SHA-256 " in text and "committed at abc1234" in text
     assert "First run started: 2026-12-01T10:00:00+00:00" in text
+    assert "Runs not finished, left out: 1;" in text
     assert "## Contrasts (confirmatory)" in text and "## Per level (exploratory)" in text
     assert "| mnist | capacity (m = 0.002) | 3, 3, 3, 3 |" in text
     # The exploratory table: one failure (diverged) at width 0.25, train-set effects at width 1.

@@ -36,12 +36,14 @@ class Grid:
         runs: arm name -> its runs that ended (finished or diverged), by seed.
         arms: arm name -> the arm by the failure rule.
         unfinished: runs the selectors picked that have not ended (left out).
+        first_start: the earliest `started` in the picked runs' config.json, ended or not.
     """
 
     dataset: Dataset
     runs: dict[str, list[Run]]
     arms: dict[str, Arm]
     unfinished: int
+    first_start: str | None
 
 
 def read_grid(
@@ -63,10 +65,11 @@ def read_grid(
     }
     unfinished = sum(len(chosen) - len(ended[name]) for name, chosen in picked.items())
     arms = confirm_runs.arms_from_runs(runs, selectors, dataset, labels)
-    return Grid(dataset, ended, arms, unfinished)
+    starts = [r.record["started"] for p in picked.values() for r in p if r.record.get("started")]
+    return Grid(dataset, ended, arms, unfinished, min(starts, default=None))
 
 
-def design_lines(design: Path | None, commit: str | None, runs: Sequence[Run]) -> list[str]:
+def design_lines(design: Path | None, commit: str | None, first_start: str | None) -> list[str]:
     """The header: the design file, its SHA-256 and commit, and when the first run started."""
     if design is None:
         lines = ["- Design: none given; everything below is exploratory."]
@@ -74,8 +77,7 @@ def design_lines(design: Path | None, commit: str | None, runs: Sequence[Run]) -
         digest = hashlib.sha256(Path(design).read_bytes()).hexdigest()
         at = f", committed at {commit}" if commit else ", its commit not given"
         lines = [f"- Design: `{design}` (SHA-256 {digest}){at}."]
-    starts = [r.record["started"] for r in runs if r.record.get("started")]
-    first = min(starts) if starts else "not recorded"
+    first = first_start or "not recorded"
     lines.append(f"- First run started: {first} (the earliest `started` in the runs' config.json).")
     lines.append(
         "- Confirmatory: the contrasts' table, by the design's rule. Anything not in the design "
@@ -195,17 +197,17 @@ def summary_text(
         raise KeyError(f"contrasts of datasets without runs: {missing}")
     estimates = [confirmatory.estimate(c, grids[c.dataset].arms) for c in contrasts]
     readings = confirmatory.read_family(estimates, alpha)
-    runs = [r for g in grids.values() for arm_runs in g.runs.values() for r in arm_runs]
+    starts = [g.first_start for g in grids.values() if g.first_start]
     lines = [
         "# Confirmatory contrasts of BN's effect",
         "",
-        *design_lines(design, design_commit, runs),
+        *design_lines(design, design_commit, min(starts, default=None)),
     ]
     unfinished = sum(g.unfinished for g in grids.values())
     if unfinished:
         lines.append(
-            f"- {unfinished} runs have not finished and are left out: the verdicts are "
-            "provisional until they have."
+            f"- Runs not finished, left out: {unfinished}; the verdicts are provisional until "
+            "they finish."
         )
     primary = {e.with_images for e in estimates if e.primary is not None}
     lines += [
@@ -215,6 +217,8 @@ def summary_text(
         + ("" if primary == {True} else "; where it is '-' (no predictions), the seeds-only one")
         + ". Every run counts; a diverged run as predicting the training set's most frequent "
         "class.",
+        "- Intervals are 95% and unadjusted; the verdicts read the Holm-adjusted p-values, so an "
+        "interval can exclude 0 where the family's test does not.",
         "",
         "## Contrasts (confirmatory)",
         "",

@@ -43,7 +43,7 @@ SUPPORTED, NOT_SUPPORTED, UNDECIDED = "SUPPORTED", "NOT SUPPORTED", "UNDECIDED"
 MIN_RUNS = 2  # per arm, for a variance and so a test
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # its array has no single truth value
 class Arm:
     """One arm's runs, failures included (intention to treat).
 

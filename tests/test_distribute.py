@@ -1,5 +1,6 @@
 """tf.distribute on two logical CPU devices: synchronized BN trains like one device, unsynchronized
-BN statistics are averaged across replicas, and evaluation counts every test image once."""
+BN statistics are averaged across replicas, evaluation counts every test image once, and the
+training set's rows and the test set's classes are recorded as on one device."""
 
 from __future__ import annotations
 
@@ -159,3 +160,20 @@ def test_replica_slices_cover_every_global_batch_in_order(tiny_mnist):
         sliced = [batches((r, parts)) for r in range(parts)]
         for step, batch in enumerate(whole):
             np.testing.assert_array_equal(np.concatenate([s[step] for s in sliced]), batch)
+
+
+def test_two_replicas_record_the_training_set_and_the_test_sets_classes(
+    mirrored, tiny_mnist, tmp_path
+):
+    """Under two replicas the training set's row counts each of its images once and matches the
+    model, and the predicted classes keep the test set's order (their accuracy is the row's)."""
+    config = Config(
+        model="lenet", bn=True, eval_train=True, save_predictions=True, **{**SMALL, "export": True}
+    )
+    result = train.train_and_evaluate(config, tmp_path / "run", strategy=mirrored, data=tiny_mnist)
+    model = keras.models.load_model(tmp_path / "run" / train.KERAS_MODEL_FILE)
+    logits = model.predict(input_pipeline.normalize(tiny_mnist.train_images, MNIST), verbose=0)
+    accuracy = float(np.mean(logits.argmax(axis=1) == tiny_mnist.train_labels))
+    assert result.final_train_set_accuracy == pytest.approx(accuracy, abs=1e-6)
+    predictions = np.load(tmp_path / "run" / train.PREDICTIONS_FILE)
+    assert float(np.mean(predictions == tiny_mnist.test_labels)) == result.final_test_accuracy

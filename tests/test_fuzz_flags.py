@@ -57,6 +57,7 @@ NUMBERS += ["steps_per_execution", "checkpoint_every", "probe_every", "landscape
 # Issue 26: the explanation grid's settings and the sizes.
 NUMBERS += ["width", "mlp_depth", "threads", "test_batch_size"]
 BOOLS = ["bn", "scale_lr", "export", "overwrite", "record_divergence"]
+BOOLS += ["eval_train", "save_predictions"]
 TEXTS = ["run_name", "devices", "probe_layers", "seeds"]
 SEEDS_TEXT = st.one_of(
     ARG_TEXT,
@@ -66,7 +67,7 @@ SEEDS_TEXT = st.one_of(
     # Past 4,300 digits Python refuses to read a number: a ValueError, not a refusal, before.
     st.sampled_from([1, 10, 11, 4301, 6000]).map(lambda n: "9" * n),
 )
-PATHS = ["results_dir", "data_dir"]
+PATHS = ["results_dir", "data_dir", "design"]
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -166,6 +167,7 @@ def test_checks_in_process_refuse_only_with_config_errors(
     before = _tree(root)
     _expect_config_error_or_nothing(checks.check_file_name, name, "--run_name")
     _expect_config_error_or_nothing(checks.check_directory, "/".join([str(root), *path]), "--d")
+    _expect_config_error_or_nothing(checks.check_readable_file, "/".join([str(root), *path]), "--d")
     flagfile = flagfile if flagfile.startswith("/") else f"{root}/{flagfile}"
     _expect_config_error_or_nothing(checks.check_flagfiles, ["main", f"--flagfile={flagfile}"])
     _expect_config_error_or_nothing(config_lib.Config(**config_values).validate)

@@ -115,6 +115,11 @@ def test_records_from_before_the_dataset_setting_mean_mnist():
         "dataset": "mnist",
         "model": "mlp",
         "dataset_source": "offline",
+        # Nor did runs recorded before these settings evaluate the training set, save
+        # predictions or name a design.
+        "eval_train": False,
+        "save_predictions": False,
+        "design": "",
     }
     assert settings.upgrade_record({"dataset": "fashion_mnist"})["dataset"] == "fashion_mnist"
     assert settings.default_results_dir("mnist") == "results"

@@ -94,6 +94,24 @@ def _check_regular_file(name: str) -> None:
             raise ConfigError(f"--flagfile={name} is {what}, not a file: name a flagfile")
 
 
+def check_readable_file(path: str, flag: str) -> None:
+    """Refuses a path that is not a regular file this process can read, without reading it.
+
+    Raises:
+        ConfigError: naming the flag, the path and what is wrong.
+    """
+    _check_path_text(path, flag)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise ConfigError(f"{flag}={path}: {err.strerror}: name a readable file") from None
+    if not stat.S_ISREG(mode):
+        what = next((what for test, what in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise ConfigError(f"{flag}={path} is {what}, not a file: name a readable file")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"{flag}={path} is not readable (no read access): name a readable file")
+
+
 def check_batch_size(batch_size: int, examples: int) -> None:
     """Refuses a batch larger than the training set it draws from (every batch would hold the
     whole set, fewer examples than the batch size recorded). Config.validate checks the dataset's

@@ -19,6 +19,8 @@ _UNSUPPORTED = {  # settings a stack refuses, and why in a word
     "landscape_every": "probes",
     "fold_bn_eval": "folded evaluation",
     "record_divergence": "one seed's divergence would end every seed's run",
+    "eval_train": "the training set's evaluation",
+    "save_predictions": "the test set's predicted classes",
 }
 
 
@@ -82,8 +84,8 @@ def check_stackable(config: Config, flag: str = "--seeds") -> None:
     """Refuses the settings a stack does not support.
 
     Raises:
-        ConfigError: probes, folded evaluation, recorded divergence, the PyTorch twin, or
-            several workers.
+        ConfigError: probes, folded evaluation, recorded divergence, the training set's
+            evaluation, saved predictions, the PyTorch twin, or several workers.
     """
     if config.framework != "keras":
         raise ConfigError(f"--framework={config.framework} trains one seed a process: drop {flag}")

@@ -40,7 +40,12 @@ RESULT_NEUTRAL = (
 )
 # Settings a config.json written before they existed lacks, and what such a run used.
 RENAMED = {"mnist_source": "dataset_source"}
-ABSENT_MEANS = {"dataset": datasets.DEFAULT}
+ABSENT_MEANS = {
+    "dataset": datasets.DEFAULT,
+    "eval_train": False,
+    "save_predictions": False,
+    "design": "",
+}
 _MOST_TEST_EXAMPLES = max(dataset.test_examples for dataset in datasets.DATASETS.values())
 CHECKPOINT_SHARE = 0.02  # auto checkpoints: a resume redoes at most about 2% of a run
 # The sizes' bounds, each far past the grid's largest (width 2, 10 hidden layers): a network within
@@ -83,7 +88,11 @@ class Config:
         "Global batch size (split across replicas); at most the dataset's training examples.",
         bounds=POSITIVE,
     )
-    eval_every: int = setting(100, "Test-set evaluation interval (iterations).", bounds=POSITIVE)
+    eval_every: int = setting(
+        100,
+        "Test-set evaluation interval (iterations); under --eval_train the training set's too.",
+        bounds=POSITIVE,
+    )
     learning_rate: float = setting(1.0, "Adadelta's initial learning rate.", bounds=POSITIVE)
     rho: float = setting(
         0.9,
@@ -211,6 +220,23 @@ class Config:
         bounds=Bounds(0, _MOST_TEST_EXAMPLES, low_open=True),
         why=f": no dataset has more than {_MOST_TEST_EXAMPLES:,} test images, and a batch "
         "cannot be larger",
+    )
+    eval_train: bool = setting(
+        False,
+        "At every evaluation, also evaluate the whole training set in inference mode (BN's "
+        "moving statistics, in --test_batch_size batches): metrics.csv gains train_set_loss and "
+        "train_set_accuracy, result.json their final values. Single Keras runs only.",
+    )
+    save_predictions: bool = setting(
+        False,
+        "After the last evaluation, write test_predictions.npy: the predicted class (uint8) of "
+        "every test image, in the test set's order. None for a diverged run. Single Keras runs "
+        "only.",
+    )
+    design: str = setting(
+        "",
+        "The registered design file this run belongs to; config.json records its path and the "
+        "SHA-256 of its bytes, read when the run starts. It changes nothing else. Empty: none.",
     )
     checkpoint_every: int = setting(
         0,

@@ -93,6 +93,10 @@ class DistributionContext:
         strategies.check_batches_fill_replicas(
             num_test, config.test_batch_size, self.replicas, "--test_batch_size"
         )
+        if config.eval_train:  # the training set, evaluated in test batches
+            strategies.check_batches_fill_replicas(
+                num_train, config.test_batch_size, self.replicas, "--test_batch_size"
+            )
 
     def prepare_fit(self, model: keras.Model) -> Callable[[], None] | None:
         """Readies `model.fit` for this strategy and returns the BN statistics averager.

@@ -158,7 +158,8 @@ def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
     options.dry_run, does so after every check a run makes before TensorFlow starts.
 
     Raises:
-        ConfigError: a setting, the results directory or the run directory is refused.
+        ConfigError: a setting, the design file, the results directory or the run directory is
+            refused.
         WriteError: a file could not be written.
         DataError, TrainingDiverged, CheckpointError: training could not finish.
         Interrupted: SIGINT or SIGTERM stopped the run after a checkpoint (before training
@@ -172,6 +173,8 @@ def run_main(config: settings.Config, options: settings.CommandOptions) -> None:
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
         return
     fields.check_fields(options)  # --threads=-1, as the Config's own settings
+    if config.design:
+        checks.check_readable_file(config.design, "--design")
     if options.seeds:  # a stack of seeds, in its own module
         return stack_dispatch.start_stack(config, options, _install_stop_handlers)
     twin = config.framework == twin_support.FRAMEWORK

@@ -20,7 +20,13 @@ from absl import logging
 from bn_keras.common.errors import TrainingDiverged
 from bn_keras.common.storage import write_errors_reported
 from bn_keras.config.settings import Config
-from bn_keras.runs.metrics_file import MetricsWriter, read_metrics
+from bn_keras.runs.metrics_file import (
+    TRAIN_SET_ACCURACY,
+    TRAIN_SET_LOSS,
+    MetricsWriter,
+    read_metrics,
+    run_fields,
+)
 from bn_keras.runs.records import RunResult
 from bn_keras.runs.resume import StartingPoint
 from bn_keras.runs.run_dir import METRICS_FILE
@@ -31,6 +37,10 @@ class Engine(Protocol):
 
     def evaluate(self) -> tuple[float, float]:
         """The test loss and accuracy of the model as it is now, over the whole test set."""
+
+    def evaluate_train_set(self) -> tuple[float, float]:
+        """The loss and accuracy over the whole training set in inference mode, right after
+        `evaluate`; asked only under --eval_train (an engine that refuses it need not have it)."""
 
     def learning_rate(self, step: int) -> float:
         """The learning rate in force after iteration `step` (the next step's)."""
@@ -58,9 +68,10 @@ class RunController:
     """Keeps the record of one run while an engine trains it.
 
     Each evaluation appends a row to metrics.csv (step, epoch, learning rate, mean training loss
-    since the previous row, test loss and accuracy, elapsed seconds), passes it to `on_row` and
-    logs a progress line. Checkpoints are written every `checkpoint_every` iterations, at the end
-    and on a stop request, carrying what a resumed run needs to continue the rows exactly.
+    since the previous row, test loss and accuracy, under --eval_train the whole training set's
+    loss and accuracy, elapsed seconds), passes it to `on_row` and logs a progress line.
+    Checkpoints are written every `checkpoint_every` iterations, at the end and on a stop
+    request, carrying what a resumed run needs to continue the rows exactly.
 
     Attributes:
         rows: the rows evaluated in this process.
@@ -101,7 +112,8 @@ class RunController:
         self._metrics_path = Path(run_dir) / METRICS_FILE
         self._label = Path(run_dir).name
         self._per_epoch = steps_per_epoch
-        self._writer = MetricsWriter(self._metrics_path) if chief else None
+        fields = run_fields(config.eval_train)
+        self._writer = MetricsWriter(self._metrics_path, fields) if chief else None
         self._stop_request, self._agree_to_stop, self._on_row = stop_request, agree_to_stop, on_row
         self._saved = saved
         # The part of the current interval trained before the interruption, for a resumed run.
@@ -192,8 +204,10 @@ class RunController:
             "train_loss": total / examples if examples else math.nan,
             "test_loss": test_loss,
             "test_accuracy": test_accuracy,
-            "elapsed_s": time.monotonic() - self._clock_origin,
         }
+        if self._config.eval_train:
+            row[TRAIN_SET_LOSS], row[TRAIN_SET_ACCURACY] = self._engine.evaluate_train_set()
+        row["elapsed_s"] = time.monotonic() - self._clock_origin
         self._engine.reset_interval_loss()
         self._carry = (0.0, 0)
         self.rows.append(row)

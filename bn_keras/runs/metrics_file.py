@@ -20,6 +20,18 @@ FIELDS = (
     "test_accuracy",
     "elapsed_s",
 )
+# With --eval_train only: the whole training set in inference mode, beside the test set's columns
+# (train_loss is the running mean of the training batches since the previous row).
+TRAIN_SET_LOSS = "train_set_loss"
+TRAIN_SET_ACCURACY = "train_set_accuracy"
+
+
+def run_fields(eval_train: bool) -> tuple[str, ...]:
+    """The columns of a run's metrics file: FIELDS, and the training set's two before
+    elapsed_s when `eval_train`."""
+    if not eval_train:
+        return FIELDS
+    return (*FIELDS[:-1], TRAIN_SET_LOSS, TRAIN_SET_ACCURACY, FIELDS[-1])
 
 
 def _format(value: float | int) -> str:

@@ -16,11 +16,14 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from bn_keras.common.errors import ConfigError, RecordError
 from bn_keras.config import datasets
 from bn_keras.config.datasets import Dataset
 from bn_keras.config.settings import upgrade_record
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.predictions import read_predictions
 from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 
 KERAS = "keras"
@@ -60,6 +63,15 @@ class Run:
     @property
     def best_accuracy(self) -> float:
         return max(r["test_accuracy"] for r in self.rows if not math.isnan(r["test_accuracy"]))
+
+    def test_predictions(self) -> np.ndarray | None:
+        """The predicted class (uint8) of every test image in the test set's order, written at
+        the end of a run under --save_predictions; None where there is no such file.
+
+        Raises:
+            RecordError: the file is damaged.
+        """
+        return read_predictions(self.run_dir)
 
     def first_step_reaching(self, threshold: float) -> int | None:
         """The first evaluated step with test accuracy >= `threshold`, None if there is none."""

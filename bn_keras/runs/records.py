@@ -4,12 +4,15 @@ data source, versions and machine; then the final measurements (no TensorFlow)."
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from pathlib import Path
 
 from bn_keras.common.atomic import write_json_atomic
+from bn_keras.common.errors import ConfigError
 from bn_keras.config.settings import Config
 from bn_keras.runs import provenance
+from bn_keras.runs.metrics_file import TRAIN_SET_ACCURACY, TRAIN_SET_LOSS
 from bn_keras.runs.run_dir import RESULT_FILE
 
 
@@ -30,8 +33,13 @@ class EngineRecord:
 
 def run_record(config: Config, distribution: dict, data_source: str, engine: EngineRecord) -> dict:
     """Everything config.json holds: settings, distribution, data source, versions, machine and
-    the time the run started, plus the engine's own keys."""
-    return {
+    the time the run started, plus the engine's own keys; with --design, the design's path and
+    hash (design_record).
+
+    Raises:
+        ConfigError: the design file cannot be read.
+    """
+    record = {
         "config": config.to_dict(),
         "distribution": distribution,
         "data_source": data_source,
@@ -40,6 +48,22 @@ def run_record(config: Config, distribution: dict, data_source: str, engine: Eng
         "started": provenance.now(),
         **engine.extra,
     }
+    if config.design:
+        record["design"] = design_record(config.design)
+    return record
+
+
+def design_record(path: str) -> dict:
+    """The design file as config.json records it: its path as given and the SHA-256 of its bytes.
+
+    Raises:
+        ConfigError: the file cannot be read.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ConfigError(f"--design={path}: {err.strerror}: name a readable file") from None
+    return {"path": path, "sha256": hashlib.sha256(data).hexdigest()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +83,9 @@ class RunResult:
         checkpoints_written: checkpoints written, over every attempt.
         diverged_at: with --record_divergence, the iteration a non-finite loss was seen at (the
             end of a compiled call of steps_per_execution iterations), else None.
+        final_train_set_loss: with --eval_train, the last row's loss over the whole training
+            set in inference mode, else None.
+        final_train_set_accuracy: the same row's training-set accuracy, else None.
     """
 
     run_dir: Path
@@ -72,6 +99,8 @@ class RunResult:
     checkpoint_seconds: float = 0.0
     checkpoints_written: int = 0
     diverged_at: int | None = None
+    final_train_set_loss: float | None = None
+    final_train_set_accuracy: float | None = None
 
     @classmethod
     def from_rows(cls, run_dir: Path, rows: list[dict], **counts) -> RunResult:
@@ -87,17 +116,25 @@ class RunResult:
             train_seconds=elapsed,
             steps_per_second=last["step"] / elapsed if elapsed else math.nan,
             rows=rows,
+            final_train_set_loss=last.get(TRAIN_SET_LOSS),
+            final_train_set_accuracy=last.get(TRAIN_SET_ACCURACY),
             **counts,
         )
 
 
 def result_record(result: RunResult) -> dict:
     """Everything result.json holds: the last evaluation, time trained, checkpointing's cost;
-    `diverged_at` only for a run that diverged under --record_divergence."""
+    the training set's final loss and accuracy only for a run under --eval_train, `diverged_at`
+    only for a run that diverged under --record_divergence."""
+    train_set = {
+        "final_train_set_accuracy": result.final_train_set_accuracy,
+        "final_train_set_loss": result.final_train_set_loss,
+    }
     record = {
         "steps": result.steps,
         "final_test_accuracy": result.final_test_accuracy,
         "final_test_loss": result.final_test_loss,
+        **{name: value for name, value in train_set.items() if value is not None},
         "train_seconds": round(result.train_seconds, 2),
         "steps_per_second": round(result.steps_per_second, 2),
         "checkpoint_seconds": round(result.checkpoint_seconds, 3),

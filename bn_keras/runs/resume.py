@@ -14,7 +14,7 @@ from bn_keras.common.errors import CheckpointError
 from bn_keras.config.settings import Config
 from bn_keras.runs.checkpoint import Checkpoint
 from bn_keras.runs.metrics_file import missing_rows, truncate_after
-from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, RESULT_FILE
+from bn_keras.runs.run_dir import CONFIG_FILE, METRICS_FILE, PREDICTIONS_FILE, RESULT_FILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +48,8 @@ def start_or_resume(
     """Restores the run directory's checkpoint, or starts the directory afresh.
 
     Resuming, the chief keeps the metrics rows up to the checkpoint and drops later ones. Starting
-    afresh, the rows and result of an attempt that died before its first checkpoint are dropped
-    and config.json is written.
+    afresh, the rows, result and predictions of an attempt that died before its first checkpoint
+    are dropped and config.json is written.
 
     Args:
         config: the run's configuration.
@@ -77,6 +77,7 @@ def start_or_resume(
     else:
         metrics_path.unlink(missing_ok=True)  # rows of an attempt that died before a checkpoint
         (run_dir / RESULT_FILE).unlink(missing_ok=True)
+        (run_dir / PREDICTIONS_FILE).unlink(missing_ok=True)
         write_json_atomic(run_dir / CONFIG_FILE, run_record())
     return starting
 

@@ -22,6 +22,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVED_MODEL_DIR = "saved_model"
 KERAS_MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
+PREDICTIONS_FILE = "test_predictions.npy"  # with --save_predictions (bn_keras.runs.predictions)
 LOCK_FILE = ".lock"
 # The probes' files (bn_keras.probes), in probed runs only.
 ACTIVATIONS_FILE = "activations.csv"

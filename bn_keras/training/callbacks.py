@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from bn_keras.runs.controller import RunController
+from bn_keras.runs.metrics_file import TRAIN_SET_ACCURACY, TRAIN_SET_LOSS
 
 
 class KerasEngine:
@@ -22,6 +23,8 @@ class KerasEngine:
         learning_rate: the schedule, by iteration.
         before_checkpoint: called before each checkpoint (averages BN statistics across
             replicas where they are kept per replica), or None.
+        evaluate_train_set: the whole training set's loss and accuracy in inference mode
+            (training.evaluation), for --eval_train; None without it.
     """
 
     def __init__(
@@ -30,11 +33,18 @@ class KerasEngine:
         train_loss: keras.metrics.Mean,
         learning_rate: Callable[[int], float],
         before_checkpoint: Callable[[], None] | None = None,
+        evaluate_train_set: Callable[[], tuple[float, float]] | None = None,
     ):
         self.evaluate = evaluate
+        self._evaluate_train_set = evaluate_train_set
         self._train_loss = train_loss
         self._learning_rate = learning_rate
         self._before_checkpoint = before_checkpoint
+
+    def evaluate_train_set(self) -> tuple[float, float]:
+        if self._evaluate_train_set is None:
+            raise RuntimeError("the training set's evaluation was not made: --eval_train is off")
+        return self._evaluate_train_set()
 
     def learning_rate(self, step: int) -> float:
         return float(self._learning_rate(step))
@@ -68,14 +78,24 @@ class TestAccuracyCallback(keras.callbacks.Callback):
         self._controller.record_if_due(self._step())
 
 
+_SCALARS = (
+    "learning_rate",
+    "train_loss",
+    "test_loss",
+    "test_accuracy",
+    TRAIN_SET_LOSS,
+    TRAIN_SET_ACCURACY,
+)
+
+
 def tensorboard_rows(log_dir: Path) -> Callable[[dict], None]:
     """Writes each metrics row's values (NaN left out) as TensorBoard scalars in `log_dir`."""
     writer = tf.summary.create_file_writer(str(log_dir))
 
     def write(row: dict) -> None:
         with writer.as_default(step=row["step"]):
-            for name in ("learning_rate", "train_loss", "test_loss", "test_accuracy"):
-                if not math.isnan(row[name]):
+            for name in _SCALARS:
+                if name in row and not math.isnan(row[name]):
                     tf.summary.scalar(name, row[name])
         writer.flush()
 

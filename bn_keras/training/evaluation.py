@@ -1,4 +1,5 @@
-"""Exact test-set evaluation in inference mode, under any tf.distribute strategy."""
+"""Exact evaluation in inference mode, under any tf.distribute strategy, and the test set's
+predicted classes by the same forward pass."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 from collections.abc import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bn_keras.models import folding
@@ -42,10 +44,7 @@ def make_test_evaluator(
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     distributed = strategy.experimental_distribute_dataset(dataset.with_options(options))
 
-    if fold_batch_norm and folding.count_foldable(model):
-        forward = folding.folded_inference(model)
-    else:
-        forward = functools.partial(model, training=False)
+    forward = inference(model, fold_batch_norm)
 
     def replica_sums(images, labels):
         logits = forward(images)
@@ -75,3 +74,39 @@ def make_test_evaluator(
         return float(loss_sum / count), float(correct / count)
 
     return evaluate
+
+
+def inference(
+    model: keras.Model, fold_batch_norm: bool = False
+) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The logits of `model` in inference mode: BN folded where asked and foldable
+    (`bn_keras.models.folding`), else the model called with `training=False`."""
+    if fold_batch_norm and folding.count_foldable(model):
+        return folding.folded_inference(model)
+    return functools.partial(model, training=False)
+
+
+def make_test_predictor(
+    model: keras.Model, dataset: tf.data.Dataset, fold_batch_norm: bool = False
+) -> Callable[[], np.ndarray]:
+    """Returns a function giving the predicted class of every example of `dataset`, in its order.
+
+    The logits come from the same forward pass as make_test_evaluator's with the same
+    `fold_batch_norm`, batch by batch in this process, so the predictions' accuracy is the
+    evaluator's.
+
+    Args:
+        model: the model, read as it is at each call.
+        dataset: batches of (images, labels), in the order the predictions keep.
+        fold_batch_norm: as make_test_evaluator's.
+    """
+    forward = inference(model, fold_batch_norm)
+
+    @tf.function
+    def classes(images):
+        return tf.argmax(forward(images), axis=-1)
+
+    def predict() -> np.ndarray:
+        return np.concatenate([classes(images).numpy() for images, _ in dataset])
+
+    return predict

@@ -19,12 +19,14 @@ from bn_keras.config.settings import Config
 from bn_keras.data import input_pipeline
 from bn_keras.data.originals import Splits
 from bn_keras.runs.controller import RunController
+from bn_keras.runs.predictions import write_predictions
 from bn_keras.runs.records import RunResult, write_result
 from bn_keras.runs.resume import StartingPoint
 from bn_keras.runs.run_dir import (
     CONFIG_FILE,
     KERAS_MODEL_FILE,
     METRICS_FILE,
+    PREDICTIONS_FILE,
     RESULT_FILE,
     SAVED_MODEL_DIR,
     TENSORBOARD_DIR,
@@ -33,7 +35,7 @@ from bn_keras.training import probe_callbacks, recipe
 from bn_keras.training.callbacks import KerasEngine, TestAccuracyCallback, tensorboard_rows
 from bn_keras.training.checkpointing import CheckpointCallback
 from bn_keras.training.compiled_model import build_compiled_model
-from bn_keras.training.evaluation import make_test_evaluator
+from bn_keras.training.evaluation import make_test_evaluator, make_test_predictor
 from bn_keras.training.export import export_saved_model, save_keras_model
 from bn_keras.training.resume import start_or_resume
 from bn_keras.training.setup import Setup, set_up
@@ -42,6 +44,7 @@ __all__ = [  # build_compiled_model and the run-file names are here for the test
     "CONFIG_FILE",
     "KERAS_MODEL_FILE",
     "METRICS_FILE",
+    "PREDICTIONS_FILE",
     "RESULT_FILE",
     "SAVED_MODEL_DIR",
     "TENSORBOARD_DIR",
@@ -61,9 +64,10 @@ def train_and_evaluate(
 ) -> RunResult:
     """Trains `config.model` for `config.train_steps` iterations, evaluating every `eval_every`.
 
-    Writes into `run_dir`: config.json, metrics.csv, TensorBoard events, checkpoints and, when
-    `config.export`, the SavedModel and model.keras; result.json last. Under several workers only
-    the chief writes metrics, TensorBoard events and exports; every worker writes its own
+    Writes into `run_dir`: config.json, metrics.csv, TensorBoard events, checkpoints, under
+    `config.save_predictions` the test set's predicted classes and, when `config.export`, the
+    SavedModel and model.keras; result.json last. Under several workers only the chief writes
+    metrics, TensorBoard events, predictions and exports; every worker writes its own
     config.json, checkpoints and result.json into its own `run_dir`. A run directory holding a
     checkpoint of the same run is resumed at the checkpoint's exact iteration.
 
@@ -101,6 +105,10 @@ def train_and_evaluate(
     )
     result = controller.result()
     if result.interrupted_at is None:
+        if result.diverged_at is None:
+            _save_predictions(
+                setup, model, resumed_finished=starting.step >= setup.config.train_steps
+            )
         _export_and_record(setup, model, result)
     return result
 
@@ -138,27 +146,36 @@ def _make_controller(
     average_bn_statistics: Callable[[], None] | None,
     stop_request: threading.Event | None,
 ) -> RunController:
-    """The run's controller, driving the Keras engine: test evaluation, learning rate, loss."""
-    config, context, run_dir = setup.config, setup.context, setup.run_dir
+    """The run's controller, driving the Keras engine: test evaluation (and the training
+    set's, under --eval_train), learning rate, loss."""
+    config, context, run_dir, data = setup.config, setup.context, setup.run_dir, setup.data
     schedule = recipe.learning_rate_schedule(setup.config_used, setup.steps_per_epoch)
-    test_ds = input_pipeline.test_dataset(
-        setup.data.test_images,
-        setup.data.test_labels,
-        config.test_batch_size,
-        dataset=setup.dataset,
-    )
     evaluate = make_test_evaluator(
         model,
-        test_ds,
+        _test_dataset(setup),
         context.strategy,
-        len(setup.data.test_labels),
+        len(data.test_labels),
         before=average_bn_statistics,
         fold_batch_norm=config.fold_bn_eval,
     )
+    evaluate_train_set = None
+    if config.eval_train:
+        # The training set in fixed order, evaluated as the test set is; right after the test
+        # set, whose evaluation has already brought per-replica BN statistics together.
+        train_as_test = input_pipeline.test_dataset(
+            data.train_images, data.train_labels, config.test_batch_size, dataset=setup.dataset
+        )
+        evaluate_train_set = make_test_evaluator(
+            model,
+            train_as_test,
+            context.strategy,
+            data.num_train,
+            fold_batch_norm=config.fold_bn_eval,
+        )
     return RunController(
         config,
         run_dir,
-        KerasEngine(evaluate, train_loss, schedule, average_bn_statistics),
+        KerasEngine(evaluate, train_loss, schedule, average_bn_statistics, evaluate_train_set),
         starting,
         steps_per_epoch=setup.steps_per_epoch,
         chief=context.chief,
@@ -166,6 +183,28 @@ def _make_controller(
         agree_to_stop=context.stop_agreement(),
         on_row=tensorboard_rows(run_dir / TENSORBOARD_DIR) if context.chief else None,
     )
+
+
+def _test_dataset(setup: Setup) -> tf.data.Dataset:
+    """The test set in its fixed order, in --test_batch_size batches."""
+    return input_pipeline.test_dataset(
+        setup.data.test_images,
+        setup.data.test_labels,
+        setup.config.test_batch_size,
+        dataset=setup.dataset,
+    )
+
+
+def _save_predictions(setup: Setup, model: keras.Model, resumed_finished: bool) -> None:
+    """Under --save_predictions, the chief writes the test set's predicted classes, by the
+    evaluation's forward pass; a run resumed after its last step keeps the file it wrote."""
+    config, path = setup.config, setup.run_dir / PREDICTIONS_FILE
+    if not (config.save_predictions and setup.context.chief):
+        return
+    if resumed_finished and path.is_file():
+        return
+    predict = make_test_predictor(model, _test_dataset(setup), config.fold_bn_eval)
+    write_predictions(setup.run_dir, predict())
 
 
 def _fit(

@@ -54,6 +54,12 @@ def check_supported(config: Config) -> None:
         raise ConfigError(
             f"--framework={FRAMEWORK} has no probes: drop --probe_every and --landscape_every"
         )
+    recorded = [name for name in ("eval_train", "save_predictions") if getattr(config, name)]
+    if recorded:
+        raise ConfigError(
+            f"--framework={FRAMEWORK} records test-set metrics only: drop "
+            f"{', '.join(f'--{name}' for name in recorded)}, or train with --framework=keras"
+        )
     require_torch()
 
 

@@ -1,4 +1,4 @@
-"""The probes of issue 6 on problems with known answers, and their leaving training untouched."""
+"""The probes on problems with known answers, and their leaving training untouched."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Issue 22's verdicts on constructed levels with known slopes (each outcome reachable), and the
-grid's report built from a hand-made results directory through bn_keras.plot's entry point."""
+"""The explanation grid's verdicts on constructed levels with known slopes (each outcome
+reachable), and the grid's report built from a hand-made results directory through
+bn_keras.plot's entry point."""
 
 from __future__ import annotations
 
@@ -252,10 +253,7 @@ def test_the_page_gets_the_verdict_block_between_its_markers(grid_results, tmp_p
 
 def test_the_main_summary_gets_one_line_per_explanation(grid_results, tmp_path):
     lines = rules.main_summary_section(grid_results[0] / "summary.md")
-    assert (
-        lines[1] == "## Why BN helps here (issue 22)"
-        and "[why/summary.md](why/summary.md)" in lines[3]
-    )
+    assert lines[1] == "## Why BN helps here" and "[why/summary.md](why/summary.md)" in lines[3]
     verdicts = lines[5:]
     assert [v.split(":")[0] for v in verdicts] == [
         f"- {name}" for name in (rules.CAPACITY, rules.OPTIMIZATION, rules.STEP_SIZE)

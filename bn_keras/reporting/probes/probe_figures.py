@@ -5,7 +5,7 @@ The command is `python -m bn_keras.probes.plot results/probes` (bn_keras/probes/
 For each network with runs without and with BN: Ioffe & Szegedy's percentile panels
 (activations_<net>), the per-layer grid (activations_grid_<net>), Santurkar et al.'s landscape
 bands (landscape_<net>) and the internal covariate shift per layer (ics_<net>); then summary.md
-with the table and the answers to the issue's questions.
+with the table and the answers to the probes' questions.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def markdown(pairs: dict[str, list[tuple[Run, Run]]], provenance_lines: list[str
     seeds = sorted({run.seed for run in runs})
     commits = sorted({r.record.get("versions", {}).get("git_commit") or "?" for r in runs})
     config = first.get("config", {})
-    lines = ["# Probes: how does BatchNorm help? (issue 6)", "", *provenance_lines]
+    lines = ["# Probes: how does BatchNorm help?", "", *provenance_lines]
     lines += [
         provenance.runs_line(runs),
         f"- Commit(s): {', '.join(commits)}; seed(s) {', '.join(map(str, seeds))}; "

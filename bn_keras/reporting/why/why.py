@@ -131,7 +131,7 @@ def _header(runs: Sequence[Run], provenance_lines: list[str], runs_line: str, co
     commits = sorted({str(v.get("git_commit")) for v in versions}) or ["unknown"]
     cpus = sorted({str(r.record.get("machine", {}).get("cpu_count")) for r in runs})
     return [
-        "# Why BN helps here: issue 22's grid",
+        "# Why BN helps here: the explanation grid",
         "",
         *provenance_lines,
         runs_line,

@@ -164,9 +164,9 @@ def test_variant_parameter_counts(name, bn, variant, counts):
 
 
 def test_width_rounds_half_up_and_keeps_one_unit():
-    assert [models.scaled(n, 0.25) for n in (6, 16, 120, 84, 100)] == [2, 4, 30, 21, 25]
-    assert [models.scaled(n, 0.5) for n in (6, 16, 120, 84)] == [3, 8, 60, 42]
-    assert models.scaled(6, 0.01) == 1  # 0.06 rounds to 0: a layer keeps one unit
+    assert [networks.scaled(n, 0.25) for n in (6, 16, 120, 84, 100)] == [2, 4, 30, 21, 25]
+    assert [networks.scaled(n, 0.5) for n in (6, 16, 120, 84)] == [3, 8, 60, 42]
+    assert networks.scaled(6, 0.01) == 1  # 0.06 rounds to 0: a layer keeps one unit
 
 
 def test_depth_and_activation_name_the_layers():

@@ -24,7 +24,7 @@ from bn_keras.experiments import grid
 from bn_keras.experiments.jobs import REPO
 from bn_keras.reporting.paper.figures import rebuild
 from bn_keras.reporting.why import why
-from bn_keras.runs.reader import Run, load_runs
+from bn_keras.runs.reader import Run, load_runs, one_dataset
 
 config_flags.define_flags(PlotOptions)
 flags.adopt_module_key_flags(config_flags)  # --help lists them as plot's own
@@ -83,9 +83,9 @@ def why_rebuild(
     """The grid's summary, figures and verdicts (and docs/why.md's block for results/why)."""
     runs = load_runs(results_dir)
     experiments = grid_experiments(runs)
-    design = why.Design(
-        grid.SEEDS, grid.TRAIN_STEPS, grid.WELL_TRAINED, "python -m bn_keras.sweep --why"
-    )
+    chance = one_dataset(runs).chance_accuracy
+    command = "python -m bn_keras.sweep --why"
+    design = why.Design(grid.SEEDS, grid.TRAIN_STEPS, grid.WELL_TRAINED, command, chance)
     own = results_dir.resolve() == (REPO / grid.RESULTS_DIR).resolve()
     page = REPO / "docs" / "why.md" if own else None
     return why.rebuild(results_dir, runs, experiments, design, command, total_wall_time, page)

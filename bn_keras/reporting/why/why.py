@@ -56,12 +56,14 @@ class Experiment:
 
 @dataclasses.dataclass(frozen=True)
 class Design:
-    """What the grid fixed: seeds per arm, run length, the well-trained threshold, its command."""
+    """What the grid fixed: seeds per arm, run length, the well-trained threshold, its command,
+    and the final accuracy at or below which a run is at chance (its dataset's)."""
 
     seeds: int
     train_steps: int
     well_trained: float
     command: str
+    at_chance: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +163,7 @@ def _design(experiments: Mapping[str, Experiment], design: Design, short: list[s
         f"- Primary quantity: final test accuracy at {design.train_steps:,} iterations (the "
         "last evaluation of each run).",
         f"- Failure: the loss stopped being finite (`diverged_at` in result.json) or the final "
-        f"accuracy is at most {trend.AT_CHANCE} (chance). Failed runs are counted, not averaged: "
+        f"accuracy is at most {design.at_chance} (chance). Failed runs are counted, not averaged: "
         "the failed share of each arm is reported per level.",
         "- Per level: BN minus no BN over the runs that trained, with Welch's 95% interval.",
         "- Trend: the least-squares slope of the per-level effects on the factor's scale, its "

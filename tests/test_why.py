@@ -181,7 +181,7 @@ def grid_results(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         printed = []
         patch.setattr("builtins.print", lambda *args, **_: printed.append(" ".join(args)))
-        plot.why_main(results, COMMAND, "2h 10m")
+        plot.rebuild_tree(results, COMMAND, "2h 10m")
     return results, printed
 
 
@@ -227,7 +227,7 @@ def test_rebuilding_from_the_same_runs_rewrites_nothing(grid_results):
     files = [results / "summary.md", *sorted(results.glob("why_*"))]
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
     with pytest.MonkeyPatch.context() as patch:  # the figures' own bytes: test_plot.py's
-        patch.setattr(why, "save_figure", lambda *args: [])
+        patch.setattr(why.rebuild_lib, "write_figures", lambda *args: [])
         plot.why_rebuild(results)  # a rebuild names no command: the first one's is kept
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
 

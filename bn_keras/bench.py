@@ -13,7 +13,7 @@ measurement once, in a rotating order), two sections (`--sections`):
         seed or a `torch.func` ensemble of as many models per process; each in 1 process with
         all the cores' threads, and in 2 single-threaded processes timed side by side. Each way
         as a ratio to the fastest PyTorch way, and whether bn_keras's fastest reaches the
-        issue's 1.5x (benchmark/sweep_report.py).
+        goal of 1.5x (benchmark/sweep_report.py).
 Each figure is the median over `--reps` repetitions; a ratio is the median of the per-repetition
 ratios, so load that comes and goes hits both sides alike. Every timing gets a noise verdict
 (benchmark/noise.py: cgroup throttling, other processes' CPU time).

@@ -2,12 +2,14 @@
 
 python -m bn_keras.plot results/ [--command="./run_all.sh"] [--total_wall_time="9h 12m"]
 python -m bn_keras.plot results/why [--command="python -m bn_keras.sweep --why"]
+python -m bn_keras.plot results/probes
 
 Its flags are PlotOptions' (bn_keras/config/commands.py, listed in docs/flags.md). It prints the
 verdicts of the summary it wrote, once, and last the summary's path. A directory whose runs are
 all arms of the explanation grid (bn_keras/experiments/grid.py) gets that grid's summary,
 figures and verdicts (bn_keras/reporting/why/why.py), and for the grid's own results/why also
-docs/why.md's verdict block.
+docs/why.md's verdict block; one whose runs all hold the probes' files gets the probes' table
+and figures (bn_keras/reporting/probes/, as `python -m bn_keras.probes.plot`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from bn_keras.config import flags as config_flags
 from bn_keras.config.commands import PlotOptions
 from bn_keras.experiments import grid
 from bn_keras.experiments.jobs import REPO
+from bn_keras.reporting import rebuild as rebuild_lib
 from bn_keras.reporting.paper.figures import rebuild
+from bn_keras.reporting.probes import probe_figures
 from bn_keras.reporting.why import why
-from bn_keras.runs.reader import Run, load_runs
+from bn_keras.runs.reader import Run, one_dataset
+from bn_keras.runs.run_dir import ACTIVATIONS_FILE
 
 config_flags.define_flags(PlotOptions)
 flags.adopt_module_key_flags(config_flags)  # --help lists them as plot's own
@@ -42,26 +47,46 @@ def main(argv: list[str]) -> None:
             f"{results_dir} is a file, not a directory: give the directory that holds the run "
             "directories, e.g. python -m bn_keras.plot results/"
         )
-    if is_grid(results_dir):
-        why_main(results_dir, options.command, options.total_wall_time)
-        return
+    rebuild_tree(results_dir, options.command, options.total_wall_time)
+
+
+def rebuild_tree(results_dir: Path, command: str | None, wall: str | None) -> None:
+    """Rebuilds the summary and figures that answer the tree (the explanation grid's, the
+    probes' or the paper's) and prints what it wrote, the verdicts and the summary's path."""
     try:
-        summary, paths = rebuild(results_dir, options.command, options.total_wall_time)
+        if is_grid(results_dir):
+            result, paths = why_rebuild(results_dir, command, wall)
+            verdicts = [verdict.line for verdict in result.verdicts]
+        elif is_probe_tree(results_dir):
+            paths, verdicts = probe_figures.rebuild(results_dir, command, wall), []
+        else:
+            summary, paths = rebuild(results_dir, command, wall)
+            for run in summary.unfinished:
+                print(f"unfinished, left out: {run.run_dir.name}")
+            verdicts = [verdict.line for verdict in summary.verdicts]
     except (FileNotFoundError, NotADirectoryError) as err:
         cli.fail(str(err), 1)
-    for run in summary.unfinished:
-        print(f"unfinished, left out: {run.run_dir.name}")
     print(f"wrote {len(paths)} files into {results_dir}")
-    for verdict in summary.verdicts:
-        print(verdict.line)
-    print(f"summary: {results_dir / 'summary.md'}")
+    for line in verdicts:
+        print(line)
+    print(f"summary: {results_dir / rebuild_lib.SUMMARY_FILE}")
+
+
+def _run_dirs(results_dir: Path) -> list[Path]:
+    return [p for p in results_dir.glob("*_seed*") if p.is_dir()]
 
 
 def is_grid(results_dir: Path) -> bool:
     """`results_dir` holds run directories, and every one is an arm of the explanation grid."""
     names = {arm.name for arm in grid.arms(list(grid.EXPERIMENTS))}
-    found = [p.name for p in results_dir.glob("*_seed*") if p.is_dir()]
+    found = [p.name for p in _run_dirs(results_dir)]
     return bool(found) and all(name.rsplit("_seed", 1)[0] in names for name in found)
+
+
+def is_probe_tree(results_dir: Path) -> bool:
+    """`results_dir` holds run directories, and every one holds the probes' activations."""
+    found = _run_dirs(results_dir)
+    return bool(found) and all((p / ACTIVATIONS_FILE).is_file() for p in found)
 
 
 def grid_experiments(runs: list[Run]) -> dict[str, why.Experiment]:
@@ -81,22 +106,14 @@ def why_rebuild(
     results_dir: Path, command: str | None = None, total_wall_time: str | None = None
 ) -> tuple[why.Answer, list[Path]]:
     """The grid's summary, figures and verdicts (and docs/why.md's block for results/why)."""
-    runs = load_runs(results_dir)
+    runs = rebuild_lib.read_runs(results_dir)
     experiments = grid_experiments(runs)
-    design = why.Design(
-        grid.SEEDS, grid.TRAIN_STEPS, grid.WELL_TRAINED, "python -m bn_keras.sweep --why"
-    )
+    chance = one_dataset(runs).chance_accuracy
+    command = "python -m bn_keras.sweep --why"
+    design = why.Design(grid.SEEDS, grid.TRAIN_STEPS, grid.WELL_TRAINED, command, chance)
     own = results_dir.resolve() == (REPO / grid.RESULTS_DIR).resolve()
     page = REPO / "docs" / "why.md" if own else None
     return why.rebuild(results_dir, runs, experiments, design, command, total_wall_time, page)
-
-
-def why_main(results_dir: Path, command: str | None, total_wall_time: str | None) -> None:
-    result, paths = why_rebuild(results_dir, command, total_wall_time)
-    print(f"wrote {len(paths)} files into {results_dir}")
-    for verdict in result.verdicts:
-        print(verdict.line)
-    print(f"summary: {results_dir / why.SUMMARY_FILE}")
 
 
 if __name__ == "__main__":

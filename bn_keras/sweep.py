@@ -10,12 +10,12 @@ seed in both arms per round until its claims are decided or it has --max_seeds
 (bn_keras/experiments/adaptive.py; this is optional stopping, see there). The longer extra
 experiments of flags/ (Ioffe & Szegedy's setting, the 100K-iteration LeNets) run with
 --extra_seeds. Each paper experiment's Keras seeds left to run train --stack_size at a time
-as one stacked model in one process (bn_keras/experiments/stacks.py; issue 20), each still its
+as one stacked model in one process (bn_keras/experiments/stacks.py), each still its
 own run directory; the rest, the twin's runs included, one seed per process. With --twin (the
 default) and torch importable, the paper experiments also run in the PyTorch twin into
 <results_dir>/pytorch/; without torch one line says so. `--probes` runs the probe experiments
-of flags/probes/ instead (issue 6: one seed unless --seeds is given) into results/probes/.
-`--why` runs issue 22's grid (bn_keras/experiments/grid.py) into results/why/.
+of flags/probes/ instead (one seed unless --seeds is given) into results/probes/.
+`--why` runs the explanation grid (bn_keras/experiments/grid.py) into results/why/.
 
 It reads as its phases: plan the jobs (bn_keras/experiments/sweep_plan.py), choose the executor
 (--executor: the local process pool, or Ray: bn_keras/experiments/executors/, docs/cluster.md),

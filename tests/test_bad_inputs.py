@@ -302,7 +302,7 @@ ROWS = {
     "metrics cut mid-row before the checkpoint": Row(
         lambda e: _run_flags(e), "lacks the rows for iterations 10 to 20", _cut_metrics, 1, False
     ),
-    # Stacks of seeds (issue 20; --seed with --seeds, and settings a stack cannot train:
+    # Stacks of seeds (--seed with --seeds, and settings a stack cannot train:
     # test_stacked).
     "seed range running downward": Row(lambda e: ["--seeds=5-2"], "runs downward; write 2-5"),
     "negative threads": Row(
@@ -322,7 +322,7 @@ ROWS = {
         "lenetr_bn_seed0 holds an unfinished single run of seed 0: finish it with --seed=0",
         lambda e: _copy_run(e, name="lenetr_bn_seed0"),
     ),
-    # Issue 26: the grid's settings and the sizes, refused before anything is built.
+    # The grid's settings and the sizes, refused before anything is built.
     "width not a number": Row(lambda e: ["--width=nan"], "--width=nan is not a finite number"),
     "width infinite": Row(lambda e: ["--width=inf"], "--width=inf is not a finite number"),
     "learning rate not a number": Row(
@@ -626,7 +626,7 @@ def test_bad_input_is_refused_in_process(name, tmp_path):
 # through the command line (neither loads TensorFlow: a fraction of a second to 3 s a row).
 # Each row: the command, its arguments (given the test's directory), what its line names and
 # its exit status.
-GRID_RUN = "lenetr_w1_adadelta1_bn_seed0"  # an arm of issue 22's grid, so plot reads a grid
+GRID_RUN = "lenetr_w1_adadelta1_bn_seed0"  # an arm of the explanation grid, so plot reads a grid
 
 
 def _grid_run(tmp: Path, damage: str = "") -> Path:

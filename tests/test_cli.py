@@ -17,7 +17,7 @@ from bn_keras.config import flags as config_flags
 from bn_keras.runs.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-# What TensorFlow printed on every run before bn_keras.common.quiet (issue 19).
+# What TensorFlow printed on every run before bn_keras.common.quiet.
 START_UP_NOISE = (
     "absl::InitializeLog",
     "I0000 ",

@@ -57,8 +57,8 @@ def test_a_toy_dataset_runs_through_keras_and_the_summary(toy, tiny_mnist, tmp_p
     result = summary.summarize(reader.load_runs(tmp_path))
     assert result.dataset is toy and list(result.experiments) == ["mlp", "mlp_bn"]
     assert set(result.experiments["mlp"].iterations) == {0.5}
-    markdown = summary_files.markdown(result, [], "- runs: 2")
-    assert markdown.startswith("# BatchNorm ablation on Toy: summary")
+    assert summary_files.title(result) == "BatchNorm ablation on Toy: summary"
+    markdown = summary_files.markdown(result, ["- runs: 2"])
     assert "fixed by this test" in markdown and "it. to 50%: RMST" in markdown
     # The design runs mlp in Keras alone (as Fashion-MNIST's), lenetr in both frameworks.
     assert "- `mlp`: seeds per arm Keras 1; short of the design's 10" in markdown

@@ -43,7 +43,7 @@ def float64():
     the amplification is large. On this 2-core machine, lenet_bn on one device differs from itself
     by up to 9.9e-5 (2 of conv2_bn's 16 moving means, relative 1.6e-3) when only TensorFlow's
     intra-op thread count changes from 2 to 1, and by 5.8e-4 from 1 to 4: the filter gradient of a
-    convolution is a reduction that the thread pool splits. That was issue 12's failure (the
+    convolution is a reduction that the thread pool splits. That was this test's old failure (the
     numbers match it exactly), beyond the old tolerance of rtol 1e-4 + atol 2e-5. So float32 gives
     no tolerance that is both safe and tight: the rounding noise after 9 steps is about 1e4 times
     float32's unit roundoff (6e-8), and without synchronized BN the difference is only about 100

@@ -145,7 +145,7 @@ def test_flags_given_to_the_other_commands_are_defined(page):
     assert not unknown, f"{_page_id(page)} gives commands flags they do not define: {unknown}"
 
 
-# The flagfiles' `# Result:` lines against the committed runs (issue 19): every number a line quotes
+# The flagfiles' `# Result:` lines against the committed runs: every number a line quotes
 # that one of the claims below reads is recomputed from results/<name>_seed<N>/ (results/probes/
 # for flags/probes/) and must match to the digits quoted. A line with no readable claim fails, so
 # a reworded line cannot slip out of the check. smoke.flags quotes a fresh run, which

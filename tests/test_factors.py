@@ -1,6 +1,6 @@
-"""Issue 22's factors as settings: width, the MLP's depth, the activation and the optimizer reach
-the model and the recipe; combinations they cannot take are refused; a diverged run can end as a
-result."""
+"""The explanation grid's factors as settings: width, the MLP's depth, the activation and the
+optimizer reach the model and the recipe; combinations they cannot take are refused; a diverged
+run can end as a result."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ ENUMS = {
 }
 NUMBERS = ["seed", "train_steps", "batch_size", "eval_every", "learning_rate", "rho", "lr_decay"]
 NUMBERS += ["steps_per_execution", "checkpoint_every", "probe_every", "landscape_span"]
-# Issue 26: the explanation grid's settings and the sizes.
+# The explanation grid's settings and the sizes.
 NUMBERS += ["width", "mlp_depth", "threads", "test_batch_size"]
 BOOLS = ["bn", "scale_lr", "export", "overwrite", "record_divergence"]
 BOOLS += ["eval_train", "save_predictions"]
@@ -171,7 +171,7 @@ def test_checks_in_process_refuse_only_with_config_errors(
     flagfile = flagfile if flagfile.startswith("/") else f"{root}/{flagfile}"
     _expect_config_error_or_nothing(checks.check_flagfiles, ["main", f"--flagfile={flagfile}"])
     _expect_config_error_or_nothing(config_lib.Config(**config_values).validate)
-    # Issue 26: what reached the builders before must be refused now.
+    # Out-of-bounds sizes are refused before anything reaches the builders.
     width, depth = config_values.get("width", 1.0), config_values.get("mlp_depth", 3)
     if not (math.isfinite(width) and 0 < width <= 100) or not 1 <= depth <= 100:
         with pytest.raises(ConfigError):  # naming it, or another setting checked first

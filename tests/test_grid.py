@@ -3,12 +3,14 @@ the runs read back as levels of a factor (failed runs counted, not averaged)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from bn_keras.common.errors import ConfigError
+from bn_keras.config import datasets
 from bn_keras.experiments import catalog, grid, jobs
 from bn_keras.runs import reader, run_dir
 from bn_keras.runs.reader import Run
@@ -85,10 +87,13 @@ def test_the_sweep_runs_the_grid_and_counts_a_diverged_run_as_finished(tmp_path,
     assert "sweep: 0 runs finished, 0 failed" in proc.stdout
 
 
-def _run(name: str, seed: int, accuracy: float, diverged: bool = False) -> Run:
+def _run(
+    name: str, seed: int, accuracy: float, diverged: bool = False, dataset: str | None = None
+) -> Run:
     result = {"steps": 10_000} | ({"diverged_at": 40} if diverged else {})
     rows = [{"step": 10_000, "test_accuracy": accuracy}]
-    return Run(name, seed, Path(name), {}, rows, result)
+    record = {"config": {"dataset": dataset}} if dataset else {}
+    return Run(name, seed, Path(name), record, rows, result)
 
 
 def test_runs_become_levels_with_diverged_runs_counted():
@@ -109,3 +114,30 @@ def test_runs_become_levels_with_diverged_runs_counted():
     assert levels[1.0].diverged == (1, 0) and levels[1.0].at_chance == (1, 0)
     assert levels[1.0].runs == (4, 2) and levels[1.0].failed_share == (0.5, 0.0)
     assert levels[0.1].without == () and levels[0.1].runs == (0, 0)
+
+
+def test_chance_is_the_runs_datasets():
+    # Ten classes: twice the uniform guess, above the largest class's share (MNIST's 1s: 11.35%).
+    assert datasets.get("mnist").chance_accuracy == 0.2
+    assert datasets.get("fashion_mnist").chance_accuracy == 0.2
+    # Four classes, the largest 70% of the test set: predicting it alone is chance.
+    skewed = datasets.register(
+        dataclasses.replace(
+            datasets.get("mnist"),
+            name="skewed",
+            class_names=tuple("abcd"),
+            test_class_counts=(700, 100, 100, 100),
+        )
+    )
+    try:
+        assert skewed.chance_accuracy == 0.7
+        (adadelta, *_) = grid.EXPERIMENTS["learning_rate"].series
+        without, with_bn = adadelta.pair(1.0)
+        runs = [_run(arm.name, 0, 0.69, dataset="skewed") for arm in (without, with_bn)]
+        runs += [_run(with_bn.name, 1, 0.71, dataset="skewed")]
+        level = {lv.x: lv for lv in grid.levels(adadelta, runs)}[1.0]
+        assert level.at_chance == (1, 1) and level.with_bn == (0.71,)
+        with pytest.raises(ConfigError, match="runs of several datasets"):
+            grid.levels(adadelta, [*runs, _run(without.name, 1, 0.99)])
+    finally:
+        del datasets.DATASETS["skewed"]

@@ -96,7 +96,7 @@ def test_verbose_shows_the_traceback_on_the_console(failing_command, how):
 
 def test_plot_reports_a_corrupt_record_in_one_line(tmp_path):
     # A run directory whose config.json is not JSON: once the last line of defence's, now a
-    # refusal by name (issue 26; test_bad_inputs has the other damaged records).
+    # refusal by name (test_bad_inputs has the other damaged records).
     run = tmp_path / "lenet_seed0"
     run.mkdir()
     (run / "config.json").write_text("{not json")

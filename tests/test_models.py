@@ -1,4 +1,5 @@
-"""Parameter counts and BatchNorm placement of the six networks and of issue 22's variants."""
+"""Parameter counts and BatchNorm placement of the six networks and of the explanation grid's
+variants."""
 
 import keras
 import numpy as np
@@ -28,7 +29,7 @@ def expected_counts(name: str, bn: bool) -> tuple[int, int]:
 
 
 def test_counts_match_the_published_ones():
-    # The figures PyTorch's models report (issue 1), against the derivation above.
+    # The figures PyTorch's models report, against the derivation above.
     assert expected_counts("mlp", False) == (99_710, 0)
     assert expected_counts("lenet", True) == (61_932, 452)
 
@@ -134,7 +135,7 @@ def test_the_defaults_give_todays_networks(name, bn):
     assert [layer.name for layer in default.layers] == [layer.name for layer in explicit.layers]
 
 
-# Issue 22's variants, counted by hand (weights + biases; with BN each hidden bias becomes gamma and
+# The grid's variants, counted by hand (weights + biases; with BN each hidden bias becomes gamma and
 # beta, plus a moving mean and variance per unit, not trainable):
 # - LeNet-5 x0.25: channels 1.5 -> 2 and 4, units 30 and 21. conv1 5*5*1*2 + 2 = 52, conv2
 #   5*5*2*4 + 4 = 204, fc1 (5*5*4 = 100 inputs) 100*30 + 30 = 3,030, fc2 30*21 + 21 = 651, logits
@@ -163,9 +164,9 @@ def test_variant_parameter_counts(name, bn, variant, counts):
 
 
 def test_width_rounds_half_up_and_keeps_one_unit():
-    assert [models.scaled(n, 0.25) for n in (6, 16, 120, 84, 100)] == [2, 4, 30, 21, 25]
-    assert [models.scaled(n, 0.5) for n in (6, 16, 120, 84)] == [3, 8, 60, 42]
-    assert models.scaled(6, 0.01) == 1  # 0.06 rounds to 0: a layer keeps one unit
+    assert [networks.scaled(n, 0.25) for n in (6, 16, 120, 84, 100)] == [2, 4, 30, 21, 25]
+    assert [networks.scaled(n, 0.5) for n in (6, 16, 120, 84)] == [3, 8, 60, 42]
+    assert networks.scaled(6, 0.01) == 1  # 0.06 rounds to 0: a layer keeps one unit
 
 
 def test_depth_and_activation_name_the_layers():

@@ -14,10 +14,10 @@ from bn_keras.runs import reader
 from bn_keras.twin import support
 
 
-def _toy_keras(make, width, _depth, activation):
-    """784-8-10: one hidden layer of 8 units."""
+def _toy_keras(make, units, activation):
+    """784-8-10: one hidden layer, of the declared 8 units."""
     inputs = make.image_input()
-    x = make.dense(make.flatten(inputs), max(1, round(8 * width)), "fc1")
+    x = make.dense(make.flatten(inputs), units[0], "fc1")
     x = make.normalize_and_activate(x, activation, "fc1")
     return inputs, make.dense(x, networks.CLASSES, "logits", hidden=False)
 
@@ -26,7 +26,7 @@ def _toy_keras(make, width, _depth, activation):
 def toy():
     """The toy network, declared once: Keras only, no claims (so no paper experiment)."""
     declared = networks.register(
-        networks.Network("toy", "Toy 784-8-10, ReLU", ("fc1",), "relu", keras=_toy_keras)
+        networks.Network("toy", "Toy 784-8-10, ReLU", ("fc1",), (8,), "relu", keras=_toy_keras)
     )
     yield declared
     del networks.NETWORKS["toy"]

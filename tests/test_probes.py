@@ -1,4 +1,4 @@
-"""The probes of issue 6 on problems with known answers, and their leaving training untouched."""
+"""The probes on problems with known answers, and their leaving training untouched."""
 
 from __future__ import annotations
 
@@ -306,8 +306,11 @@ def test_figures_and_table_from_probed_runs(probed_run, tiny_mnist, tmp_path, cl
     eta_row = next(line for line in table_rows if "eta_eff" in line)
     assert eta_row.split(" | ")[2:5] == ["1 (provisional)", *medians]
     assert "| `lenet_seed0` |" in summary and "| `lenet_bn_seed0` |" in summary
-    with pytest.raises(FileNotFoundError, match="no pair of probed runs"):
+    with pytest.raises(FileNotFoundError, match="no <experiment>_seed<N> run directories"):
         probe_figures.rebuild(tmp_path / "lenet_seed0", None, None)
+    shutil.copytree(tmp_path / "lenet_seed0", tmp_path / "alone" / "lenet_seed0")
+    with pytest.raises(FileNotFoundError, match="no pair of probed runs"):
+        probe_figures.rebuild(tmp_path / "alone", None, None)
 
 
 def test_probe_flagfiles_resolve(cli, main_here):

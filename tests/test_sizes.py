@@ -1,5 +1,6 @@
 """Sizes counted from the networks' declaration (bn_keras.config.sizes) against the built Keras
-models, and the refusal of a network, or a stack of it, that cannot fit in memory."""
+models, a toy network's counted from its own declaration, and the refusal of a network, or a
+stack of it, that cannot fit in memory."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import dataclasses
 import pytest
 
 from bn_keras.common.errors import ConfigError
-from bn_keras.config import sizes
+from bn_keras.config import networks, sizes
 from bn_keras.config.settings import Config
 from bn_keras.models import networks as models
 
@@ -29,6 +30,42 @@ GIB = 2**30
 def test_the_count_without_building_is_keras_count(name, bn, shape):
     built = models.build_model(name, bn=bn, **shape).count_params()
     assert sizes.parameter_count(name, bn, **shape) == built
+
+
+def _dense_chain(make, units, activation):
+    """Any number of dense hidden layers, of the sizes the declaration gives."""
+    inputs = make.image_input()
+    x = make.flatten(inputs)
+    for i, size in enumerate(units, 1):
+        x = make.normalize_and_activate(make.dense(x, size, f"fc{i}"), activation, f"fc{i}")
+    return inputs, make.dense(x, networks.CLASSES, "logits", hidden=False)
+
+
+@pytest.fixture
+def toy():
+    """784-8-5-10, declared once here and nowhere else."""
+    declared = networks.register(
+        networks.Network("toy", "Toy", ("fc1", "fc2"), (8, 5), "relu", keras=_dense_chain)
+    )
+    yield declared
+    del networks.NETWORKS["toy"]
+
+
+def test_a_toy_networks_count_comes_from_its_declaration(toy):
+    weights = 784 * 8 + 8 * 5 + 5 * 10
+    assert sizes.parameter_count("toy", bn=False) == weights + 8 + 5 + 10
+    assert sizes.parameter_count("toy", bn=True) == weights + 4 * (8 + 5) + 10
+    assert sizes.parameter_count("toy", bn=False, width=2.0) == 784 * 16 + 16 * 10 + 10 * 10 + 36
+    for bn, width in ((False, 1.0), (True, 1.0), (True, 0.5)):
+        built = models.build_model("toy", bn=bn, width=width).count_params()
+        assert sizes.parameter_count("toy", bn, width) == built
+    networks.NETWORKS["toy"] = dataclasses.replace(toy, units=(3, 2))
+    assert sizes.parameter_count("toy", bn=False) == 784 * 3 + 3 + 3 * 2 + 2 + 2 * 10 + 10
+
+
+def test_a_declaration_gives_one_size_per_hidden_layer():
+    with pytest.raises(ValueError, match="toy declares 1 sizes for its 2 hidden layers"):
+        networks.Network("toy", "Toy", ("fc1", "fc2"), (8,), "relu", keras=_dense_chain)
 
 
 def test_the_paper_networks_need_megabytes_and_fit():

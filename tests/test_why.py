@@ -1,5 +1,6 @@
-"""Issue 22's verdicts on constructed levels with known slopes (each outcome reachable), and the
-grid's report built from a hand-made results directory through bn_keras.plot's entry point."""
+"""The explanation grid's verdicts on constructed levels with known slopes (each outcome
+reachable), and the grid's report built from a hand-made results directory through
+bn_keras.plot's entry point."""
 
 from __future__ import annotations
 
@@ -180,7 +181,7 @@ def grid_results(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         printed = []
         patch.setattr("builtins.print", lambda *args, **_: printed.append(" ".join(args)))
-        plot.why_main(results, COMMAND, "2h 10m")
+        plot.rebuild_tree(results, COMMAND, "2h 10m")
     return results, printed
 
 
@@ -226,7 +227,7 @@ def test_rebuilding_from_the_same_runs_rewrites_nothing(grid_results):
     files = [results / "summary.md", *sorted(results.glob("why_*"))]
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
     with pytest.MonkeyPatch.context() as patch:  # the figures' own bytes: test_plot.py's
-        patch.setattr(why, "save_figure", lambda *args: [])
+        patch.setattr(why.rebuild_lib, "write_figures", lambda *args: [])
         plot.why_rebuild(results)  # a rebuild names no command: the first one's is kept
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
 
@@ -252,10 +253,7 @@ def test_the_page_gets_the_verdict_block_between_its_markers(grid_results, tmp_p
 
 def test_the_main_summary_gets_one_line_per_explanation(grid_results, tmp_path):
     lines = rules.main_summary_section(grid_results[0] / "summary.md")
-    assert (
-        lines[1] == "## Why BN helps here (issue 22)"
-        and "[why/summary.md](why/summary.md)" in lines[3]
-    )
+    assert lines[1] == "## Why BN helps here" and "[why/summary.md](why/summary.md)" in lines[3]
     verdicts = lines[5:]
     assert [v.split(":")[0] for v in verdicts] == [
         f"- {name}" for name in (rules.CAPACITY, rules.OPTIMIZATION, rules.STEP_SIZE)

@@ -42,7 +42,7 @@ def sweep_tables(records: list[dict]) -> str:
     if not by_network:
         return ""
     parts = [
-        "Ways to run a sweep (issue 20): seed-steps/s over the whole machine (seeds per step x "
+        "Ways to run a sweep: seed-steps/s over the whole machine (seeds per step x "
         "the steps of every process that ran side by side / the time from the first one's start "
         f"to the last one's end), and the ratio to the fastest {PYTORCH} way on the same "
         "network (the highest median), paired by repetition:"
@@ -61,7 +61,5 @@ def sweep_tables(records: list[dict]) -> str:
             f"`{network}`:\n\n" + table(["way", "seed-steps/s", "/ fastest PyTorch"], cells)
         )
     goals = [goal_line(network, rows) for network, rows in by_network.items()]
-    parts.append(
-        f"Issue 20's goal, bn_keras's fastest way at {GOAL}x PyTorch's:\n\n" + "\n".join(goals)
-    )
+    parts.append(f"The goal, bn_keras's fastest way at {GOAL}x PyTorch's:\n\n" + "\n".join(goals))
     return "\n\n".join(parts)

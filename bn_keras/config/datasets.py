@@ -98,6 +98,21 @@ class Dataset:
         return len(self.class_names)
 
     @property
+    def chance_accuracy(self) -> float:
+        """The final test accuracy at or below which a run has learned nothing: twice what
+        guessing uniformly scores, 2 / classes, or the largest class's share of the test set
+        where that is higher.
+
+        A network stuck at chance predicts one class and scores that class's share of the test
+        set (MNIST's largest, the 1s, hold 11.35%; Fashion-MNIST's classes 10% each). Twice the
+        uniform guess lies above every class's share on a balanced test set, with room for a
+        network that wobbles between classes, and far below any network that trains; a test set
+        whose largest class holds more than that makes predicting that class alone chance too.
+        Both MNIST and Fashion-MNIST get 0.2, the level the explanation grid fixed before it ran.
+        """
+        return max(2 / self.num_classes, max(self.test_class_counts) / self.test_examples)
+
+    @property
     def train_examples(self) -> int:
         return sum(self.train_class_counts)
 

@@ -1,9 +1,9 @@
 """How big a network of the settings is, counted from its declaration without building it.
 
-The layer sizes are said here once (bn_keras.models.networks builds from them, and a test checks
-the parameter count against the built Keras model's); `check_fits` refuses a run whose weights,
-optimizer state and activations cannot fit in this machine's memory before anything is built.
-No TensorFlow here.
+The layer sizes are the network's declaration's (bn_keras/config/networks.py: `units`, scaled by
+the width), which the builders build too; a test checks the count against the built Keras
+model's. `check_fits` refuses a run whose weights, optimizer state and activations cannot fit in
+this machine's memory before anything is built. No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 from bn_keras.common.errors import ConfigError
 from bn_keras.config import networks
 
-MLP_UNITS = 100  # each hidden layer of the MLP, at width 1
-LENET_UNITS = (6, 16, 120, 84)  # LeNet-5's conv1, conv2, fc1 and fc2, at width 1
-IMAGE_SIDE, CLASSES, KERNEL = 28, 10, 5
+# LeNet-5's layout, which every convolutional network declared shares: two 5x5 convolutions
+# (the first "same", the second "valid"), each followed by 2x2 max-pooling, then dense layers.
+KERNEL, POOL, CONVOLUTIONS = 5, 2, 2
 FLOAT_BYTES = 4
 # Copies of every weight a training step holds: the weight and its gradient, and for Adadelta
 # its two running averages.
@@ -26,30 +26,28 @@ OPTIMIZER_SLOTS = {"adadelta": 2, "sgd": 0}
 _CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 
-def scaled(units: int, width: float) -> int:
-    """`units` times the width multiplier, rounded half up, at least 1 (6 x 0.25 = 1.5 -> 2)."""
-    return max(1, math.floor(units * width + 0.5))
-
-
 def _layers(model: str, width: float, mlp_depth: int) -> list[tuple[int, int, int]]:
     """Each weight layer as (inputs per output, outputs, output values per example): a dense
     layer's fan-in and units, a convolution's kernel fan-in and channels."""
-    if not networks.get(model).convolutional:  # the MLP: mlp_depth dense layers
-        units = scaled(MLP_UNITS, width)
-        fan_ins = [IMAGE_SIDE * IMAGE_SIDE] + [units] * (mlp_depth - 1)
-        return [(fan_in, units, units) for fan_in in fan_ins] + [(units, CLASSES, CLASSES)]
-    c1, c2, f1, f2 = (scaled(units, width) for units in LENET_UNITS)
-    after_conv2 = (IMAGE_SIDE // 2 - KERNEL + 1) // 2  # conv1 "same", pool, conv2 "valid", pool
-    return [
-        (KERNEL * KERNEL, c1, IMAGE_SIDE * IMAGE_SIDE * c1),
-        (KERNEL * KERNEL * c1, c2, (IMAGE_SIDE // 2 - KERNEL + 1) ** 2 * c2),
-        (after_conv2 * after_conv2 * c2, f1, f1),
-        (f1, f2, f2),
-        (f2, CLASSES, CLASSES),
-    ]
+    network = networks.get(model)
+    units = network.hidden_units(width, mlp_depth)
+    side, _, channels = networks.IMAGE_SHAPE
+    layers, fan_in = [], side * side * channels
+    if network.convolutional:
+        pooled = side  # conv1 "same" keeps the side; conv2 "valid" takes KERNEL - 1 off it
+        for index, filters in enumerate(units[:CONVOLUTIONS]):
+            out_side = pooled if index == 0 else pooled - KERNEL + 1
+            layers.append((KERNEL * KERNEL * channels, filters, out_side * out_side * filters))
+            channels, pooled = filters, out_side // POOL
+        fan_in = pooled * pooled * channels
+        units = units[CONVOLUTIONS:]
+    for dense in units:
+        layers.append((fan_in, dense, dense))
+        fan_in = dense
+    return [*layers, (fan_in, networks.CLASSES, networks.CLASSES)]
 
 
-def parameter_count(model: str, bn: bool, width: float = 1.0, mlp_depth: int = 3) -> int:
+def parameter_count(model: str, bn: bool, width: float = 1.0, mlp_depth: int | None = None) -> int:
     """The network's weights, BatchNorm's moving statistics included, as Keras counts them.
 
     A hidden layer has a bias without BN, and BN's four values per unit or channel with it.
@@ -61,15 +59,15 @@ def parameter_count(model: str, bn: bool, width: float = 1.0, mlp_depth: int = 3
     return weights + (4 if bn else 1) * hidden + fan_in * classes + classes
 
 
-def activation_count(model: str, bn: bool, width: float = 1.0, mlp_depth: int = 3) -> int:
+def activation_count(model: str, bn: bool, width: float = 1.0, mlp_depth: int | None = None) -> int:
     """Values one example's forward pass keeps for the backward pass: each hidden layer's output,
     BN's output and the activation's (pooling's too for the LeNets)."""
     layers = _layers(model, width, mlp_depth)
     per_layer = 3 if bn else 2
-    kept = sum(per_layer * values for _, _, values in layers[:-1]) + CLASSES
+    kept = sum(per_layer * values for _, _, values in layers[:-1]) + networks.CLASSES
     if networks.get(model).convolutional:
-        kept += layers[0][2] // 4 + layers[1][2] // 4
-    return IMAGE_SIDE * IMAGE_SIDE + kept
+        kept += sum(values // (POOL * POOL) for _, _, values in layers[:CONVOLUTIONS])
+    return math.prod(networks.IMAGE_SHAPE) + kept
 
 
 def memory_needed(config, seeds: int = 1) -> int:

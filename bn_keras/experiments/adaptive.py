@@ -9,11 +9,11 @@ UNDECIDED claim gets one more seed in both arms, until all its claims are decide
 `cap` seeds.
 
 This is optional stopping: the number of seeds depends on the data seen so far, and each extra
-look is another chance to decide by luck. Simulated on normal data (scripts/simulate_adaptive.py,
-40,000 repeats per cell), the rule's false-positive rate ("CI excludes 0" at a true effect of 0)
-is 3.6%, 8.0% and 13.7% at seed SDs of 0.0005, 0.001 and 0.002, and its false-equivalence rate
-(TOST passes at a true effect on the 0.002 margin) 13.1%, 13.4% and 10.0%, where the fixed
-10-seed design holds 4.5-5.0% in every cell.
+look is another chance to decide by luck. Simulated on normal data
+(tests/test_adaptive_error_rates.py, 40,000 repeats per cell), the rule's false-positive rate
+("CI excludes 0" at a true effect of 0) is 3.6%, 8.0% and 13.7% at seed SDs of 0.0005, 0.001 and
+0.002, and its false-equivalence rate (TOST passes at a true effect on the 0.002 margin) 13.1%,
+13.4% and 10.0%, where the fixed 10-seed design holds 4.5-5.0% in every cell.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from bn_keras.config import networks
 from bn_keras.experiments import catalog, jobs
 from bn_keras.experiments.jobs import Job
 from bn_keras.reporting.why import trend
+from bn_keras.runs import reader
 from bn_keras.runs.reader import Run
 
 RESULTS_DIR = Path("results") / "why"
@@ -52,10 +53,9 @@ COMMON = (
     "--noexport",
     "--record_divergence",
 )
-# A learning rate "trains well" for an arm when no run failed (diverged, or ended at chance:
-# reporting.why.trend.AT_CHANCE) and its mean final accuracy is at
-# least this: within a percentage point of the recipe's 0.992 on the ReLU LeNet (fixed before any
-# run of the grid).
+# A learning rate "trains well" for an arm when no run failed (diverged, or ended at chance: the
+# dataset's chance_accuracy) and its mean final accuracy is at least this: within a percentage
+# point of the recipe's 0.992 on the ReLU LeNet (fixed before any run of the grid).
 WELL_TRAINED = 0.98
 
 
@@ -208,7 +208,13 @@ def plan_jobs(
 
 def levels(series: Series, runs: Sequence[Run]) -> list[trend.Level]:
     """The finished runs of a series as reporting.why.trend levels: the final accuracies of the runs
-    that trained, and the counts of those that diverged and of those that ended at chance."""
+    that trained, and the counts of those that diverged and of those that ended at chance (at most
+    the chance_accuracy of the runs' dataset).
+
+    Raises:
+        ConfigError: the runs are of several datasets.
+    """
+    chance = reader.one_dataset(runs).chance_accuracy
     finished: dict[str, list[Run]] = {}
     for run in runs:
         if run.finished:
@@ -219,9 +225,9 @@ def levels(series: Series, runs: Sequence[Run]) -> list[trend.Level]:
         for arm in series.pair(level):
             arm_runs = finished.get(arm.name, [])
             ended = [r.final_accuracy for r in arm_runs if not _diverged(r)]
-            values.append(tuple(a for a in ended if a > trend.AT_CHANCE))
+            values.append(tuple(a for a in ended if a > chance))
             diverged.append(len(arm_runs) - len(ended))
-            at_chance.append(sum(a <= trend.AT_CHANCE for a in ended))
+            at_chance.append(sum(a <= chance for a in ended))
         out.append(trend.Level(level, *values, tuple(diverged), tuple(at_chance)))
     return out
 

@@ -1,5 +1,6 @@
 """The sweep's first phase: from its settings to the jobs it runs (paper pairs and their stacks,
-the twin, the probes, issue 22's grid, any dataset), planned without knowing where they will run."""
+the twin, the probes, the explanation grid, any dataset), planned without knowing where they
+will run."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class SweepPlan:
     extra: list[str]  # flags every run gets after its experiment's
     flag_dir: str
     notes: list[str]  # lines for the user: a twin skipped, and why
-    grid: bool  # issue 22's grid: its verdicts are its summary's, not the paper's
+    grid: bool  # the explanation grid: its verdicts are its summary's, not the paper's
 
     def round_jobs(self, pending: dict[tuple[str, str], int]) -> list[Job]:
         """Seeds 0..n-1 of both arms of each (framework, pair) in `pending` (n each)."""
@@ -99,7 +100,7 @@ def plan(options: SweepOptions, seeds_given: bool) -> SweepPlan:
 def _grid_plan(
     options: SweepOptions, results_dir: Path, extra: list[str], seeds_given: bool
 ) -> SweepPlan:
-    """Issue 22's grid: a fixed number of seeds per arm, no seeds added, no twin."""
+    """The explanation grid: a fixed number of seeds per arm, no seeds added, no twin."""
     from bn_keras.experiments import grid
 
     directory = Path(options.results_dir or results_dir / grid.RESULTS_DIR.name)

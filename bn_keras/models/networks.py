@@ -15,7 +15,6 @@ import keras
 from keras import layers
 
 from bn_keras.config import networks
-from bn_keras.config.sizes import LENET_UNITS, MLP_UNITS, scaled
 from bn_keras.models.batch_norm import batch_norm_class
 
 NUM_CLASSES = networks.CLASSES
@@ -89,23 +88,24 @@ class LayerFactory:
 
 
 def mlp(
-    make: LayerFactory, width: float, depth: int, activation: str
+    make: LayerFactory, units: tuple[int, ...], activation: str
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """784-100-...-100-10: `depth` hidden layers of 100 units (times `width`)."""
+    """784-100-...-100-10: one dense hidden layer per entry of `units`, fc1, fc2, ..."""
     inputs = make.image_input()
     x = make.flatten(inputs)
-    for i in range(1, depth + 1):
-        x = make.dense(x, scaled(MLP_UNITS, width), f"fc{i}")
+    for i, size in enumerate(units, 1):
+        x = make.dense(x, size, f"fc{i}")
         x = make.normalize_and_activate(x, activation, f"fc{i}")
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
 def lenet(
-    make: LayerFactory, width: float, _depth: int, activation: str
+    make: LayerFactory, units: tuple[int, ...], activation: str
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """LeNet-5: two 5x5 convolutions with max-pooling, then 120 and 84 units (times `width`)."""
+    """LeNet-5: two 5x5 convolutions with max-pooling, then two dense layers; `units` gives
+    their channels and units (6, 16, 120 and 84 at width 1)."""
     inputs = make.image_input()
-    conv1, conv2, fc1, fc2 = (scaled(units, width) for units in LENET_UNITS)
+    conv1, conv2, fc1, fc2 = units
     x = make.conv(inputs, conv1, "same", "conv1")
     x = make.normalize_and_activate(x, activation, "conv1")
     x = layers.MaxPooling2D(2, name="pool1")(x)
@@ -118,7 +118,7 @@ def lenet(
     return inputs, make.dense(x, NUM_CLASSES, "logits", hidden=False)
 
 
-MLP_DEPTH = 3
+MLP_DEPTH = networks.MLP.depth
 
 
 def build_model(
@@ -138,7 +138,8 @@ def build_model(
         bn: insert BatchNormalization before every hidden activation.
         bn_options: BN momentum and epsilon; defaults follow the original PyTorch code.
         init: "pytorch" (the original's default initialization) or "glorot" (Keras's default).
-        width: multiplies every hidden layer's channels or units (see `scaled`).
+        width: multiplies every hidden layer's channels or units as the network's declaration
+            gives them (bn_keras.config.networks.scaled rounds).
         mlp_depth: the MLP's number of hidden layers (fc1..fcN); the LeNets take only 3.
         activation: "sigmoid", "relu", or "auto" for the network's own (its declaration's).
 
@@ -177,4 +178,5 @@ def network_graph(
     if not network.depth_varies and mlp_depth != MLP_DEPTH:
         raise ValueError(f"mlp_depth={mlp_depth} is the MLP's: {name} has fixed depth")
     build = network.builder(networks.KERAS)
-    return build(make, width, mlp_depth, network.activation if activation == "auto" else activation)
+    units = network.hidden_units(width, mlp_depth)
+    return build(make, units, network.activation if activation == "auto" else activation)

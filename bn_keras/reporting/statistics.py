@@ -7,8 +7,8 @@ The same interval serves any contrast of group means (the pooled BN effect of tw
 the difference of their BN effects), with Welch-Satterthwaite degrees of freedom. Equivalence is
 two one-sided t tests (TOST) against a margin fixed in advance, which is the same as the 90%
 interval lying inside +-margin. Every function takes the seeds of a group along the last axis, so
-the simulations (scripts/simulate_adaptive.py, the tests) run the same formulas on many
-repetitions at once.
+the simulations (tests/test_adaptive_error_rates.py, the other tests) run the same formulas on
+many repetitions at once.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ that may have torch alone (bn_keras.config needs only the standard library).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 from torch import nn
@@ -25,25 +26,43 @@ def _hidden(
     return [affine, *([batch_norm(width)] if bn else []), activation()]
 
 
-def mlp(bn: bool, activation: type, batch_norm_1d: BatchNorm, _batch_norm_2d: BatchNorm):
-    """784-100-100-100-10."""
-    layers = [nn.Flatten()]
-    for fan_in in (784, 100, 100):
-        layers += _hidden(nn.Linear(fan_in, 100, bias=not bn), 100, bn, activation, batch_norm_1d)
-    return nn.Sequential(*layers, nn.Linear(100, 10))
+def mlp(
+    units: tuple[int, ...],
+    bn: bool,
+    activation: type,
+    batch_norm_1d: BatchNorm,
+    _batch_norm_2d: BatchNorm,
+):
+    """784-100-100-100-10: one hidden layer per entry of `units`."""
+    layers, fan_in = [nn.Flatten()], math.prod(networks.IMAGE_SHAPE)
+    for size in units:
+        layers += _hidden(nn.Linear(fan_in, size, bias=not bn), size, bn, activation, batch_norm_1d)
+        fan_in = size
+    return nn.Sequential(*layers, nn.Linear(fan_in, networks.CLASSES))
 
 
-def lenet(bn: bool, activation: type, batch_norm_1d: BatchNorm, batch_norm_2d: BatchNorm):
-    """LeNet-5: two 5x5 convolutions with max-pooling, then 120 and 84 units."""
+def lenet(
+    units: tuple[int, ...],
+    bn: bool,
+    activation: type,
+    batch_norm_1d: BatchNorm,
+    batch_norm_2d: BatchNorm,
+):
+    """LeNet-5: two 5x5 convolutions with max-pooling, then two dense layers (6, 16, 120, 84)."""
+    conv1, conv2, fc1, fc2 = units
+    side, _, channels = networks.IMAGE_SHAPE
+    flat = ((side // 2 - 4) // 2) ** 2 * conv2  # conv1 "same", pool, conv2 "valid", pool
+    conv = functools.partial(_hidden, bn=bn, activation=activation, batch_norm=batch_norm_2d)
+    dense = functools.partial(_hidden, bn=bn, activation=activation, batch_norm=batch_norm_1d)
     return nn.Sequential(
-        *_hidden(nn.Conv2d(1, 6, 5, padding=2, bias=not bn), 6, bn, activation, batch_norm_2d),
+        *conv(nn.Conv2d(channels, conv1, 5, padding=2, bias=not bn), conv1),
         nn.MaxPool2d(2),
-        *_hidden(nn.Conv2d(6, 16, 5, bias=not bn), 16, bn, activation, batch_norm_2d),
+        *conv(nn.Conv2d(conv1, conv2, 5, bias=not bn), conv2),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        *_hidden(nn.Linear(400, 120, bias=not bn), 120, bn, activation, batch_norm_1d),
-        *_hidden(nn.Linear(120, 84, bias=not bn), 84, bn, activation, batch_norm_1d),
-        nn.Linear(84, 10),
+        *dense(nn.Linear(flat, fc1, bias=not bn), fc1),
+        *dense(nn.Linear(fc1, fc2, bias=not bn), fc2),
+        nn.Linear(fc2, networks.CLASSES),
     )
 
 
@@ -63,6 +82,7 @@ def build(network: str, bn_momentum: float = 0.1, bn_epsilon: float = 1e-5) -> n
     declared = networks.get(name)
     options = {"momentum": bn_momentum, "eps": bn_epsilon}
     return declared.builder(networks.TORCH)(
+        declared.hidden_units(),
         bn,
         ACTIVATIONS[declared.activation],
         functools.partial(nn.BatchNorm1d, **options),

@@ -30,11 +30,11 @@ def margin_text(dataset: Dataset) -> str:
     )
 
 
-# scripts/simulate_adaptive.py's output (40,000 repeats per cell), as experiments/adaptive.py
-# quotes it.
+# Simulated by tests/test_adaptive_error_rates.py (40,000 repeats per cell), which holds these
+# figures, and experiments/adaptive.py's, to its output.
 ERROR_RATES = (
     "exploratory: optional stopping from 3 to 10 seeds per arm. Simulated on normal data "
-    "(python scripts/simulate_adaptive.py), its false-positive rate at a true effect of 0 is "
+    "(tests/test_adaptive_error_rates.py), its false-positive rate at a true effect of 0 is "
     "3.6%, 8.0% and 13.7% at seed SDs of 0.0005, 0.001 and 0.002, and its false-equivalence "
     "rate at a true effect on the margin 13.1%, 13.4% and 10.0%, where the fixed 10-seed design "
     "holds 4.5-5.0% (and 4.3% family-wise with Holm across five null claims)"

@@ -8,12 +8,14 @@ the SVG backend whatever the session's default backend is: nothing needs a displ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bn_keras.config import networks
+from bn_keras.reporting import rebuild as rebuild_lib
 from bn_keras.reporting.curves import (
     STYLES,
     Curve,
@@ -25,8 +27,6 @@ from bn_keras.reporting.curves import (
 from bn_keras.reporting.paper import paper_checks, summary_files
 from bn_keras.reporting.paper import summary as summary_lib
 from bn_keras.reporting.paper.framework_figures import framework_figures
-from bn_keras.reporting.style import save_figure
-from bn_keras.runs import reader
 from bn_keras.runs.reader import Run
 
 PAPER_FIGURES = {n.name: n.figure for n in networks.paper()}
@@ -173,23 +173,23 @@ def rebuild(
         FileNotFoundError: `results_dir` holds no run directory.
     """
     results_dir = Path(results_dir)
-    runs = reader.load_runs(results_dir)
-    if not runs:
-        raise FileNotFoundError(f"no <experiment>_seed<N> run directories in {results_dir}")
-    summary = summary_lib.summarize(runs)
+    summary = summary_lib.summarize(rebuild_lib.read_runs(results_dir))
     paths = list(summary_files.write_summary(summary, results_dir, command, total_wall_time))
+    return summary, paths + rebuild_lib.write_figures(results_dir, paper_figures(summary))
+
+
+def paper_figures(summary: summary_lib.Summary) -> Iterator[tuple[str, Figure]]:
+    """Every figure of the summary with its file stem, drawn one at a time: each pair's, the
+    schedules', the overview and its zoom, and the frameworks' overlays."""
     groups = summary_lib.group_by_experiment(summary.finished)
     bases = [pair.name for pair in summary.pairs]
     for base in bases:
-        stem = PAPER_FIGURES.get(base, f"fig_{base}")
-        paths += save_figure(pair_figure(groups, base), results_dir, stem)
+        yield PAPER_FIGURES.get(base, f"fig_{base}"), pair_figure(groups, base)
     schedules = schedules_figure(groups)
     if schedules is not None:
-        paths += save_figure(schedules, results_dir, "fig3_schedules")
+        yield "fig3_schedules", schedules
     paper = [base for base in PAPER_FIGURES if base in bases]
     if paper:
-        paths += save_figure(panels_figure(groups, paper), results_dir, "overview")
-        paths += save_figure(panels_figure(groups, paper, zoom=True), results_dir, "zoom")
-    for stem, fig in framework_figures(summary):
-        paths += save_figure(fig, results_dir, stem)
-    return summary, paths
+        yield "overview", panels_figure(groups, paper)
+        yield "zoom", panels_figure(groups, paper, zoom=True)
+    yield from framework_figures(summary)

@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 
 from bn_keras.common import tables
-from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import effects, provenance
+from bn_keras.reporting import effects, rebuild
 from bn_keras.reporting.paper import claims, design, paper_checks
 from bn_keras.reporting.paper.summary import (
     ExperimentStats,
@@ -24,7 +23,7 @@ from bn_keras.reporting.paper.summary_csv import csv_text
 from bn_keras.reporting.statistics import ACCURACY_MARGIN
 from bn_keras.reporting.why import why_verdicts
 
-MARKDOWN_FILE, CSV_FILE = "summary.md", "summary.csv"
+MARKDOWN_FILE, CSV_FILE = rebuild.SUMMARY_FILE, "summary.csv"
 _LEGACY_COUNT = re.compile(r"^- Training time summed over the (\d+) finished runs", re.M)
 
 
@@ -68,17 +67,24 @@ def _versions(versions: list[dict]) -> str:
     return ", ".join(parts) or "unknown"
 
 
-def _header(summary: Summary, provenance_lines: list[str], runs_line: str) -> list[str]:
-    finished = [r for view in summary.views.values() for r in view.finished]
+def title(summary: Summary) -> str:
+    """summary.md's title, e.g. "BatchNorm ablation on MNIST: summary"."""
+    return f"BatchNorm ablation on {summary.dataset.label}: summary"
+
+
+def finished_runs(summary: Summary) -> list[Run]:
+    """The finished runs of every framework the summary holds."""
+    return [r for view in summary.views.values() for r in view.finished]
+
+
+def _header(summary: Summary, head: list[str]) -> list[str]:
+    finished = finished_runs(summary)
     records = [r.record for r in finished]
     versions = [rec.get("versions", {}) for rec in records]
     seeds = _distinct(len(s.seeds) for s in summary.experiments.values())
     trained = sum(r.result.get("train_seconds", 0.0) for r in finished)
     return [
-        f"# BatchNorm ablation on {summary.dataset.label}: summary",
-        "",
-        *provenance_lines,
-        runs_line,
+        *head,
         f"- Training time summed over the {len(finished)} finished runs: "
         f"{datetime.timedelta(seconds=round(trained))} (runs skipped as finished count too)",
         f"- Machine: {_distinct(_machine(rec) for rec in records)}",
@@ -262,9 +268,10 @@ def _run_name(run: Run, primary: str) -> str:
     return run.run_dir.name if run.framework == primary else f"{run.framework}/{run.run_dir.name}"
 
 
-def markdown(summary: Summary, provenance_lines: list[str], runs_line: str) -> str:
-    """summary.md's text: the design first, then the claims and every table."""
-    lines = _header(summary, provenance_lines, runs_line)
+def markdown(summary: Summary, head: list[str]) -> str:
+    """summary.md's text after `head` (rebuild.summary_head): the design first, then the claims
+    and every table."""
+    lines = _header(summary, head)
     lines += _design_section(summary)
     lines += ["", "## Claims", ""] + _claims_table(summary) + _alone_table(summary)
     lines += ["", "### How the effects are computed", ""] + [f"- {m}" for m in METHOD]
@@ -361,13 +368,9 @@ def write_summary(
         The paths of summary.md and summary.csv.
     """
     md_path, csv_path = Path(results_dir) / MARKDOWN_FILE, Path(results_dir) / CSV_FILE
-    finished = [r for view in summary.views.values() for r in view.finished]
-    runs_line = provenance.runs_line(finished)
-    lines = provenance.provenance_lines(
-        provenance.read_previous(md_path), runs_line, command, total_wall_time, _legacy_count
+    head = rebuild.summary_head(
+        title(summary), md_path, finished_runs(summary), command, total_wall_time, _legacy_count
     )
     why = why_verdicts.main_summary_section(Path(results_dir) / "why" / MARKDOWN_FILE)
-    text = markdown(summary, lines, runs_line) + "".join(f"{line}\n" for line in why)
-    provenance.write_if_changed(md_path, text.encode(), write_bytes_atomic)
-    provenance.write_if_changed(csv_path, csv_text(summary).encode(), write_bytes_atomic)
-    return md_path, csv_path
+    text = markdown(summary, head) + "".join(f"{line}\n" for line in why)
+    return rebuild.write_text(md_path, text), rebuild.write_text(csv_path, csv_text(summary))

@@ -5,11 +5,12 @@ The command is `python -m bn_keras.probes.plot results/probes` (bn_keras/probes/
 For each network with runs without and with BN: Ioffe & Szegedy's percentile panels
 (activations_<net>), the per-layer grid (activations_grid_<net>), Santurkar et al.'s landscape
 bands (landscape_<net>) and the internal covariate shift per layer (ics_<net>); then summary.md
-with the table and the answers to the issue's questions.
+with the table and the answers to the probes' questions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bn_keras.config import networks
+from bn_keras.reporting import rebuild as rebuild_lib
 from bn_keras.reporting.curves import STYLES, network_title
 from bn_keras.reporting.paper import summary as summary_lib
 from bn_keras.reporting.probes import probe_table as table
-from bn_keras.reporting.style import save_figure
-from bn_keras.runs import reader
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.reader import Run
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
@@ -170,16 +170,21 @@ def ics_figure(pair: tuple[Run, Run]) -> Figure:
     return fig
 
 
-def probe_pairs(results_dir: Path) -> dict[str, list[tuple[Run, Run]]]:
-    """{network: [(run without BN, run with BN) per seed both have]}, by seed; finished runs
-    holding every probe file."""
+def is_probed(run: Run) -> bool:
+    """The run finished and holds every probe file."""
     files = (ACTIVATIONS_FILE, LANDSCAPE_FILE, ICS_FILE)
-    runs = [
-        run
-        for run in reader.load_runs(results_dir)
-        if run.result is not None and all((run.run_dir / f).is_file() for f in files)
-    ]
-    by_experiment = summary_lib.group_by_experiment(runs)
+    return run.result is not None and all((run.run_dir / f).is_file() for f in files)
+
+
+def probe_pairs(results_dir: Path) -> dict[str, list[tuple[Run, Run]]]:
+    """{network: [(run without BN, run with BN) per seed both have]}, by seed, of the probed
+    runs of `results_dir`.
+
+    Raises:
+        FileNotFoundError: `results_dir` holds no run directory.
+    """
+    runs = rebuild_lib.read_runs(results_dir)
+    by_experiment = summary_lib.group_by_experiment([run for run in runs if is_probed(run)])
     pairs = {}
     for base in networks.NETWORKS:
         with_bn = {r.seed: r for r in by_experiment.get(base + summary_lib.BN_SUFFIX, [])}
@@ -195,18 +200,23 @@ def rebuild(
     """Draws every figure and writes summary.md into `results_dir`; returns the paths.
 
     Raises:
-        FileNotFoundError: no network has probed runs both without and with BN.
+        FileNotFoundError: no run directory, or no network has probed runs both without and
+            with BN.
     """
     results_dir = Path(results_dir)
     pairs = probe_pairs(results_dir)
     if not pairs:
         raise FileNotFoundError(f"no pair of probed runs (without and with BN) in {results_dir}")
-    paths = []
+    paths = rebuild_lib.write_figures(results_dir, probe_figures(pairs))
+    return [*paths, table.write_summary(pairs, results_dir, command, total_wall_time)]
+
+
+def probe_figures(pairs: dict[str, list[tuple[Run, Run]]]) -> Iterator[tuple[str, Figure]]:
+    """Each network's four figures with their file stems, of its lowest seed (the table takes
+    them all), drawn one at a time."""
     for base, seeds in pairs.items():
-        pair = seeds[0]  # the figures show the lowest seed; the table takes them all
-        paths += save_figure(activations_figure(pair), results_dir, f"activations_{base}")
-        paths += save_figure(activations_grid(pair), results_dir, f"activations_grid_{base}")
-        paths += save_figure(landscape_figure(pair), results_dir, f"landscape_{base}")
-        paths += save_figure(ics_figure(pair), results_dir, f"ics_{base}")
-    paths.append(table.write_summary(pairs, results_dir, command, total_wall_time))
-    return paths
+        pair = seeds[0]
+        yield f"activations_{base}", activations_figure(pair)
+        yield f"activations_grid_{base}", activations_grid(pair)
+        yield f"landscape_{base}", landscape_figure(pair)
+        yield f"ics_{base}", ics_figure(pair)

@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from bn_keras.common import tables
-from bn_keras.common.atomic import write_bytes_atomic
-from bn_keras.reporting import provenance
+from bn_keras.reporting import rebuild
 from bn_keras.reporting import statistics as stats_lib
 from bn_keras.runs.metrics_file import read_metrics
 from bn_keras.runs.reader import Run
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 
-SUMMARY_FILE = "summary.md"
+SUMMARY_FILE = rebuild.SUMMARY_FILE
+TITLE = "Probes: how does BatchNorm help?"
 RATIO_MARGIN = 1.25  # "no difference" when BN / no BN stays within [1/1.25, 1.25]
 MIN_SEEDS = 5  # per arm, for the table's verdicts to count as more than provisional
 _COST_ROW = re.compile(r"^\| `[^`]+_seed\d+` \|", re.M)
@@ -218,16 +218,20 @@ METHOD = (
 )
 
 
-def markdown(pairs: dict[str, list[tuple[Run, Run]]], provenance_lines: list[str]) -> str:
-    """summary.md: provenance, the per-network table, cost, and the answers."""
-    runs = [run for ps in pairs.values() for pair in ps for run in pair]
+def _runs(pairs: dict[str, list[tuple[Run, Run]]]) -> list[Run]:
+    return [run for ps in pairs.values() for pair in ps for run in pair]
+
+
+def markdown(pairs: dict[str, list[tuple[Run, Run]]], head: list[str]) -> str:
+    """summary.md after `head` (rebuild.summary_head): the per-network table, cost, and the
+    answers."""
+    runs = _runs(pairs)
     first = runs[0].record
     seeds = sorted({run.seed for run in runs})
     commits = sorted({r.record.get("versions", {}).get("git_commit") or "?" for r in runs})
     config = first.get("config", {})
-    lines = ["# Probes: how does BatchNorm help? (issue 6)", "", *provenance_lines]
-    lines += [
-        provenance.runs_line(runs),
+    lines = [
+        *head,
         f"- Commit(s): {', '.join(commits)}; seed(s) {', '.join(map(str, seeds))}; "
         f"{config.get('train_steps')} iterations, probes every {config.get('probe_every')} "
         f"(activations) and {config.get('landscape_every')} (landscape, ICS) iterations",
@@ -285,9 +289,5 @@ def write_summary(
     provenance lines of the summary there when the runs are the same (reporting/provenance.py);
     returns its path."""
     path = Path(results_dir) / SUMMARY_FILE
-    runs = [run for ps in pairs.values() for pair in ps for run in pair]
-    lines = provenance.provenance_lines(
-        provenance.read_previous(path), provenance.runs_line(runs), command, wall, _legacy_count
-    )
-    provenance.write_if_changed(path, markdown(pairs, lines).encode(), write_bytes_atomic)
-    return path
+    head = rebuild.summary_head(TITLE, path, _runs(pairs), command, wall, _legacy_count)
+    return rebuild.write_text(path, markdown(pairs, head))

@@ -2,7 +2,8 @@
 
 At each level: BN minus no BN in final accuracy, with Welch's 95% interval over the seeds that
 trained, and the share of runs in each arm that failed to: the loss stopped being finite (the run
-ended with `diverged_at`), or the final accuracy is at chance (at most AT_CHANCE). Both are how
+ended with `diverged_at`), or the final accuracy is at chance (at most the dataset's
+chance_accuracy, bn_keras/config/datasets.py; experiments/grid.py reads the levels). Both are how
 training too fast ends: in the pilot (results/why_pilot/), plain SGD at lr 1 left the ReLU LeNet
 without BN at 0.1135 (every image one class) within 100 iterations with a finite loss, and the
 sigmoid MLP with 10 hidden layers never left chance under Adadelta. Failed runs are counted, not
@@ -31,10 +32,6 @@ import numpy as np
 from bn_keras.reporting import statistics as stats_lib
 from bn_keras.reporting.statistics import CONFIDENCE, Interval
 
-# A final accuracy at or below this is chance on MNIST (ten classes; the largest holds 11.35% of
-# the test set, what a network that predicts one class scores), fixed before the grid ran.
-AT_CHANCE = 0.2
-
 # How a factor's levels are placed on the axis of the regression, and its unit in words.
 SCALES = {
     "linear": (lambda x: float(x), "per unit"),
@@ -53,7 +50,8 @@ class Level:
         without: final accuracies without BN of the runs that trained, one per seed.
         with_bn: the same with BN.
         diverged: (without BN, with BN) runs whose loss stopped being finite.
-        at_chance: (without BN, with BN) runs that finished at chance (AT_CHANCE).
+        at_chance: (without BN, with BN) runs that finished at chance (the dataset's
+            chance_accuracy).
     """
 
     x: float

@@ -21,13 +21,14 @@ import numpy as np
 from bn_keras.common import tables
 from bn_keras.common.atomic import write_bytes_atomic
 from bn_keras.reporting import provenance
-from bn_keras.reporting.style import save_figure
+from bn_keras.reporting import rebuild as rebuild_lib
 from bn_keras.reporting.why import trend
 from bn_keras.reporting.why import why_verdicts as rules
 from bn_keras.reporting.why.trend_figure import trend_figure
 from bn_keras.runs.reader import Run
 
-SUMMARY_FILE = "summary.md"
+SUMMARY_FILE = rebuild_lib.SUMMARY_FILE
+TITLE = "Why BN helps here: the explanation grid"
 SWEEP_LOG = "sweep.log"
 BEGIN, END = (
     "<!-- why: verdicts begin (python -m bn_keras.plot results/why) -->",
@@ -56,12 +57,14 @@ class Experiment:
 
 @dataclasses.dataclass(frozen=True)
 class Design:
-    """What the grid fixed: seeds per arm, run length, the well-trained threshold, its command."""
+    """What the grid fixed: seeds per arm, run length, the well-trained threshold, its command,
+    and the final accuracy at or below which a run is at chance (its dataset's)."""
 
     seeds: int
     train_steps: int
     well_trained: float
     command: str
+    at_chance: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,15 +129,12 @@ def cost_lines(runs: Sequence[Run], log: str | None) -> list[str]:
     return lines
 
 
-def _header(runs: Sequence[Run], provenance_lines: list[str], runs_line: str, cost: list[str]):
+def _header(runs: Sequence[Run], head: list[str], cost: list[str]) -> list[str]:
     versions = [r.record.get("versions", {}) for r in runs]
     commits = sorted({str(v.get("git_commit")) for v in versions}) or ["unknown"]
     cpus = sorted({str(r.record.get("machine", {}).get("cpu_count")) for r in runs})
     return [
-        "# Why BN helps here: issue 22's grid",
-        "",
-        *provenance_lines,
-        runs_line,
+        *head,
         *(f"- {line}" for line in cost),
         f"- Machine: {', '.join(cpus)} CPUs",
         f"- Runs' git commit: {', '.join(commits)}",
@@ -161,7 +161,7 @@ def _design(experiments: Mapping[str, Experiment], design: Design, short: list[s
         f"- Primary quantity: final test accuracy at {design.train_steps:,} iterations (the "
         "last evaluation of each run).",
         f"- Failure: the loss stopped being finite (`diverged_at` in result.json) or the final "
-        f"accuracy is at most {trend.AT_CHANCE} (chance). Failed runs are counted, not averaged: "
+        f"accuracy is at most {design.at_chance} (chance). Failed runs are counted, not averaged: "
         "the failed share of each arm is reported per level.",
         "- Per level: BN minus no BN over the runs that trained, with Welch's 95% interval.",
         "- Trend: the least-squares slope of the per-level effects on the factor's scale, its "
@@ -276,19 +276,18 @@ def rebuild(
     results_dir = Path(results_dir)
     result = answer(experiments, design.well_trained)
     finished = [r for r in runs if r.finished]
-    runs_line = provenance.runs_line(finished)
     md_path = results_dir / SUMMARY_FILE
-    kept = provenance.provenance_lines(
-        provenance.read_previous(md_path), runs_line, command, total_wall_time
-    )
+    head = rebuild_lib.summary_head(TITLE, md_path, finished, command, total_wall_time)
     cost = cost_lines(finished, provenance.read_previous(results_dir / SWEEP_LOG))
-    header = _header(finished, kept, runs_line, cost)
-    text = markdown(runs, experiments, design, result, header)
-    provenance.write_if_changed(md_path, text.encode(), write_bytes_atomic)
-    paths = [md_path]
-    for e in experiments.values():
-        fig = trend_figure(e.series, e.scale, e.factor, f"{e.name}: BN's effect")
-        paths += save_figure(fig, results_dir, f"why_{e.name}")
+    text = markdown(runs, experiments, design, result, _header(finished, head, cost))
+    figures = (
+        (f"why_{e.name}", trend_figure(e.series, e.scale, e.factor, f"{e.name}: BN's effect"))
+        for e in experiments.values()
+    )
+    paths = [
+        rebuild_lib.write_text(md_path, text),
+        *rebuild_lib.write_figures(results_dir, figures),
+    ]
     if page is not None:
         link = Path("..", results_dir.resolve().relative_to(page.resolve().parents[1]))
         update_page(page, page_block(result, link.as_posix(), cost))

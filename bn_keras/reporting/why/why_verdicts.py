@@ -313,7 +313,7 @@ def main_summary_section(why_summary: Path) -> list[str]:
     link = f"{why_summary.parent.name}/{why_summary.name}"
     return [
         "",
-        "## Why BN helps here (issue 22)",
+        "## Why BN helps here",
         "",
         f"The grid's verdicts on three explanations ([{link}]({link}); the page: "
         "[docs/why.md](../docs/why.md)):",

@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bn_keras.config.datasets import Dataset
+from bn_keras.data import input_pipeline
 from bn_keras.data.normalization import normalize
 from bn_keras.models.batch_norm import to_stock_model
 
@@ -61,3 +63,20 @@ def save_keras_model(model: keras.Model, path: Path) -> None:
         staging.unlink(missing_ok=True)
         raise
     os.replace(staging, path)
+
+
+def predicted_classes(model_path: Path, images: np.ndarray, dataset: Dataset) -> np.ndarray:
+    """The predicted class (uint8) of every image by an exported Keras model (`model.keras`), in
+    the images' order: what `--save_predictions` writes, for a run that exported its model
+    without it.
+
+    Args:
+        model_path: the run's model.keras.
+        images: uint8 images [N, height, width, channels], e.g. the test set in its order.
+        dataset: the dataset the model trained on (its normalization).
+    """
+    model = keras.models.load_model(model_path)
+    labels = np.zeros(len(images), np.int64)
+    batches = input_pipeline.test_dataset(images, labels, 1000, dataset=dataset)
+    logits = np.concatenate([model(x, training=False).numpy() for x, _ in batches])
+    return logits.argmax(axis=-1).astype(np.uint8)

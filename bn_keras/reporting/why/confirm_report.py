@@ -23,7 +23,6 @@ from bn_keras.reporting.statistics import ALPHA
 from bn_keras.reporting.why import confirm_runs, confirmatory
 from bn_keras.reporting.why.confirm_runs import Selector
 from bn_keras.reporting.why.confirmatory import Arm, Contrast, Reading
-from bn_keras.reporting.why.trend import AT_CHANCE
 from bn_keras.runs.reader import Run, load_runs, one_dataset
 
 
@@ -162,7 +161,8 @@ def levels_table(contrasts: Sequence[Contrast], grids: Mapping[str, Grid]) -> li
         grid = grids[contrast.dataset]
         for label, without, with_bn in contrast.levels:
             pair = [(grid.runs[a], grid.arms[a]) for a in (without, with_bn)]
-            chance = [sum(v <= AT_CHANCE for v in arm.accuracies) - arm.diverged for _, arm in pair]
+            at = grid.dataset.chance_accuracy
+            chance = [sum(v <= at for v in arm.accuracies) - arm.diverged for _, arm in pair]
             row = [contrast.dataset, contrast.name, label]
             row += [", ".join(str(len(arm.accuracies)) for _, arm in pair)]
             row += [", ".join(str(arm.diverged) for _, arm in pair), ", ".join(map(str, chance))]

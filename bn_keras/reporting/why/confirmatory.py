@@ -9,8 +9,8 @@ training set's most frequent class. Two intervals per contrast:
 - seeds only: Welch-Satterthwaite over the arms' seeds (statistics.contrast_interval);
 - seeds and test images (the primary one, when every run's predictions are at hand): the seed
   variance plus the image-sampling variance of the paired per-image contrast
-  (image_sampling.image_variance), with the seed interval's degrees of freedom. Conservative:
-  the per-image contrasts carry seed noise too, so that noise is counted twice. A two-level
+  (image_sampling.image_variance, the seed noise the per-image contrasts carry removed), with
+  the seed interval's degrees of freedom. A two-level
   bootstrap percentile interval (image_sampling.bootstrap_interval) is reported beside it.
 
 Two one-sided t tests on the primary estimate, standard error and df: "present" (H0: C <= 0) and

@@ -3,8 +3,9 @@ two-level bootstrap over seeds and test images.
 
 Every run of every arm is scored on the same test images, so a contrast of arm means can be
 written per image: c_i = sum_a w_a mean_s correct[a][s, i], and the contrast is mean_i c_i. If the
-images are a sample from the population the test set stands for, var(c_i, ddof=1) / N is the
-image-sampling variance of that mean (a paired analysis: an image every arm finds hard cancels).
+images are a sample from the population the test set stands for, the spread of the c_i over
+images, less the seed noise each carries, gives the variance of that mean over test sets (a
+paired analysis: an image every arm finds hard cancels).
 confirmatory.py adds it to the seed variance. The bootstrap resamples the seeds within each arm and
 the test images, the same image resample for every run, as a check on that sum (scipy has no
 hierarchical bootstrap).
@@ -47,14 +48,24 @@ def per_image_contrast(correct: Sequence[np.ndarray], weights: Sequence[float]) 
 
 
 def image_variance(correct: Sequence[np.ndarray], weights: Sequence[float]) -> float:
-    """The contrast's image-sampling variance, var(c_i, ddof=1) / N.
+    """The contrast's image-sampling variance: what a new test set of the same size would move it.
 
-    It overstates the variance due to the images alone: each c_i averages only the arms' few
-    seeds, so it carries their seed noise too, which the seed variance counts already. Added to
-    the seed variance it makes the interval conservative, never too narrow.
+    var(c_i, ddof=1) / N would overstate it: each c_i averages only the arms' few seeds, so it
+    also varies with their seed noise, which the seed variance counts already. That part,
+    sum_a w_a^2 var_s(correct[a][s, i]) / runs_a averaged over the images, is removed (method of
+    moments; floored at 0), which needs 2 or more runs per arm; with one, the whole var(c_i) is
+    kept (conservative).
     """
-    c = per_image_contrast(correct, weights)
-    return float(c.var(ddof=1) / len(c)) if len(c) > 1 else 0.0
+    arrays = _checked(correct, weights)
+    c = per_image_contrast(arrays, weights)
+    if len(c) < 2:
+        return 0.0
+    seed_part = 0.0
+    if all(a.shape[0] >= 2 for a in arrays):
+        seed_part = float(
+            np.mean(sum(w**2 * a.var(axis=0, ddof=1) / a.shape[0] for w, a in zip(weights, arrays)))
+        )
+    return max(0.0, float(c.var(ddof=1)) - seed_part) / len(c)
 
 
 def bootstrap_interval(

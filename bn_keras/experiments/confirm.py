@@ -33,6 +33,7 @@ from bn_keras.experiments import catalog, grid, jobs
 from bn_keras.experiments.jobs import Job
 
 DESIGN = Path("docs/why_design.md")
+MARGIN = 0.002  # the smallest growth that matters, m (docs/why_design.md says why)
 RESULTS_DIR = Path("results") / "confirm"
 FIRST_SEED = 200
 SEEDS = 10
@@ -137,3 +138,29 @@ def plan_jobs(count: int, directory: Path, extra: tuple[str, ...] | list[str] = 
     """
     planned = [experiment(arm) for arm in arms()]
     return [jobs.plan(e, seed, Path(directory), extra) for seed in seeds(count) for e in planned]
+
+
+def report_contrasts(dataset: str, margin: float = MARGIN) -> list:
+    """The contrasts of `dataset` as the report reads them (reporting.why.confirmatory)."""
+    from bn_keras.reporting.why import confirmatory
+
+    out = []
+    for contrast in CONTRASTS:
+        levels = []
+        for fields, weight in contrast.levels:
+            without, with_bn = grid.Arm(bn=False, **fields), grid.Arm(bn=True, **fields)
+            label = ", ".join(f"{k} {v:g}" for k, v in fields.items() if not isinstance(v, str))
+            levels.append((label, without.name, with_bn.name, weight))
+        out.append(
+            confirmatory.bn_contrast(dataset, contrast.name, levels, margin, contrast.question)
+        )
+    return out
+
+
+def selectors(seeds_from: int | None = FIRST_SEED) -> dict:
+    """Arm name -> a predicate picking that arm's runs (from seed `seeds_from` on; None: any)."""
+
+    def picks(name: str):
+        return lambda run: run.experiment == name and (seeds_from is None or run.seed >= seeds_from)
+
+    return {arm.name: picks(arm.name) for arm in arms()}

@@ -15,6 +15,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 from scipy import stats
 
 from bn_keras.reporting.statistics import ALPHA, POWER, expected_df
@@ -96,3 +97,61 @@ def smallest_n(
         if None not in found:
             break
     return found[0], found[1]
+
+
+def pilot_sds(arms: Sequence, floor: float) -> list[float]:
+    """Each arm's seed SD from a pilot's few runs, at least `floor` (a pilot of two runs per arm
+    can show almost no spread by chance)."""
+    return [max(floor, float(np.std(a.accuracies, ddof=1))) for a in arms]
+
+
+def pooled_sd(arms: Sequence) -> float:
+    """The SD pooled over arms whose runs all trained (a failed run's spread is another matter)."""
+    usable = [a for a in arms if len(a.accuracies) >= 2 and not a.diverged]
+    dof = sum(len(a.accuracies) - 1 for a in usable)
+    if not dof:
+        return 0.0
+    return math.sqrt(
+        sum(np.var(a.accuracies, ddof=1) * (len(a.accuracies) - 1) for a in usable) / dof
+    )
+
+
+def design_rows(
+    contrasts: Sequence,
+    grids: dict,
+    family_size: int,
+    ns: Sequence[int] = (5, 10, 15, 20),
+) -> tuple[list[str], list[list[str]]]:
+    """The power table that fixes a design's seeds from its pilot (confirm_report's grids).
+
+    Per contrast: the pilot's estimate, each arm's seed SD (at least the pilot's pooled SD),
+    the image-sampling SE from the pilot's per-image scores, and both tests' power at each n of
+    `ns` (present at C = 2m, small at C = 0), and the smallest n reaching 0.8 for each.
+    """
+    from bn_keras.reporting.why import image_sampling
+
+    header = ["dataset", "contrast", "pilot estimate", "seed SDs (floor)", "image SE"]
+    header += [f"power at n = {n} (present, small)" for n in ns]
+    header += ["smallest n for 0.8 (present, small)"]
+    rows = []
+    for c in contrasts:
+        arms = [grids[c.dataset].arms[name] for name in c.arms]
+        weights = [w for _, w in c.weights]
+        if any(len(a.accuracies) < 2 for a in arms):
+            rows.append([c.dataset, c.name, "too few runs", *["-"] * (len(header) - 3)])
+            continue
+        floor = pooled_sd(grids[c.dataset].arms.values())
+        sds = pilot_sds(arms, floor)
+        scored = all(a.correct is not None for a in arms)
+        image = image_sampling.image_variance([a.correct for a in arms], weights) if scored else 0
+        image_se = math.sqrt(image)
+        estimate = sum(w * float(np.mean(a.accuracies)) for a, w in zip(arms, weights))
+        row = [c.dataset, c.name, f"{estimate:+.4f}"]
+        row += [" ".join(f"{s:.4f}" for s in sds) + f" ({floor:.4f})", f"{image_se:.5f}"]
+        for n in ns:
+            p = power(n, sds, weights, image_se, c.margin, family_size)
+            row.append(f"{p.present:.2f}, {p.small:.2f}")
+        found = smallest_n(sds, weights, image_se, c.margin, family_size)
+        row.append(", ".join("none to 50" if n is None else str(n) for n in found))
+        rows.append(row)
+    return header, rows

@@ -78,10 +78,11 @@ def design_lines(design: Path | None, commit: str | None, first_start: str | Non
         lines = [f"- Design: `{design}` (SHA-256 {digest}){at}."]
     first = first_start or "not recorded"
     lines.append(f"- First run started: {first} (the earliest `started` in the runs' config.json).")
-    lines.append(
-        "- Confirmatory: the contrasts' table, by the design's rule. Anything not in the design "
-        "is exploratory, the per-level table below included."
-    )
+    if design is not None:
+        lines.append(
+            "- Confirmatory: the contrasts' table, by the design's rule. Anything not in the "
+            "design is exploratory, the per-level table below included."
+        )
     return lines
 
 
@@ -220,7 +221,7 @@ def summary_text(
         "- Intervals are 95% and unadjusted; the verdicts read the Holm-adjusted p-values, so an "
         "interval can exclude 0 where the family's test does not.",
         "",
-        "## Contrasts (confirmatory)",
+        "## Contrasts (confirmatory)" if design else "## Contrasts (exploratory: no design)",
         "",
         *contrasts_table(readings, grids),
         "",

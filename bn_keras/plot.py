@@ -93,8 +93,14 @@ def is_grid(results_dir: Path) -> bool:
 
 
 def is_confirm_tree(results_dir: Path) -> bool:
-    """`results_dir` holds a subdirectory named for a declared dataset, holding run directories."""
-    return any(_run_dirs(results_dir / name) for name in datasets.DATASETS)
+    """`results_dir` holds no runs itself, and subdirectories named for declared datasets whose
+    runs are all arms of the confirmatory grid (results/fashion_mnist beside the MNIST runs of
+    results/ is not one)."""
+    if _run_dirs(results_dir):
+        return False
+    names = {arm.name for arm in confirm.arms()}
+    found = [p.name for name in datasets.DATASETS for p in _run_dirs(results_dir / name)]
+    return bool(found) and all(name.rsplit("_seed", 1)[0] in names for name in found)
 
 
 def confirm_rebuild(results_dir: Path) -> tuple[list[Path], list[str]]:

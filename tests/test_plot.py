@@ -223,3 +223,19 @@ def test_rebuilding_from_unchanged_runs_rewrites_nothing(results):
     figures.rebuild(results, "./run_all.sh", "6 s")
     assert first and first == {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in written}
     assert "- Command: `python -m bn_keras.sweep --seeds=2`" in (results / "summary.md").read_text()
+
+
+def test_only_a_tree_of_confirmatory_arms_by_dataset_is_read_as_the_confirmatory_grid(tmp_path):
+    from bn_keras import plot as plot_command
+
+    paper = tmp_path / "results"
+    (paper / "mlp_seed0").mkdir(parents=True)
+    (paper / "fashion_mnist" / "lenetr_seed0").mkdir(parents=True)
+    assert not plot_command.is_confirm_tree(paper)
+    assert not plot_command.is_confirm_tree(paper / "fashion_mnist")
+    confirm = tmp_path / "confirm"
+    (confirm / "mnist" / "lenetr_w0.25_adadelta1_bn_seed200").mkdir(parents=True)
+    (confirm / "fashion_mnist" / "mlp_d10_relu_w1_adadelta1_seed201").mkdir(parents=True)
+    assert plot_command.is_confirm_tree(confirm)
+    (confirm / "fashion_mnist" / "lenetr_seed0").mkdir()
+    assert not plot_command.is_confirm_tree(confirm)

@@ -197,7 +197,26 @@ def why_rebuild(
     design = why.Design(grid.SEEDS, grid.TRAIN_STEPS, grid.WELL_TRAINED, command, chance)
     own = results_dir.resolve() == (REPO / grid.RESULTS_DIR).resolve()
     page = REPO / "docs" / "why.md" if own else None
-    return why.rebuild(results_dir, runs, experiments, design, command, total_wall_time, page)
+    answer, paths = why.rebuild(
+        results_dir, runs, experiments, design, command, total_wall_time, page
+    )
+    return answer, [*paths, _reread_by_confirmatory_rule(results_dir, runs)]
+
+
+def _reread_by_confirmatory_rule(results_dir: Path, runs: list[Run]) -> Path:
+    """The grid re-read by the confirmatory design's rule (docs/why_design.md), seeds only (its
+    runs have no predictions): reread.md beside its summary. Exploratory."""
+    dataset = one_dataset(runs).name
+    contrasts = confirm.exploratory_contrasts(dataset)
+    arms = {name for c in contrasts for name in c.arms}
+    selectors = {name: (lambda run, n=name: run.experiment == n) for name in arms}
+    grids = {dataset: confirm_report.read_grid(results_dir, selectors)}
+    text = confirm_report.summary_text(contrasts, grids).replace(
+        "# Confirmatory contrasts of BN's effect",
+        "# The explanation grid re-read by the confirmatory rule (exploratory, seeds only)",
+        1,
+    )
+    return rebuild_lib.write_text(results_dir / "reread.md", text)
 
 
 if __name__ == "__main__":

@@ -141,13 +141,13 @@ def plan_jobs(count: int, directory: Path, extra: tuple[str, ...] | list[str] = 
     return [jobs.plan(e, seed, Path(directory), extra) for seed in seeds(count) for e in planned]
 
 
-def report_contrasts(dataset: str) -> list:
+def report_contrasts(dataset: str, contrasts: tuple | list = CONTRASTS) -> list:
     """The contrasts of `dataset` as the report reads them (reporting.why.confirmatory), with
     its margin (MARGINS)."""
     from bn_keras.reporting.why import confirmatory
 
     out = []
-    for contrast in CONTRASTS:
+    for contrast in contrasts:
         levels = []
         for fields, weight in contrast.levels:
             without, with_bn = grid.Arm(bn=False, **fields), grid.Arm(bn=True, **fields)
@@ -168,3 +168,20 @@ def selectors(seeds_from: int | None = FIRST_SEED) -> dict:
         return lambda run: run.experiment == name and (seeds_from is None or run.seed >= seeds_from)
 
     return {arm.name: picks(arm.name) for arm in arms()}
+
+
+# The exploratory grid (experiments/grid.py) re-read by this design's rule: it has the capacity
+# and step-size levels, but no MLP of equal parameters, so its depth contrast compares 10 and 3
+# hidden layers of 100 units (capacity grows with depth there).
+EXPLORATORY_DEPTH = Contrast(
+    "depth",
+    "ReLU MLP: BN's effect with 10 hidden layers of 100 minus with 3 of 100 (not at equal "
+    "parameters) is positive",
+    (({**RELU_MLP, "mlp_depth": 10}, 1.0), ({**RELU_MLP, "mlp_depth": 3}, -1.0)),
+)
+
+
+def exploratory_contrasts(dataset: str = "mnist") -> list:
+    """The exploratory grid's contrasts for the re-reading (report_contrasts' form)."""
+    chosen = [c if c.name != "depth" else EXPLORATORY_DEPTH for c in CONTRASTS]
+    return report_contrasts(dataset, chosen)

@@ -47,6 +47,9 @@ COMMON = (
     "--record_divergence",
     "--eval_train",
     "--save_predictions",
+    # The training set's pass costs about 39% of 1,000 steps, 29% with BN folded into the
+    # layer before it (the same outputs up to float rounding).
+    "--fold_bn_eval",
     f"--design={DESIGN}",
 )
 # 3 hidden layers of 154 units: 2 x 154^2 + 797 x 154 + 10 = 170,180 weights and biases, against

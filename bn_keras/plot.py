@@ -106,10 +106,11 @@ def is_confirm_tree(results_dir: Path) -> bool:
 def confirm_rebuild(results_dir: Path) -> tuple[list[Path], list[str]]:
     """The confirmatory grid's summary.md (and, for runs without the design, the pilot's power
     table); returns the files written and the verdict lines."""
-    grids, contrasts, designed = {}, [], []
+    grids, contrasts, designed, waiting = {}, [], [], []
     for name in datasets.DATASETS:
         directory = results_dir / name
         if not _run_dirs(directory):
+            waiting.append(name)
             continue
         runs = rebuild_lib.read_runs(directory)
         designed += [bool(run.record.get("design")) for run in runs]
@@ -118,6 +119,14 @@ def confirm_rebuild(results_dir: Path) -> tuple[list[Path], list[str]]:
         grids[name] = confirm_report.read_grid(directory, confirm.selectors(seeds_from), labels)
         contrasts += confirm.report_contrasts(name)
     design = REPO / confirm.DESIGN if all(designed) else None
+    if design is not None:
+        # The family is the design's, both datasets, also while one has no runs yet.
+        for name in (n for n in confirm.MARGINS if n in waiting):
+            no_runs = {arm.name: confirm_report.Arm(arm.name, ()) for arm in confirm.arms()}
+            grids[name] = confirm_report.Grid(
+                datasets.DATASETS.lookup(name), {a: [] for a in no_runs}, no_runs, 0, None
+            )
+            contrasts += confirm.report_contrasts(name)
     text = confirm_report.summary_text(contrasts, grids, design, _commit_of(confirm.DESIGN))
     if not any(designed):
         header, rows = power.design_rows(contrasts, grids, family_size=2 * len(contrasts))

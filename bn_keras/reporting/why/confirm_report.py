@@ -75,7 +75,12 @@ def design_lines(design: Path | None, commit: str | None, first_start: str | Non
     else:
         digest = hashlib.sha256(Path(design).read_bytes()).hexdigest()
         at = f", committed at {commit}" if commit else ", its commit not given"
-        lines = [f"- Design: `{design}` (SHA-256 {digest}){at}."]
+        shown = (
+            Path(design).relative_to(Path.cwd())
+            if Path(design).is_relative_to(Path.cwd())
+            else design
+        )
+        lines = [f"- Design: `{shown}` (SHA-256 {digest}){at}."]
     first = first_start or "not recorded"
     lines.append(f"- First run started: {first} (the earliest `started` in the runs' config.json).")
     if design is not None:

@@ -193,7 +193,10 @@ def test_plot_recognizes_the_grid(grid_results, tmp_path):
 
 def test_plot_prints_the_verdicts(grid_results):
     results, out = grid_results
-    assert out[0] == f"wrote 7 files into {results}"
+    assert out[0] == f"wrote 8 files into {results}"  # with reread.md, by the confirmatory rule
+    reread = (results / "reread.md").read_text()
+    assert reread.startswith("# The explanation grid re-read by the confirmatory rule")
+    assert "| mnist | capacity (m = 0.002) |" in reread
     assert out[1].startswith(f"{rules.CAPACITY}: **SUPPORTED**: ReLU LeNet-5: the effect grows")
     assert "; beside it, LeNet-5 (sigmoid): NOT SUPPORTED: the slope's interval" in out[1]
     assert out[2].startswith(f"{rules.OPTIMIZATION}: **SUPPORTED**")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bn_keras.experiments import catalog, grid, jobs
 from bn_keras.experiments.jobs import Job
+from bn_keras.reporting.why import confirmatory
 
 DESIGN = Path("docs/why_design.md")
 # The smallest growth that matters, m, per dataset (docs/why_design.md says why).
@@ -144,11 +145,11 @@ def plan_jobs(count: int, directory: Path, extra: tuple[str, ...] | list[str] = 
     return [jobs.plan(e, seed, Path(directory), extra) for seed in seeds(count) for e in planned]
 
 
-def report_contrasts(dataset: str, contrasts: tuple | list = CONTRASTS) -> list:
+def report_contrasts(
+    dataset: str, contrasts: tuple | list = CONTRASTS
+) -> list[confirmatory.Contrast]:
     """The contrasts of `dataset` as the report reads them (reporting.why.confirmatory), with
     its margin (MARGINS)."""
-    from bn_keras.reporting.why import confirmatory
-
     out = []
     for contrast in contrasts:
         levels = []
@@ -184,7 +185,7 @@ EXPLORATORY_DEPTH = Contrast(
 )
 
 
-def exploratory_contrasts(dataset: str = "mnist") -> list:
+def exploratory_contrasts(dataset: str = "mnist") -> list[confirmatory.Contrast]:
     """The exploratory grid's contrasts for the re-reading (report_contrasts' form)."""
     chosen = [c if c.name != "depth" else EXPLORATORY_DEPTH for c in CONTRASTS]
     return report_contrasts(dataset, chosen)

@@ -19,9 +19,10 @@ import numpy as np
 from bn_keras.common.errors import RecordError
 from bn_keras.config.datasets import Dataset
 from bn_keras.reporting.why.confirmatory import Arm
+from bn_keras.runs.predictions import read_predictions
 from bn_keras.runs.reader import Run
+from bn_keras.runs.run_dir import PREDICTIONS_FILE
 
-PREDICTIONS_FILE = "test_predictions.npy"
 TRAIN_SET_COLUMNS = ("train_set_accuracy", "train_set_loss")  # metrics.csv, with --eval_train
 # A run's final accuracy and the share its predictions get right may differ by the recorded
 # accuracy's rounding (4 decimals); more means the predictions are of another run or test set.
@@ -61,10 +62,10 @@ def run_correct(run: Run, dataset: Dataset, labels: np.ndarray) -> np.ndarray | 
     """
     if diverged(run):
         return labels == majority_class(dataset)
-    path = run.run_dir / PREDICTIONS_FILE
-    if not path.is_file():
+    predictions = read_predictions(run.run_dir)
+    if predictions is None:
         return None
-    predictions = np.load(path)
+    path = run.run_dir / PREDICTIONS_FILE
     if predictions.shape != labels.shape:
         raise RecordError(
             f"{path} holds {predictions.shape} predictions for {labels.shape} test labels: "

@@ -3,7 +3,9 @@
 # file per process at a time; BN_KERAS_TEST_WORKERS=0 runs it in this one), then the tests marked
 # `kernels` again with oneDNN off (TensorFlow's Eigen kernels, as on CPUs without AVX-512 where
 # the user turns bn_keras's oneDNN default off); sets up .venv first when no virtual environment
-# is active. Arguments go to both pytest runs (e.g. -p randomly, --reverse, -m "not network").
+# is active. Arguments go to both pytest runs (e.g. -p randomly, --reverse, -m "not network"; a
+# -m replaces pytest.ini's -m "not slow", and the second run's -m kernels replaces it in turn). The
+# tests marked slow: python -m pytest -m slow tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_env.sh

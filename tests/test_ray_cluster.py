@@ -1,7 +1,8 @@
 """The sweep on a real Ray cluster of two nodes on this machine's loopback (marked `ray`; skipped
 without Ray): a node killed mid-sweep loses no finished run, its job runs again on the other node
 from the checkpoint it last shipped, and the results equal a local sweep's. Every cluster a test
-starts is stopped by a finalizer, however the test ends."""
+starts is stopped by a finalizer, however the test ends. Marked slow too (about 100 s on 2 cores):
+`python -m pytest -m slow tests` runs it, as CI does."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from bn_keras.runs.metrics_file import read_metrics
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 LOOPBACK = "127.0.0.1"

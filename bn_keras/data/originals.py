@@ -168,8 +168,13 @@ def _files_of_pickle(data: bytes, dataset: Dataset, where: str) -> dict[str, byt
 
 
 def _to_bytes(pixels: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray:
-    scaled = pixels.astype(np.float64) * 256.0
-    restored = np.rint(scaled)
-    if np.any(restored != scaled) or restored.min() < 0 or restored.max() > 255:
+    pixels = np.asarray(pixels)
+    if not np.issubdtype(pixels.dtype, np.floating):
+        raise DataError(f"{where}: pixels are {pixels.dtype}, not floats; not the expected copy")
+    scaled = pixels * pixels.dtype.type(256)  # exact in any binary float: a power of two
+    if scaled.min() < 0 or scaled.max() > 255:
         raise DataError(f"{where}: pixels are not uint8/256 values, not the expected copy")
-    return restored.astype(np.uint8).reshape(len(pixels), *shape)
+    restored = scaled.astype(np.uint8)  # truncates: equal to `scaled` only where it is whole
+    if not np.array_equal(restored, scaled):
+        raise DataError(f"{where}: pixels are not uint8/256 values, not the expected copy")
+    return restored.reshape(len(pixels), *shape)

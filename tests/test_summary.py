@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import types
 
 import pytest
 
@@ -283,3 +284,17 @@ def test_a_summary_without_the_runs_line_is_compared_by_its_run_count():
         "- Command: `cmd`",
         "- Wall time of this command: 2 s",
     ]
+
+
+def test_the_runs_line_dates_the_first_and_the_latest_run_and_an_older_line_reads_the_same():
+    runs = [types.SimpleNamespace(record={"started": t}) for t in ("2026-01-02", "2026-01-01")]
+    line = provenance.runs_line(runs)
+    assert line == (
+        "- Finished runs: 2, the first started 2026-01-01, the latest started 2026-01-02"
+    )
+    older = "- Command: `sweep`\n- Finished runs: 2, the latest started 2026-01-02\n"
+    assert provenance.provenance_lines(older, line, "plot", None) == ["- Command: `sweep`"]
+    later = "- Command: `sweep`\n- Finished runs: 2, the latest started 2026-01-03\n"
+    assert provenance.provenance_lines(later, line, "plot", None)[-1] == (
+        "- Then: `plot` (finished runs 2 -> 2)"
+    )

@@ -3,8 +3,9 @@
 A command that only reads the runs (`plot`, or `./run_all.sh` when every run was finished
 already) keeps the provenance the summary already states; one after which the finished runs
 differ adds a line to it. The runs are told apart by a line the summary carries, "- Finished
-runs: N, the latest started T" (summaries written before that line existed are compared by
-their run count).
+runs: N, the first started F, the latest started T", by N and T (a line without F, as summaries
+wrote it before, reads the same; summaries written before that line existed are compared by
+their run count). F is there for designs registered before a grid: it dates the first run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ THEN = "- Then: "
 RUNS = "- Finished runs: "
 KEPT = (COMMAND, WALL, THEN)
 _RUNS_COUNT = re.compile(r"^- Finished runs: (\d+)")
+_LATEST = re.compile(r"the latest started (\S+)")
 
 
 class RecordLike(Protocol):
@@ -27,10 +29,18 @@ class RecordLike(Protocol):
 
 
 def runs_line(runs: Sequence[RecordLike]) -> str:
-    """E.g. "- Finished runs: 98, the latest started 2026-11-27T03:20:00+00:00"."""
+    """E.g. "- Finished runs: 98, the first started 2026-11-26T21:02:11+00:00, the latest
+    started 2026-11-27T03:20:00+00:00" (on one line)."""
     started = [r.record.get("started") for r in runs if r.record.get("started")]
-    latest = f", the latest started {max(started)}" if started else ""
-    return f"{RUNS}{len(runs)}{latest}"
+    if not started:
+        return f"{RUNS}{len(runs)}"
+    return f"{RUNS}{len(runs)}, the first started {min(started)}, the latest started {max(started)}"
+
+
+def _runs_key(line: str) -> tuple[int | None, str | None]:
+    """What tells two finished-runs lines apart: their count and their latest start."""
+    latest = _LATEST.search(line)
+    return _count(line), latest[1] if latest else None
 
 
 def _count(line: str | None) -> int | None:
@@ -69,7 +79,9 @@ def provenance_lines(
     kept = [line for line in lines if line.startswith(KEPT)]
     before = next((line for line in lines if line.startswith(RUNS)), None)
     count_before = _count(before) if before else legacy_count(previous)
-    if before == current_runs or (before is None and count_before == _count(current_runs)):
+    if before is not None and _runs_key(before) == _runs_key(current_runs):
+        return kept
+    if before is None and count_before == _count(current_runs):
         return kept
     if not kept:
         return _first(command, wall)

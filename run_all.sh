@@ -9,7 +9,7 @@
 # stacked model (--stack_size=5; 1: one run per seed), two processes at a time (-j 2), each seed
 # still its own run directory. With torch importable the PyTorch twin's runs, one seed per
 # process, go into results/pytorch/.
-# --probes runs the probe experiments of flags/probes/ (issue 6) into results/probes/ instead.
+# --probes runs the probe experiments of flags/probes/ into results/probes/ instead.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_env.sh

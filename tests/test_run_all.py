@@ -1,12 +1,18 @@
-"""run_all.sh end to end on tiny data, and the sweep's skip-finished and resume behaviour."""
+"""run_all.sh end to end on tiny data, and the sweep's skip-finished, resume and --force
+behaviour on the runs it left."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from bn_keras.config.commands import SweepOptions
+from bn_keras.experiments import stacks, sweep_plan
+from bn_keras.experiments.executors.local import LocalPool
+from bn_keras.experiments.jobs import Job
+from bn_keras.experiments.rounds import Rounds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,12 +26,19 @@ def _run(cmd: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
     return proc
 
 
-def _sweep(results: Path, data_dir: str, *extra: str) -> str:
-    cmd = [sys.executable, "-m", "bn_keras.sweep", "--experiments=smoke", f"--data_dir={data_dir}"]
-    return _run([*cmd, f"--results_dir={results}", *extra]).stdout  # as run_all.sh calls it
+def _schedule(results: Path, data_dir: str, **options) -> list[Job]:
+    """What `python -m bn_keras.sweep --experiments=smoke` would run now, planned in this process
+    as the sweep plans it (its processes, each with its start flags); prints its count line."""
+    sweep = SweepOptions(
+        experiments="smoke", data_dir=data_dir, results_dir=str(results), **options
+    )
+    plan = sweep_plan.plan(sweep, seeds_given=False)
+    return Rounds(LocalPool(sweep.jobs), sweep).schedule(plan.jobs)
 
 
-def test_run_all_sweeps_skips_finished_and_resumes(tiny_tfds_dir, tmp_path):
+def test_run_all_sweeps_then_skips_finished_redoes_interrupted_and_forces(
+    tiny_tfds_dir, tmp_path, capsys
+):
     results = tmp_path / "results"
     cmd = ["./run_all.sh", "--experiments=smoke", "--extra_seeds=2", f"--data_dir={tiny_tfds_dir}"]
     out = _run([*cmd, f"--results_dir={results}"]).stdout
@@ -45,18 +58,22 @@ def test_run_all_sweeps_skips_finished_and_resumes(tiny_tfds_dir, tmp_path):
     assert "| smoke | 2 |" in summary and "Command: `./run_all.sh --experiments=smoke" in summary
     assert (results / "summary.csv").is_file()
 
-    # An interrupted run (no result.json) is redone, and only that one: the finished one stays.
+    # What the sweep does next with these runs is its planning, checked here in this process (that
+    # it runs what it plans: the run above). The same sweep again finds both runs finished: their
+    # records, written by main, match the settings the sweep plans.
+    assert _schedule(results, tiny_tfds_dir, extra_seeds=2) == []
+    assert "2 runs planned, 2 already finished, 0 to run" in capsys.readouterr().out
+    # An interrupted run (no result.json) is redone, and only that one, without --overwrite
+    # (resumed, when its flags do not say --overwrite as smoke.flags does).
     (results / "smoke_seed1" / "result.json").unlink()
-    kept = (results / "smoke_seed0" / "metrics.csv").stat().st_mtime_ns
-    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=2")
-    assert "2 runs planned, 1 already finished, 1 to run" in out
-    assert "started smoke_seed1" in out and "started smoke_seed0" not in out
-    assert (results / "smoke_seed1" / "result.json").is_file()
-    assert (results / "smoke_seed0" / "metrics.csv").stat().st_mtime_ns == kept
-
-    # --force reruns a finished run with the same settings (stale settings: the test below).
-    out = _sweep(results, tiny_tfds_dir, "--extra_seeds=1", "--force")
-    assert "1 to run" in out and "finished smoke_seed0" in out
+    redone = _schedule(results, tiny_tfds_dir, extra_seeds=2)
+    assert "2 runs planned, 1 already finished, 1 to run" in capsys.readouterr().out
+    assert [(job.name, job.start_flags) for job in redone] == [("smoke_seed1", ())]
+    # --force reruns a finished run with the same settings, afresh (stale settings: the test
+    # below).
+    forced = _schedule(results, tiny_tfds_dir, extra_seeds=1, force=True)
+    assert "1 runs planned, 0 already finished, 1 to run" in capsys.readouterr().out
+    assert [(job.name, job.start_flags) for job in forced] == [("smoke_seed0", stacks.OVERWRITE)]
 
 
 def test_a_finished_run_with_other_settings_is_stale(tmp_path):

@@ -139,31 +139,31 @@ def _train_in_child(mnist, runs: list[tuple[Config, Path]], tmp_path: Path) -> N
 
 SAME_SEED = dataclasses.replace(TINY, train_steps=4)
 OTHER_SEED = dataclasses.replace(SAME_SEED, seed=1)
+FASHION = dataclasses.replace(SAME_SEED, dataset="fashion_mnist", model="mlp")
 
 
 @pytest.fixture(scope="module")
 def twin_runs(tiny_mnist, tmp_path_factory) -> Path:
-    """One child process trains them all: TINY into results/, and SAME_SEED twice and OTHER_SEED
-    into a, b and c."""
+    """One child process trains them all: TINY into results/, SAME_SEED twice and OTHER_SEED
+    into a, b and c, and FASHION into fashion."""
     root = tmp_path_factory.mktemp("twin")
     runs = [(TINY, root / "results" / "lenetr_bn_seed0")]
     runs += [(c, root / name) for c, name in zip((SAME_SEED, SAME_SEED, OTHER_SEED), "abc")]
+    runs += [(FASHION, root / "fashion")]
     _train_in_child(tiny_mnist, runs, root)
     return root
 
 
-def test_fashion_mnist_reaches_the_twin(tiny_mnist, tmp_path):
+def test_fashion_mnist_reaches_the_twin(tiny_mnist, twin_runs, tmp_path):
     from bn_keras.twin import train
 
-    config = dataclasses.replace(SAME_SEED, dataset="fashion_mnist", model="mlp")
-    setup = train.set_up(config, tmp_path, data=tiny_mnist)
+    setup = train.set_up(FASHION, tmp_path, data=tiny_mnist)
     fashion = datasets.get("fashion_mnist")
     expected = (tiny_mnist.train_images[:2] / 255.0 - fashion.mean) / fashion.std
     np.testing.assert_allclose(
         setup.train[0][:2].numpy(), expected.transpose(0, 3, 1, 2), rtol=0, atol=1e-6
     )
-    _train_in_child(tiny_mnist, [(config, tmp_path / "run")], tmp_path)
-    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    record = json.loads((twin_runs / "fashion" / "config.json").read_text())
     assert record["config"]["dataset"] == "fashion_mnist" and record["framework"] == "pytorch"
 
 

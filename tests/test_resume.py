@@ -20,33 +20,48 @@ from bn_keras.common.errors import TrainingDiverged
 from bn_keras.config.settings import Config
 from bn_keras.runs import run_dir
 from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.training.stacked import train_stack
 from bn_keras.training.train import train_and_evaluate
 
 STEPS = 150  # 16 metrics rows: every kill point below leaves at least 8 rows (80 steps) to go
+# The runs' settings: the command's flags, and the Config of the baselines trained in this process
+# (the same ops on the same data with op determinism on, so the command's runs equal them bitwise).
+SETTINGS = dict(
+    model="lenetr", bn=True, deterministic=True, train_steps=STEPS, eval_every=10,
+    checkpoint_every=20, batch_size=32, test_batch_size=50, export=False,
+)  # fmt: skip
 
 
-def _flags(data_dir: str, results: Path, name: str | None, *extra: str) -> list[str]:
-    """A run of lenetr_bn named `name`, or with name None the stack of `extra`'s --seeds."""
-    return [
-        "--model=lenetr", "--bn", "--deterministic",
-        f"--train_steps={STEPS}", "--eval_every=10", "--checkpoint_every=20", "--batch_size=32",
-        "--test_batch_size=50", "--noexport", f"--data_dir={data_dir}",
-        f"--results_dir={results}", *([f"--run_name={name}"] if name else []), *extra,
-    ]  # fmt: skip
+def _flags(settings: dict, data_dir: str, results: Path, *extra: str) -> list[str]:
+    """The command's flags for `settings`, writing under `results` (plus `extra`)."""
+    flags = [
+        f"--{k}" if v is True else f"--no{k}" if v is False else f"--{k}={v}"
+        for k, v in settings.items()
+    ]
+    return [*flags, f"--data_dir={data_dir}", f"--results_dir={results}", *extra]
 
 
 def _rows_without_time(path: Path) -> list[tuple]:
     return [tuple(v for k, v in r.items() if k != "elapsed_s") for r in read_metrics(path)]
 
 
-def _start_and_wait(cli, flags: list[str], path: Path, rows: int) -> subprocess.Popen:
+def _checkpointed_step(path: Path) -> int:
+    return json.loads((path / run_dir.CHECKPOINT_DIR / "state.json").read_text())["step"]
+
+
+def _assert_same_weights(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)  # bitwise
+
+
+def _start_and_wait(cli, flags: list[str], path: Path, rows: int, log: Path) -> subprocess.Popen:
     """Starts the run and returns it frozen (SIGSTOP) once its metrics file holds `rows` rows.
 
     The run cannot finish before the test stops it: it is niced below this process, so this loop
     gets the CPU first on a loaded machine; it is frozen the moment the rows are seen; and it
     still has at least 80 steps, 8 evaluations and 4 checkpoints to go at that point. Its output
-    goes to a file (a pipe nobody reads would block it)."""
-    log = path.parent / f"{path.name}.log"
+    goes to the file `log` (a pipe nobody reads would block it)."""
     proc = cli.start("bn_keras.main", *flags, log=log, nice=10)
     deadline = time.monotonic() + 300
     metrics = path / run_dir.METRICS_FILE
@@ -60,49 +75,119 @@ def _start_and_wait(cli, flags: list[str], path: Path, rows: int) -> subprocess.
 
 
 @pytest.fixture(scope="module")
-def baseline(tiny_tfds_dir, tmp_path_factory, cli):
-    results = tmp_path_factory.mktemp("baseline")
-    proc = cli.run("bn_keras.main", *_flags(tiny_tfds_dir, results, "base"), timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return results / "base"
+def baseline(tiny_tfds_dir, tmp_path_factory) -> Path:
+    """The uninterrupted run, trained in this process."""
+    path = tmp_path_factory.mktemp("baseline") / "base"
+    train_and_evaluate(Config(**SETTINGS, data_dir=tiny_tfds_dir), path)
+    return path
 
 
-def _resume(cli, flags: list[str]) -> subprocess.CompletedProcess:
-    return cli.run("bn_keras.main", *flags, timeout=300)
+@dataclasses.dataclass(frozen=True)
+class StoppedThenKilled:
+    """One run through the command: stopped by SIGTERM, resumed and killed by SIGKILL, rerun."""
+
+    path: Path
+    stop_code: int
+    stop_line: str  # the stopped process's last line
+    stopped_at: int  # the iteration of its checkpoint
+    stopped_rows: list[int]  # the iterations of its metrics rows
+    resumed_log: str  # the output of the process resumed from it, then killed
+    killed_at: int  # the iteration of the last checkpoint when SIGKILL hit
+    result_after_kill: bool
+    rerun: subprocess.CompletedProcess
 
 
-# Killed one row past a checkpoint (row 7). Killed before the first checkpoint, a rerun starts
-# afresh and drops the rows it finds: test_phases, in process.
-@pytest.mark.parametrize("rows", [7])
-def test_sigkill_at_any_point_then_rerun_equals_an_uninterrupted_run(
-    rows, baseline, tiny_tfds_dir, tmp_path, cli, read_checkpoint_weights
-):
-    flags = _flags(tiny_tfds_dir, tmp_path, "killed")
-    proc = _start_and_wait(cli, flags, tmp_path / "killed", rows)
-    proc.kill()
-    proc.wait(timeout=60)
-    assert not (tmp_path / "killed" / run_dir.RESULT_FILE).exists()
-    resumed = _resume(cli, flags)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert _rows_without_time(tmp_path / "killed" / "metrics.csv") == _rows_without_time(
-        baseline / "metrics.csv"
+# SIGTERM once the rows up to 30 are written: the run checkpoints at the iteration it has reached
+# (30, or 40 at the end of the compiled call it was in) and exits. The same command resumes it
+# and is killed three rows later (70 from 40), past a checkpoint of its own (60) and one row past
+# it. The same command again finishes the run. Killed before the first checkpoint, a rerun
+# starts afresh and drops the rows it finds: test_phases, in process.
+@pytest.fixture(scope="module")
+def stopped_then_killed(tiny_tfds_dir, tmp_path_factory, cli) -> StoppedThenKilled:
+    results = tmp_path_factory.mktemp("interrupted")
+    path = results / "run"
+    flags = _flags(SETTINGS, tiny_tfds_dir, results, "--run_name=run")
+    stopped = _start_and_wait(cli, flags, path, 4, results / "stopped.log")
+    stopped.send_signal(signal.SIGTERM)  # delivered once the run goes on
+    stopped.send_signal(signal.SIGCONT)
+    stopped.wait(timeout=120)
+    stop_line = (results / "stopped.log").read_text().strip().splitlines()[-1]
+    stopped_at = _checkpointed_step(path)
+    stopped_rows = [int(r["step"]) for r in read_metrics(path / run_dir.METRICS_FILE)]
+    killed = _start_and_wait(cli, flags, path, len(stopped_rows) + 3, results / "killed.log")
+    killed.kill()
+    killed.wait(timeout=60)
+    return StoppedThenKilled(
+        path=path,
+        stop_code=stopped.returncode,
+        stop_line=stop_line,
+        stopped_at=stopped_at,
+        stopped_rows=stopped_rows,
+        resumed_log=(results / "killed.log").read_text(),
+        killed_at=_checkpointed_step(path),
+        result_after_kill=(path / run_dir.RESULT_FILE).exists(),
+        rerun=cli.run("bn_keras.main", *flags, timeout=300),
     )
-    expected = read_checkpoint_weights(baseline)
-    got = read_checkpoint_weights(tmp_path / "killed")
-    assert got.keys() == expected.keys()
-    for name, value in expected.items():
-        np.testing.assert_array_equal(got[name], value, err_msg=name)  # bitwise
 
 
-STACK = ("--seeds=0-1",)  # two seeds stacked: each seed's rows and state must come back
+def test_sigterm_checkpoints_and_says_how_to_resume(stopped_then_killed):
+    """Its checkpoint is where its last line says; the same command resumes there (and the run
+    ends as the uninterrupted one: the test below)."""
+    run = stopped_then_killed
+    assert run.stop_code == 128 + signal.SIGTERM
+    assert "interrupted at iteration" in run.stop_line
+    assert "run the same command again" in run.stop_line
+    step = int(run.stop_line.split("interrupted at iteration ")[1].split(",")[0])
+    assert run.stopped_at == step and 0 < step < STEPS
+    assert max(run.stopped_rows) <= step
+    assert f"Resuming {run.path} at iteration {step}" in run.resumed_log
+
+
+def test_sigkill_at_any_point_then_rerun_equals_an_uninterrupted_run(
+    stopped_then_killed, baseline, read_checkpoint_weights
+):
+    run = stopped_then_killed
+    assert run.stopped_at < run.killed_at < STEPS  # killed after a checkpoint of its own
+    assert not run.result_after_kill
+    assert run.rerun.returncode == 0, run.rerun.stderr[-3000:]
+    assert f"Resuming {run.path} at iteration {run.killed_at}" in run.rerun.stderr
+    metrics = run_dir.METRICS_FILE
+    assert _rows_without_time(run.path / metrics) == _rows_without_time(baseline / metrics)
+    _assert_same_weights(read_checkpoint_weights(run.path), read_checkpoint_weights(baseline))
+
+
+# Two seeds stacked, each seed's rows and state must come back; 60 iterations (8 epochs of the
+# tiny data) are enough where no race with a process sets the kill point.
+STACK_SETTINGS = {**SETTINGS, "train_steps": 60}
+STACK_SEEDS = (0, 1)
 STACK_DIR = "lenetr_bn_stack_seeds0-1"
 
 
+class _Killed(Exception):
+    pass
+
+
+class _KilledAt(threading.Event):
+    """A stop request that ends training as a kill does when training asks it the `ask`-th time
+    (once an iteration, after its rows and before its checkpoint): an exception out of training
+    that leaves the run directories as they are, each file written whole or by whole rows."""
+
+    def __init__(self, ask: int):
+        super().__init__()
+        self._asks_left = ask
+
+    def is_set(self) -> bool:
+        self._asks_left -= 1
+        if self._asks_left == 0:
+            raise _Killed
+        return super().is_set()
+
+
 @pytest.fixture(scope="module")
-def stack_baseline(tiny_tfds_dir, tmp_path_factory, cli):
+def stack_baseline(tiny_tfds_dir, tmp_path_factory) -> Path:
+    """The uninterrupted stack, trained in this process."""
     results = tmp_path_factory.mktemp("stack_baseline")
-    proc = cli.run("bn_keras.main", *_flags(tiny_tfds_dir, results, None, *STACK), timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    train_stack(Config(**STACK_SETTINGS, data_dir=tiny_tfds_dir), STACK_SEEDS, results)
     return results
 
 
@@ -110,50 +195,31 @@ def stack_baseline(tiny_tfds_dir, tmp_path_factory, cli):
 def test_a_stack_killed_then_rerun_equals_an_uninterrupted_stack(
     stack_baseline, tiny_tfds_dir, tmp_path, cli, read_checkpoint_weights
 ):
-    """SIGKILL once seed 1 has its row at 60 (checkpoints every 20): the rerun resumes at the
-    stack's last checkpoint, and every seed's rows and the stack's weights (all seeds' slices,
-    BN statistics included) are the uninterrupted stack's, bitwise."""
-    flags = _flags(tiny_tfds_dir, tmp_path, None, *STACK)
-    proc = _start_and_wait(cli, flags, tmp_path / "lenetr_bn_seed1", 7)
-    proc.kill()
-    proc.wait(timeout=60)
-    state = json.loads((tmp_path / STACK_DIR / "checkpoints" / "state.json").read_text())
-    assert 0 < state["step"] < STEPS
+    """Killed once both seeds have their row at 50 (in this process, by a hard stop; a real
+    SIGKILL: the test above), then rerun by the command: it resumes the stack at its last
+    checkpoint (40) and drops the rows after it, and every seed's rows and the stack's weights
+    (all seeds' slices, BN statistics included) are the uninterrupted stack's, bitwise."""
+    config = Config(**STACK_SETTINGS, data_dir=tiny_tfds_dir)
+    with pytest.raises(_Killed):
+        train_stack(config, STACK_SEEDS, tmp_path, stop_request=_KilledAt(5))
+    assert _checkpointed_step(tmp_path / STACK_DIR) == 40
+    names = [f"lenetr_bn_seed{seed}" for seed in STACK_SEEDS]
+    for name in names:
+        assert read_metrics(tmp_path / name / run_dir.METRICS_FILE)[-1]["step"] == 50, name
     assert not list(tmp_path.glob(f"*/{run_dir.RESULT_FILE}"))
-    resumed = _resume(cli, flags)
+    flags = _flags(STACK_SETTINGS, tiny_tfds_dir, tmp_path, "--seeds=0-1")
+    resumed = cli.run("bn_keras.main", *flags, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"Resuming the stack {tmp_path / STACK_DIR} at iteration {state['step']}" in (
-        resumed.stderr
-    )
-    for seed in (0, 1):
-        name = f"lenetr_bn_seed{seed}"
-        assert _rows_without_time(tmp_path / name / "metrics.csv") == _rows_without_time(
-            stack_baseline / name / "metrics.csv"
+    assert f"Resuming the stack {tmp_path / STACK_DIR} at iteration 40" in resumed.stderr
+    for name in names:
+        metrics = Path(name) / run_dir.METRICS_FILE
+        assert _rows_without_time(tmp_path / metrics) == _rows_without_time(
+            stack_baseline / metrics
         ), name
         assert (tmp_path / name / run_dir.RESULT_FILE).is_file()
-    expected = read_checkpoint_weights(stack_baseline / STACK_DIR)
-    got = read_checkpoint_weights(tmp_path / STACK_DIR)
-    assert got.keys() == expected.keys()
-    for name, value in expected.items():
-        np.testing.assert_array_equal(got[name], value, err_msg=name)  # bitwise
-
-
-def test_sigterm_checkpoints_and_says_how_to_resume(baseline, tiny_tfds_dir, tmp_path, cli):
-    flags = _flags(tiny_tfds_dir, tmp_path, "stopped")
-    proc = _start_and_wait(cli, flags, tmp_path / "stopped", 6)
-    proc.send_signal(signal.SIGTERM)  # delivered once the run goes on
-    proc.send_signal(signal.SIGCONT)
-    proc.wait(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM
-    last = (tmp_path / "stopped.log").read_text().strip().splitlines()[-1]
-    assert "interrupted at iteration" in last and "run the same command again" in last
-    step = int(last.split("interrupted at iteration ")[1].split(",")[0])
-    state = json.loads((tmp_path / "stopped" / "checkpoints" / "state.json").read_text())
-    assert state["step"] == step and 0 < step < STEPS
-    assert max(r["step"] for r in read_metrics(tmp_path / "stopped" / "metrics.csv")) <= step
-    assert _resume(cli, flags).returncode == 0
-    assert _rows_without_time(tmp_path / "stopped" / "metrics.csv") == _rows_without_time(
-        baseline / "metrics.csv"
+    _assert_same_weights(
+        read_checkpoint_weights(tmp_path / STACK_DIR),
+        read_checkpoint_weights(stack_baseline / STACK_DIR),
     )
 
 

@@ -21,7 +21,7 @@ from bn_keras.data import input_pipeline
 from bn_keras.probes import activations, landscape
 from bn_keras.probes.callback import LandscapeProbe, TrainBatches
 from bn_keras.reporting.probes import probe_figures, probe_table
-from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.runs.metrics_file import MetricsWriter, read_metrics
 from bn_keras.runs.run_dir import ACTIVATIONS_FILE, ICS_FILE, LANDSCAPE_FILE
 from bn_keras.training import train
 
@@ -46,11 +46,12 @@ def test_percentiles_of_a_fixed_tensor():
 
 
 def test_layer_and_unit_choice():
+    models = {}
     for name, network in networks.NETWORKS.items():  # the declaration's, for validation
         layers = network.hidden_layers
-        model = train.build_compiled_model(Config(model=name, bn=True), steps_per_epoch=7)
-        assert activations.hidden_layers(model) == list(layers)
-    lenet = train.build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=7)
+        models[name] = train.build_compiled_model(Config(model=name, bn=True), steps_per_epoch=7)
+        assert activations.hidden_layers(models[name]) == list(layers)
+    lenet = models["lenet"]
     assert activations.choose_layers(lenet, "fc2, conv1") == ["conv1", "fc2"]
     with pytest.raises(ConfigError, match="fc3"):
         activations.choose_layers(lenet, "fc3")
@@ -254,7 +255,10 @@ def test_training_with_probes_is_bitwise_training_without(tiny_mnist, tmp_path, 
 
 def test_resume_continues_probe_files_without_duplicates(tiny_mnist, tmp_path):
     config = Config(
-        model="mlp", bn=True, **dict(SMALL, eval_every=5), **dict(PROBES, probe_every=5)
+        model="mlp",
+        bn=True,
+        **dict(SMALL, eval_every=5, train_steps=10),
+        **dict(PROBES, probe_every=5),
     )
     stop = threading.Event()
     stop.set()  # stops at the first callback: iteration 5, checkpointed
@@ -264,16 +268,27 @@ def test_resume_continues_probe_files_without_duplicates(tiny_mnist, tmp_path):
         f.write("7" + ",0" * (len(_rows(tmp_path / "run", ACTIVATIONS_FILE)[0]) - 1) + "\n")
     train.train_and_evaluate(config, tmp_path / "run", data=tiny_mnist)
     steps = [r["step"] for r in _rows(tmp_path / "run", ACTIVATIONS_FILE)]
-    assert steps == [0, 5, 10, 15, 20]
-    assert [r["step"] for r in _rows(tmp_path / "run", LANDSCAPE_FILE)] == [0, 10, 20]
+    assert steps == [0, 5, 10]
+    assert [r["step"] for r in _rows(tmp_path / "run", LANDSCAPE_FILE)] == [0, 10]
 
 
-def test_figures_and_table_from_probed_runs(probed_run, tiny_mnist, tmp_path, cli):
-    shutil.copytree(
-        probed_run.run_dir, tmp_path / "lenet_bn_seed0", ignore=shutil.ignore_patterns("check*")
-    )
-    without = Config(model="lenet", bn=False, deterministic=True, **SMALL, **PROBES)
-    train.train_and_evaluate(without, tmp_path / "lenet_seed0", data=tiny_mnist)
+def _copy_of_a_run(run_dir, destination, eta_eff_factor: float = 1.0) -> None:
+    """A copy of a finished run directory without its checkpoints; the landscape probes'
+    eta_eff multiplied by `eta_eff_factor`, so that the copy reads as a different run."""
+    shutil.copytree(run_dir, destination, ignore=shutil.ignore_patterns("check*"))
+    rows = _rows(destination, LANDSCAPE_FILE)
+    (destination / LANDSCAPE_FILE).unlink()
+    writer = MetricsWriter(destination / LANDSCAPE_FILE, list(rows[0]))
+    for row in rows:
+        writer.append({**row, "eta_eff": row["eta_eff"] * eta_eff_factor})
+
+
+def test_figures_and_table_from_probed_runs(probed_run, tmp_path, cli):
+    """The pair's two runs are copies of one trained run (the figures and the table read only
+    its files, and a pair's columns have the same layout whether or not BN is on); the copy in
+    the without-BN arm has a different eta_eff, so that the table's columns can be told apart."""
+    _copy_of_a_run(probed_run.run_dir, tmp_path / "lenet_bn_seed0")
+    _copy_of_a_run(probed_run.run_dir, tmp_path / "lenet_seed0", eta_eff_factor=3.0)
     proc = cli.run(
         "bn_keras.probes.plot", str(tmp_path), "--command=./run_all.sh --probes", timeout=180
     )
@@ -326,7 +341,6 @@ def _probe_run(root, experiment, seed, scale):
     """A finished run directory with probe files: steps 0-400, every measure `scale` times a
     per-seed factor, grad_diff_max alternating x1.1 and /1.1 between probe steps."""
     from bn_keras.common.atomic import write_json_atomic
-    from bn_keras.runs.metrics_file import MetricsWriter
 
     run_dir = root / f"{experiment}_seed{seed}"
     run_dir.mkdir(parents=True)

@@ -87,6 +87,8 @@ if len(sys.argv) > 2:
         command.load()()
     except SystemExit as exit:
         print("saved_model_cli exit status", exit.code or 0)
+    except Exception as err:  # its own test's failure, not the stock loader's
+        print("saved_model_cli failed:", repr(err))
 """
 
 

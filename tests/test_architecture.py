@@ -150,67 +150,48 @@ def _tf_free_modules() -> list[str]:
     return modules
 
 
+# Commands whose flags can be defined in one process (main's and bench's --eval_every differ, as
+# do main's and the sweep's --seeds, the sweep's and bench's --quick): one interpreter a group.
+COMMAND_GROUPS = [["main", "launch", "plot", "probes/plot"], ["sweep"], ["bench"]]
+
 # Imports the modules one after the other in one fresh interpreter, noting after each which of
-# TensorFlow's modules are loaded: the first module that loads one is the one named.
+# TensorFlow's modules are loaded: the first module that loads one is the one named. Importing
+# them into one process hides none: a module that loads TensorFlow at import loads it whatever was
+# imported before, and each answer shows TensorFlow unloaded so far. Then, given rows, main's entry
+# point runs once per row (flags reset between rows): each exit code, and whether TensorFlow was
+# loaded by the end.
 _IMPORT_EACH = """
 import importlib, json, sys
-loaded = {}
-for module in sys.argv[1:]:
+
+plan, loaded = json.loads(sys.argv[1]), {}
+
+
+def tensorflow_loaded():
+    return [m for m in plan["tensorflow"] if m in sys.modules]
+
+
+for module in plan["modules"]:
     importlib.import_module(module)
-    loaded[module] = [m for m in %r if m in sys.modules]
+    loaded[module] = tensorflow_loaded()
     if loaded[module]:
         break
-print(json.dumps(loaded))
+answers = {"imports": loaded}
+if plan["main"] and not any(loaded.values()):
+    from absl import flags
+    from bn_keras import main
+
+    codes = []
+    for args in plan["main"]:
+        sys.argv = ["bn_keras.main", *args]
+        flags.FLAGS.unparse_flags()
+        try:
+            main.run()
+        except SystemExit as exit:
+            codes.append(exit.code or 0)
+    answers["main"] = {"codes": codes, "tensorflow": tensorflow_loaded()}
+print(json.dumps(answers))
 """
-
-
-def test_library_modules_import_without_tensorflow():
-    modules = _tf_free_modules()
-    assert {"bn_keras.runs.controller", "bn_keras.engines.dispatch"} <= set(modules)
-    proc = subprocess.run(
-        [sys.executable, "-c", _IMPORT_EACH % (TF_MODULES,), *modules],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    loaded = json.loads(proc.stdout.splitlines()[-1])
-    assert not {module: tf for module, tf in loaded.items() if tf}
-    assert list(loaded) == modules
-
-
-@pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_command_imports_without_tensorflow(command):
-    # One interpreter each: every command defines its flags when imported.
-    module = f"bn_keras.{command.replace('/', '.')}"
-    proc = subprocess.run(
-        [sys.executable, "-c", _IMPORT_EACH % (TF_MODULES,), module],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.splitlines()[-1]) == {module: []}
-
-
-# The command's entry point run several times in one fresh interpreter (flags reset between
-# runs); each exit code, then whether TensorFlow was loaded by the end.
-_RUN_MAIN = """
-import json, sys
-from absl import flags
-from bn_keras import main
-codes = []
-for args in json.loads(sys.argv[1]):
-    sys.argv = ["bn_keras.main", *args]
-    flags.FLAGS.unparse_flags()
-    try:
-        main.run()
-    except SystemExit as exit:
-        codes.append(exit.code or 0)
-print(codes, [m for m in {modules!r} if m in sys.modules])
-"""
+# main's rows: input it refuses (exit status 2) or prints (0) before TensorFlow runs.
 REFUSED_OR_PRINTED = [
     (["--model=resnet"], 2),
     (["--train_steps=0"], 2),
@@ -220,22 +201,56 @@ REFUSED_OR_PRINTED = [
 ]
 
 
-def test_main_refuses_bad_input_before_tensorflow_loads(tmp_path):
+def _command_module(command: str) -> str:
+    return f"bn_keras.{command.replace('/', '.')}"
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory) -> dict:
+    """`imports`: each module imported, the TensorFlow modules loaded by then; `main`: its rows'
+    exit codes and the TensorFlow modules loaded by the end. Three interpreters: the library
+    modules, the first group of commands and main's rows in one; each other group in its own."""
+    assert sorted(c for group in COMMAND_GROUPS for c in group) == sorted(COMMANDS)
     # A dry run makes every check a run makes before training, the run directory's included.
-    dry_run = ["--flagfile=flags/smoke.flags", "--dry_run", f"--results_dir={tmp_path}"]
-    rows = [*REFUSED_OR_PRINTED, (dry_run, 0)]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _RUN_MAIN.format(modules=TF_MODULES),
-            json.dumps([a for a, _ in rows]),
-        ],
-        cwd=PACKAGE.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    expected = f"{[code for _, code in rows]} []"
-    assert proc.stdout.strip().splitlines()[-1] == expected, proc.stdout + proc.stderr
+    results = tmp_path_factory.mktemp("results")
+    dry_run = ["--flagfile=flags/smoke.flags", "--dry_run", f"--results_dir={results}"]
+    first, *others = [[_command_module(c) for c in group] for group in COMMAND_GROUPS]
+    plans = [
+        {"modules": _tf_free_modules() + first, "main": [a for a, _ in REFUSED_OR_PRINTED]},
+        *({"modules": group, "main": []} for group in others),
+    ]
+    plans[0]["main"].append(dry_run)
+    found = {"imports": {}}
+    for plan in plans:
+        proc = subprocess.run(
+            [sys.executable, "-c", _IMPORT_EACH, json.dumps({**plan, "tensorflow": TF_MODULES})],
+            cwd=PACKAGE.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        answer = json.loads(proc.stdout.splitlines()[-1])
+        found["imports"] |= answer["imports"]
+        found |= {key: value for key, value in answer.items() if key == "main"}
+    return found
+
+
+def test_library_modules_import_without_tensorflow(answers):
+    modules = _tf_free_modules()
+    assert {"bn_keras.runs.controller", "bn_keras.engines.dispatch"} <= set(modules)
+    loaded = {m: tf for m, tf in answers["imports"].items() if m in modules}
+    assert not {module: tf for module, tf in loaded.items() if tf}
+    assert list(loaded) == modules
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_command_imports_without_tensorflow(command, answers):
+    module = _command_module(command)
+    assert answers["imports"].get(module) == [], answers["imports"]
+
+
+def test_main_refuses_bad_input_before_tensorflow_loads(answers):
+    expected = {"codes": [code for _, code in REFUSED_OR_PRINTED] + [0], "tensorflow": []}
+    assert answers.get("main") == expected, answers

@@ -11,10 +11,10 @@ What every row must show:
 
 Rows refused before TensorFlow loads run through bn_keras.main's entry point in this process
 (`main_here`: the same parsing, checks and error line, in milliseconds), and one of them through
-the real command line. The rows that need TensorFlow run through the same entry point in one
-fresh interpreter (TensorFlow starts once, not 5-10 s per row); the full disk on the command
-line. Checks that need no command line at all are made directly (IN_PROCESS): the same checks
-bn_keras.main calls.
+the real command line. The rows that need TensorFlow, and the full disk last, run through the
+same entry point in one fresh interpreter (TensorFlow starts once, not 5-10 s per row). Checks
+that need no command line at all are made directly (IN_PROCESS): the same checks bn_keras.main
+calls.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import functools
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -404,18 +403,9 @@ def _hashes(*roots: Path) -> dict[str, str]:
     }
 
 
-def _limit_file_size(limit: int) -> Callable[[], None]:
-    # As `ulimit -f`: bn_keras.main ignores SIGXFSZ, so writes past the limit fail with EFBIG.
-    def preexec() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return preexec
-
-
-def _command_line(cli, row: Row) -> Callable[..., object]:
-    """`python -m bn_keras.main` in a fresh interpreter, under the row's file-size limit."""
-    limit = _limit_file_size(row.file_size_limit) if row.file_size_limit else None
-    return functools.partial(cli.run, "bn_keras.main", preexec_fn=limit)
+def _command_line(cli) -> Callable[..., object]:
+    """`python -m bn_keras.main` in a fresh interpreter."""
+    return functools.partial(cli.run, "bn_keras.main")
 
 
 def _prepare(row: Row, e: Env) -> tuple[list[str], dict | None, object, dict[str, str]]:
@@ -463,17 +453,20 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(
 def test_bad_input_is_refused_on_the_command_line(tiny_tfds_dir, template, tmp_path, cli):
     # One row refused before TensorFlow (a setup, a run directory, two flags), as typed.
     row = ROWS["other settings on an existing run"]
-    _refused(row, Env(tmp_path, tiny_tfds_dir, template), _command_line(cli, row))
+    _refused(row, Env(tmp_path, tiny_tfds_dir, template), _command_line(cli))
 
 
 # The rows that need TensorFlow run in one fresh interpreter, so that it starts once: main's
-# entry point once per row, each with its own environment and its stderr in its own file.
+# entry point once per row, each with its own environment and its stderr in its own file, and
+# under its file-size limit (as `ulimit -f`: bn_keras.main ignores SIGXFSZ, so writes past the
+# limit fail with EFBIG), lifted again after it.
 _EACH_ROW = """
-import json, os, sys
+import json, os, resource, sys
 from absl import flags
 from bn_keras import main
 
 environment, codes = dict(os.environ), []
+unlimited = resource.getrlimit(resource.RLIMIT_FSIZE)
 for row in json.loads(sys.argv[1]):
     os.environ.clear()
     os.environ.update({**environment, **row["env"]})
@@ -483,30 +476,43 @@ for row in json.loads(sys.argv[1]):
     console = os.dup(2)
     with open(row["stderr"], "w") as stderr:
         os.dup2(stderr.fileno(), 2)
+    if row["file_size_limit"]:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (row["file_size_limit"], unlimited[1]))
     try:
         main.run()
     except SystemExit as exit:
         codes.append(exit.code or 0)
+    resource.setrlimit(resource.RLIMIT_FSIZE, unlimited)
     sys.stderr.flush()
     os.dup2(console, 2)
     os.close(console)
 print(json.dumps(codes))
 """
 TF_ROWS = [name for name, row in ROWS.items() if not row.before_tf]
+DISK_FULL_ROW = "disk full"
 
 
 @pytest.fixture(scope="module")
 def tf_rows(tiny_tfds_dir, template, tmp_path_factory, cli) -> dict[str, tuple]:
-    """Each row of TF_ROWS run: (its Env, its process's code and stderr, the hashes before)."""
+    """Each row of TF_ROWS, then DISK_FULL (as DISK_FULL_ROW), run: (its Env, its process's code
+    and stderr, the hashes before)."""
     logs = tmp_path_factory.mktemp("stderr")
     prepared, plan = {}, []
-    for name in TF_ROWS:
+    rows = {name: ROWS[name] for name in TF_ROWS} | {DISK_FULL_ROW: DISK_FULL}
+    for name, row in rows.items():
         e = Env(tmp_path_factory.mktemp("row"), tiny_tfds_dir, template)
-        args, env, held, before = _prepare(ROWS[name], e)
+        args, env, held, before = _prepare(row, e)
         assert held is None  # nothing to close once the interpreter is done
         stderr = logs / f"{len(plan)}.txt"
         prepared[name] = (e, stderr, before)
-        plan.append({"args": args, "env": env or {}, "stderr": str(stderr)})
+        plan.append(
+            {
+                "args": args,
+                "env": env or {},
+                "stderr": str(stderr),
+                "file_size_limit": row.file_size_limit,
+            }
+        )
     proc = subprocess.run(
         [sys.executable, "-c", _EACH_ROW, json.dumps(plan)],
         cwd=cli.repo, env=cli.env(), capture_output=True, text=True, timeout=600, check=False,
@@ -526,15 +532,15 @@ def test_bad_input_once_tensorflow_runs_is_refused_in_one_line_and_changes_nothi
 
 
 def test_disk_full_ends_in_one_line_leaves_whole_files_and_the_run_resumes(
-    tiny_tfds_dir, template, tmp_path, cli
+    tiny_tfds_dir, template, tf_rows
 ):
     """A run that fills the disk (EFBIG at its first checkpoint) is refused like a bad input;
     what it wrote is whole, and the same run finishes there once there is room."""
     from bn_keras.data.preparation import load
     from bn_keras.training.train import train_and_evaluate
 
-    e = Env(tmp_path, tiny_tfds_dir, template)
-    _refused(DISK_FULL, e, _command_line(cli, DISK_FULL))
+    e, proc, before = tf_rows[DISK_FULL_ROW]
+    _check(DISK_FULL, e, proc, before)
     fresh = e.results / "fresh"
     leftovers = [
         p for p in fresh.rglob("*") if ".tmp" in p.name or "_temp" in p.name or "partial" in p.name
@@ -623,7 +629,8 @@ def test_bad_input_is_refused_in_process(name, tmp_path):
 
 
 # The sweep (and its grid mode, --why) and plot: their settings and a damaged results tree, each
-# through the command line (neither loads TensorFlow: a fraction of a second to 3 s a row).
+# through the command's entry point as `python -m` runs it (neither loads TensorFlow), all rows of
+# a command in one fresh interpreter (below).
 # Each row: the command, its arguments (given the test's directory), what its line names and
 # its exit status.
 GRID_RUN = "lenetr_w1_adadelta1_bn_seed0"  # an arm of the explanation grid, so plot reads a grid
@@ -671,6 +678,12 @@ COMMAND_ROWS = {
         "bn_keras.sweep",
         lambda t: ["--why", "--seeds=1000000", f"--results_dir={t}"],
         "--seeds=1000000 must be in [1, 100]",
+        2,
+    ),
+    "sweep: an unknown dataset": (
+        "bn_keras.sweep",
+        lambda t: ["--dataset=nope", f"--results_dir={t}"],
+        "--dataset='nope' is unknown: use one of mnist, fashion_mnist",
         2,
     ),
     "sweep: jobs past their bound": (
@@ -724,17 +737,78 @@ COMMAND_ROWS = {
 }
 
 
+# Each row of one command in turn, as `python -m` runs it (flags reset between rows), its stderr
+# in its own file: one interpreter start per command instead of one per row. What a process prints
+# once (a warning, absl's note on logging before flags) would show in the first row that meets it,
+# so a later row cannot hide it; what the interpreter prints outside the rows (at exit) is checked
+# to be nothing.
+_EACH_COMMAND_ROW = """
+import json, os, runpy, sys
+from absl import flags
+
+module, codes = sys.argv[1], []
+for row in json.loads(sys.argv[2]):
+    sys.argv = [module, *row["args"]]
+    flags.FLAGS.unparse_flags()
+    sys.stderr.flush()
+    console = os.dup(2)
+    with open(row["stderr"], "w") as stderr:
+        os.dup2(stderr.fileno(), 2)
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        codes.append(0)
+    except SystemExit as exit:
+        if exit.code is None or isinstance(exit.code, int):
+            codes.append(exit.code or 0)
+        else:  # as the interpreter does: the message on stderr, status 1
+            print(exit.code, file=sys.stderr)
+            codes.append(1)
+    sys.stderr.flush()
+    os.dup2(console, 2)
+    os.close(console)
+print(json.dumps(codes))
+"""
+
+
+@pytest.fixture(scope="module")
+def command_rows(tmp_path_factory, cli) -> dict[str, tuple]:
+    """Each row of COMMAND_ROWS run: (its directory, its code and stderr, the hashes before)."""
+    logs = tmp_path_factory.mktemp("stderr")
+    ran = {}
+    for module in sorted({module for module, *_ in COMMAND_ROWS.values()}):
+        prepared, plan = {}, []
+        for name, (row_module, args, *_) in COMMAND_ROWS.items():
+            if row_module != module:
+                continue
+            tmp = tmp_path_factory.mktemp("row")
+            arguments = args(tmp)
+            stderr = logs / f"{len(ran) + len(plan)}.txt"
+            prepared[name] = (tmp, stderr, _hashes(tmp))
+            plan.append({"args": arguments, "stderr": str(stderr)})
+        proc = subprocess.run(
+            [sys.executable, "-c", _EACH_COMMAND_ROW, module, json.dumps(plan)],
+            cwd=cli.repo, env=cli.env(), capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-3000:]
+        codes = json.loads(proc.stdout.strip().splitlines()[-1])
+        for (name, (tmp, stderr, before)), code in zip(prepared.items(), codes, strict=True):
+            ran[name] = (
+                tmp,
+                subprocess.CompletedProcess(name, code, "", stderr.read_text()),
+                before,
+            )
+    return ran
+
+
 @pytest.mark.parametrize("name", COMMAND_ROWS)
-def test_sweep_and_plot_refuse_bad_input_in_one_line(name, tmp_path, cli):
-    module, args, names, code = COMMAND_ROWS[name]
-    arguments = args(tmp_path)
-    before = _hashes(tmp_path)
-    proc = cli.run(module, *arguments, timeout=120)
+def test_sweep_and_plot_refuse_bad_input_in_one_line(name, command_rows):
+    _, _, names, code = COMMAND_ROWS[name]
+    tmp, proc, before = command_rows[name]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == code, proc.stderr[-3000:]
     assert len(lines) == 1 and lines[0].startswith(PREFIX), proc.stderr[-3000:]
     assert names in lines[0], lines[0]
-    assert _hashes(tmp_path) == before
+    assert _hashes(tmp) == before
 
 
 # Damaged run directories as every reader of finished runs meets them (reader.load_runs: plot,

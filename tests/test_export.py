@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -10,29 +11,40 @@ import tensorflow as tf
 
 from bn_keras.config import datasets
 from bn_keras.data import input_pipeline
-from bn_keras.models import networks as models
 from bn_keras.training import export
 
 MNIST = datasets.get("mnist")
+SAVED_MODEL_CLI = shutil.which("saved_model_cli") is not None
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    model = models.build_model("lenet", bn=True)
-    bn = model.get_layer("fc1_bn")  # non-trivial moving statistics, so inference mode matters
+    """A FastBatchNormalization LeNet trained three steps, its model.keras and SavedModel, and
+    the raw pixels (and their normalized images) it was trained on."""
+    from bn_keras.config.settings import Config
+    from bn_keras.models.batch_norm import FastBatchNormalization
+    from bn_keras.training.compiled_model import build_compiled_model
+
+    model = build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=10)
+    assert isinstance(model.get_layer("conv1_bn"), FastBatchNormalization)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(64 * 3, 28, 28, 1)).astype(np.float32)
+    images = input_pipeline.normalize(pixels, MNIST)
+    model.fit(images, rng.integers(0, 10, len(pixels)), batch_size=64, epochs=1, verbose=0)
+    bn = model.get_layer("fc1_bn")  # statistics far from the initial ones: inference mode matters
     bn.moving_mean.assign(np.linspace(-1, 1, 120).astype(np.float32))
     bn.moving_variance.assign(np.linspace(0.5, 2, 120).astype(np.float32))
-    path = tmp_path_factory.mktemp("export") / "saved_model"
-    export.export_saved_model(model, path, MNIST)
-    return model, path
+    path = tmp_path_factory.mktemp("export")
+    export.save_keras_model(model, path / "model.keras")
+    export.export_saved_model(model, path / "saved_model", MNIST)
+    return types.SimpleNamespace(model=model, path=path, pixels=pixels, images=images)
 
 
 def test_serving_signature_takes_raw_pixels(exported):
-    model, path = exported
     pixels = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28, 1)).astype(np.float32)
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    serve = tf.saved_model.load(str(exported.path / "saved_model")).signatures["serving_default"]
     out = serve(pixels=tf.constant(pixels))
-    logits = model(input_pipeline.normalize(pixels, MNIST), training=False).numpy()
+    logits = exported.model(input_pipeline.normalize(pixels, MNIST), training=False).numpy()
     expected = tf.nn.softmax(logits).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(out["class"].numpy(), np.argmax(logits, -1))
@@ -40,41 +52,16 @@ def test_serving_signature_takes_raw_pixels(exported):
 
 
 def test_export_replaces_atomically(exported, tmp_path):
-    model, _ = exported
     path = tmp_path / "saved_model"
     path.mkdir()
     (path / "stale.txt").write_text("old export")
-    export.export_saved_model(model, path, MNIST)
+    export.export_saved_model(exported.model, path, MNIST)
     assert not (path / "stale.txt").exists() and (path / "saved_model.pb").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["saved_model"]
 
 
-@pytest.mark.skipif(shutil.which("saved_model_cli") is None, reason="saved_model_cli not on PATH")
-def test_saved_model_cli_runs_it(exported, tmp_path):
-    _, path = exported
-    np.save(tmp_path / "pixels.npy", np.full((2, 28, 28, 1), 128, np.float32))
-    proc = subprocess.run(
-        [
-            "saved_model_cli",
-            "run",
-            "--dir",
-            str(path),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "serving_default",
-            "--inputs",
-            f"pixels={tmp_path / 'pixels.npy'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "probabilities" in proc.stdout and "class" in proc.stdout
-
-
+# A process that imports only Keras and TensorFlow: loads both files and answers with each, then
+# (given a second argument) runs saved_model_cli on the SavedModel, as its console script does.
 STOCK_LOADER = """
 import sys
 import keras, numpy as np, tensorflow as tf
@@ -87,38 +74,60 @@ np.save(run + "/stock_saved_model.npy", serve(pixels=tf.constant(pixels))["proba
 print(sorted({type(layer).__name__ for layer in model.layers}))
 print("iterations", int(model.optimizer.iterations))
 print("bn_keras imported:", any(name.startswith("bn_keras") for name in sys.modules))
+if len(sys.argv) > 2:
+    from importlib.metadata import entry_points
+
+    (command,) = entry_points(group="console_scripts", name="saved_model_cli")
+    sys.argv = [
+        "saved_model_cli", "run", "--dir", run + "/saved_model", "--tag_set", "serve",
+        "--signature_def", "serving_default", "--inputs", "pixels=" + run + "/pixels.npy",
+    ]
+    print("saved_model_cli:", flush=True)
+    try:
+        command.load()()
+    except SystemExit as exit:
+        print("saved_model_cli exit status", exit.code or 0)
+    except Exception as err:  # its own test's failure, not the stock loader's
+        print("saved_model_cli failed:", repr(err))
 """
 
 
-def test_files_of_a_fast_bn_model_load_and_serve_in_stock_keras(tmp_path):
-    """model.keras and the SavedModel of a trained FastBatchNormalization network load in a
-    process that imports only Keras and TensorFlow, and answer as the model does."""
-    from bn_keras.config.settings import Config
-    from bn_keras.models.batch_norm import FastBatchNormalization
-    from bn_keras.training.compiled_model import build_compiled_model
-
-    model = build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=10)
-    assert isinstance(model.get_layer("conv1_bn"), FastBatchNormalization)
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, size=(64 * 3, 28, 28, 1)).astype(np.float32)
-    images = input_pipeline.normalize(pixels, MNIST)
-    model.fit(images, rng.integers(0, 10, len(pixels)), batch_size=64, epochs=1, verbose=0)
-    export.save_keras_model(model, tmp_path / "model.keras")
-    export.export_saved_model(model, tmp_path / "saved_model", MNIST)
-    np.save(tmp_path / "pixels.npy", pixels[:5])
-    np.save(tmp_path / "inputs.npy", images[:5])
-    proc = subprocess.run(
-        [sys.executable, "-c", STOCK_LOADER, str(tmp_path)],
+@pytest.fixture(scope="module")
+def stock_process(exported) -> subprocess.CompletedProcess:
+    """STOCK_LOADER run on the exported files (and saved_model_cli, where it is installed)."""
+    np.save(exported.path / "pixels.npy", exported.pixels[:5])
+    np.save(exported.path / "inputs.npy", exported.images[:5])
+    with_cli = ["saved_model_cli"] if SAVED_MODEL_CLI else []
+    return subprocess.run(
+        [sys.executable, "-c", STOCK_LOADER, str(exported.path), *with_cli],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_files_of_a_fast_bn_model_load_and_serve_in_stock_keras(exported, stock_process):
+    """model.keras and the SavedModel of a trained FastBatchNormalization network load in a
+    process that imports only Keras and TensorFlow, and answer as the model does."""
+    proc = stock_process
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "['Activation', 'BatchNormalization', 'Conv2D'," in proc.stdout
     assert "iterations 3" in proc.stdout and "bn_keras imported: False" in proc.stdout
-    logits = model(images[:5], training=False).numpy()
-    np.testing.assert_allclose(np.load(tmp_path / "stock_keras.npy"), logits, rtol=1e-6, atol=1e-6)
+    logits = exported.model(exported.images[:5], training=False).numpy()
+    stock_keras = np.load(exported.path / "stock_keras.npy")
+    np.testing.assert_allclose(stock_keras, logits, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(
-        np.load(tmp_path / "stock_saved_model.npy"), tf.nn.softmax(logits), rtol=1e-5, atol=1e-6
+        np.load(exported.path / "stock_saved_model.npy"),
+        tf.nn.softmax(logits),
+        rtol=1e-5,
+        atol=1e-6,
     )
+
+
+@pytest.mark.skipif(not SAVED_MODEL_CLI, reason="saved_model_cli not on PATH")
+def test_saved_model_cli_runs_it(stock_process):
+    assert stock_process.returncode == 0, stock_process.stderr[-3000:]
+    _, cli_output = stock_process.stdout.split("saved_model_cli:\n")
+    assert "probabilities" in cli_output and "class" in cli_output
+    assert cli_output.strip().endswith("saved_model_cli exit status 0"), cli_output[-2000:]

@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 import threading
+import types
 
 import keras
 import numpy as np
@@ -38,16 +40,30 @@ RESULT_KEYS = {
 
 @pytest.fixture(scope="module")
 def recorded_run(tiny_mnist, tmp_path_factory):
-    """A run with all three settings (and its model.keras, to check against), as reader.Run."""
+    """A run with all three settings (and its model.keras, to check against), stopped at its
+    first checkpoint (iteration 10) and resumed to the end, as a sweep's run often is: `run`
+    (reader.Run), `result`, `config`, `design` and the predictions file the stopped run left
+    (`stopped_predictions`). test_distribute records the same settings in one go."""
     root = tmp_path_factory.mktemp("recorded")
     design = root / "design.md"
     design.write_text("# A design\nH1: BN helps.\n")
     config = dataclasses.replace(
         SMALL, eval_train=True, save_predictions=True, design=str(design), export=True
     )
-    result = train_and_evaluate(config, root / config.default_run_name, data=tiny_mnist)
+    path = root / config.default_run_name
+    stop = threading.Event()
+    stop.set()  # stops at the first callback: iteration 10, checkpointed
+    assert train_and_evaluate(config, path, data=tiny_mnist, stop_request=stop).interrupted_at
+    stopped_predictions = read_predictions(path)
+    result = train_and_evaluate(config, path, data=tiny_mnist)  # resumed mid-way
     (run,) = reader.load_runs(root)
-    return run, result, design
+    return types.SimpleNamespace(
+        run=run,
+        result=result,
+        config=config,
+        design=design,
+        stopped_predictions=stopped_predictions,
+    )
 
 
 def _metrics(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -59,7 +75,7 @@ def _metrics(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> tupl
 
 
 def test_eval_train_adds_the_training_set_beside_the_test_set(recorded_run, tiny_mnist):
-    run, result, _ = recorded_run
+    run, result = recorded_run.run, recorded_run.result
     header = (run.run_dir / run_dir.METRICS_FILE).read_text().splitlines()[0]
     assert tuple(header.split(",")) == run_fields(True)
     assert set(run_fields(True)) - set(FIELDS) == {"train_set_loss", "train_set_accuracy"}
@@ -77,7 +93,7 @@ def test_eval_train_adds_the_training_set_beside_the_test_set(recorded_run, tiny
 
 
 def test_the_training_set_row_equals_an_independent_computation(recorded_run, tiny_mnist):
-    run, _, _ = recorded_run
+    run = recorded_run.run
     model = keras.models.load_model(run.run_dir / run_dir.KERAS_MODEL_FILE)
     loss, accuracy = _metrics(model, tiny_mnist.train_images, tiny_mnist.train_labels)
     last = run.rows[-1]
@@ -90,7 +106,7 @@ def test_the_training_set_row_equals_an_independent_computation(recorded_run, ti
 
 
 def test_predictions_are_the_models_classes_in_the_test_sets_order(recorded_run, tiny_mnist):
-    run, result, _ = recorded_run
+    run, result = recorded_run.run, recorded_run.result
     predictions = run.test_predictions()
     assert predictions.dtype == np.uint8 and predictions.shape == tiny_mnist.test_labels.shape
     model = keras.models.load_model(run.run_dir / run_dir.KERAS_MODEL_FILE)
@@ -111,7 +127,7 @@ def test_the_test_pipeline_keeps_the_prepared_datasets_order(tiny_tfds_dir, tiny
 
 
 def test_the_design_is_recorded_by_its_hash_and_changes_nothing_else(recorded_run):
-    run, _, design = recorded_run
+    run, design = recorded_run.run, recorded_run.design
     assert run.record["design"] == {
         "path": str(design),
         "sha256": hashlib.sha256(design.read_bytes()).hexdigest(),
@@ -155,17 +171,14 @@ def test_a_diverged_run_writes_no_predictions(tiny_mnist, tmp_path):
 
 
 def test_resumed_runs_write_their_predictions_at_the_end_and_keep_a_finished_ones(
-    tiny_mnist, tmp_path
+    recorded_run, tiny_mnist, tmp_path
 ):
-    config = dataclasses.replace(SMALL, eval_train=True, save_predictions=True)
-    path = tmp_path / "run"
-    stop = threading.Event()
-    stop.set()  # stops at the first callback: iteration 10, checkpointed
-    assert train_and_evaluate(config, path, data=tiny_mnist, stop_request=stop).interrupted_at
-    assert read_predictions(path) is None
-    result = train_and_evaluate(config, path, data=tiny_mnist)  # resumed mid-way
-    predictions = read_predictions(path)
+    assert recorded_run.stopped_predictions is None  # not before the end
+    config, result = recorded_run.config, recorded_run.result
+    predictions = read_predictions(recorded_run.run.run_dir)
     assert float(np.mean(predictions == tiny_mnist.test_labels)) == result.final_test_accuracy
+    path = tmp_path / "run"  # a copy: the other tests read the recorded run as it finished
+    shutil.copytree(recorded_run.run.run_dir, path)
     lines = (path / run_dir.METRICS_FILE).read_text().splitlines()
     assert lines[0] == ",".join(run_fields(True)) and len(lines) == 4  # header once, 3 rows
     assert all(np.isfinite(row["train_set_accuracy"]) for row in read_metrics(path / "metrics.csv"))

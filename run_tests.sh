@@ -14,4 +14,7 @@ python -m ruff format --check .
 workers=(-n "${BN_KERAS_TEST_WORKERS:-2}" --dist loadfile)
 python -m pytest -q "${workers[@]}" tests "$@"
 echo "The tests marked kernels again, with TF_ENABLE_ONEDNN_OPTS=0:"
-TF_ENABLE_ONEDNN_OPTS=0 python -m pytest -q "${workers[@]}" tests "$@" -m kernels
+# Only the files that mark tests `kernels` are collected (collecting every file costs each worker
+# seconds of imports); a file marks them with pytest.mark.kernels, so it names mark.kernels.
+mapfile -t kernel_files < <(grep -l "mark\.kernels" tests/test_*.py)
+TF_ENABLE_ONEDNN_OPTS=0 python -m pytest -q "${workers[@]}" "${kernel_files[@]}" "$@" -m kernels

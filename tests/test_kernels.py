@@ -68,3 +68,12 @@ def test_grouped_gradients_are_found_where_onednn_is_on():
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("GPUs have cuDNN's grouped convolutions")
     assert stacked.grouped_gradients_supported() == (value.lower() in ("1", "true"))
+
+
+def test_run_tests_finds_every_file_with_tests_marked_kernels(request):
+    """run_tests.sh's second leg collects only the files that name `mark.kernels`: a test marked
+    another way (e.g. through pytestmark in a file that does not say so) would miss that leg."""
+    marked = {item.path for item in request.session.items if item.get_closest_marker("kernels")}
+    assert marked, "no test is marked kernels: the second leg would run nothing"
+    for path in marked:
+        assert "mark.kernels" in path.read_text(), path

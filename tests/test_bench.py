@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import subprocess
 import time
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 
 from bn_keras.benchmark import report as bench_report
@@ -19,13 +22,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
+    # Both TensorFlow workers (the one with its own thread settings: threads_1), the callback's
+    # share, and a PyTorch option dropped; the variants that differ only in their data or
+    # BatchNorm layer: the next test, in this process.
     output = tmp_path / "bench.csv"
     start = time.monotonic()
     proc = cli.run(
         "bn_keras.bench",
         "--networks=mlp_bn",
         "--sections=speed_options",  # the sweep section's parts: tests/test_bench_sweep.py
-        "--options=synthetic,callback,threads_1,torch_memory,keras_bn",
+        "--options=callback,threads_1,torch_memory",
         "--steps=2",
         "--eval_every=2",
         "--reps=1",
@@ -38,9 +44,8 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "skipping the PyTorch reference" in proc.stderr
     rows = {row["option"]: row for row in bench_report.read_csv(output)}
-    assert list(rows) == ["plain", "default", "synthetic", "callback", "threads_1", "keras_bn"]
+    assert list(rows) == ["plain", "default", "callback", "threads_1"]
     assert {row["network"] for row in rows.values()} == {"mlp_bn"}
-    assert rows["keras_bn"]["variant"] == "bn_keras"
     assert rows["threads_1"]["worker"] == "tf_threads_1"
     rate = {name: float(row["steps_per_s"]) for name, row in rows.items()}
     for name, row in rows.items():
@@ -59,8 +64,7 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
         )
     assert 0 < float(rows["callback"]["callback_share"]) < 1  # a part of the timed steps
     assert rows["plain"]["callback_share"] == ""
-    assert "| `mlp_bn` |" in proc.stdout  # the printed table
-    assert "BatchNorm training steps" in proc.stdout
+    assert "| `mlp_bn` |" in proc.stdout  # the printed table (the BatchNorm table: below)
     # A figure is flagged exactly when one of its timings was throttled or loaded, and the
     # printed noise check counts the flagged figures.
     flagged = [name for name, row in rows.items() if row["flagged"] == "True"]
@@ -74,11 +78,47 @@ def test_tiny_run_writes_every_measurement(tiny_tfds_dir, tmp_path, cli):
     # What it will do and how long that takes, first; then each step as it starts.
     lines = proc.stdout.splitlines()
     assert lines[0] == (
-        "bench: 1 networks, 6 timings in all; expect about 1 min on an idle 2-core CPU"
+        "bench: 1 networks, 4 timings in all; expect about 1 min on an idle 2-core CPU"
     )
     assert lines[1].startswith("bench: starting 2 worker processes")
     assert "bench: mlp_bn (1/1): compiling" in lines
-    assert "bench: mlp_bn: timing 6 measurements x 1 repetitions, 2 steps each" in lines
+    assert "bench: mlp_bn: timing 4 measurements x 1 repetitions, 2 steps each" in lines
+
+
+def test_synthetic_and_keras_bn_change_only_the_data_and_the_batch_norm_layer(tiny_tfds_dir):
+    """What the TensorFlow worker builds for these two options, beside its defaults (built, not
+    trained: the defaults train in the tiny run above): the synthetic option fits the first full
+    batches, normalized once and cycled from memory, in the real pipeline's shapes; keras_bn the
+    same network with Keras's BatchNormalization in place of bn_keras's."""
+    from bn_keras.benchmark.tf_worker import BATCH, TfWorker
+    from bn_keras.data.normalization import normalize
+    from bn_keras.models.batch_norm import FastBatchNormalization
+
+    worker = TfWorker({"data_dir": tiny_tfds_dir, "dataset_source": "tfds"})
+
+    def built(option: str) -> dict:
+        """The model and the data that the option's variant fits, as the worker builds them."""
+        fit = worker._build("mlp_bn", runner.OPTIONS[option].variant, eval_every=2)
+        return inspect.getclosurevars(fit).nonlocals
+
+    try:
+        default, synthetic, keras_bn = (built(o) for o in ("default", "synthetic", "keras_bn"))
+    finally:
+        worker.handle({"cmd": "release"})
+
+    def bn_layers(model: keras.Model) -> list[type]:
+        return [type(x) for x in model.layers if isinstance(x, keras.layers.BatchNormalization)]
+
+    assert bn_layers(default["model"]) == [FastBatchNormalization] * 3
+    assert bn_layers(keras_bn["model"]) == [keras.layers.BatchNormalization] * 3
+    assert synthetic["data"].element_spec == default["data"].element_spec
+    full_batches = len(worker.data.train_labels) // BATCH
+    batches = list(synthetic["data"].take(full_batches + 1).as_numpy_iterator())
+    images, labels = batches[0]
+    expected = normalize(worker.data.train_images[:BATCH], worker.dataset)
+    np.testing.assert_allclose(images, np.asarray(expected), rtol=0, atol=1e-6)
+    assert labels.tolist() == worker.data.train_labels[:BATCH].tolist()
+    np.testing.assert_array_equal(batches[full_batches][0], images)  # cycled from memory
 
 
 def test_ratios_pair_repetitions():

@@ -1,5 +1,6 @@
-"""The real command line: a smoke run end to end and quiet; every command's --help; every
-flagfile parses (bad input: elsewhere)."""
+"""The real command line: TensorFlow's start-up messages hidden; every command's --help; every
+flagfile parses (bad input: elsewhere; the smoke flagfile's run end to end and quiet:
+test_run_all.py)."""
 
 from __future__ import annotations
 
@@ -14,42 +15,8 @@ import pytest
 
 from bn_keras.common import quiet
 from bn_keras.config import flags as config_flags
-from bn_keras.runs.metrics_file import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-# What TensorFlow printed on every run before bn_keras.common.quiet.
-START_UP_NOISE = (
-    "absl::InitializeLog",
-    "I0000 ",
-    "cuInit",
-    "oneDNN custom operations",
-    "dataset_info.py",
-)
-
-
-def test_smoke_flagfile_runs_the_whole_path(tiny_tfds_dir, tmp_path, cli):
-    proc = cli.run(
-        "bn_keras.main",
-        "--flagfile=flags/smoke.flags",
-        f"--data_dir={tiny_tfds_dir}",
-        f"--results_dir={tmp_path}",
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run_dir = tmp_path / "smoke"
-    rows = read_metrics(run_dir / "metrics.csv")
-    assert [int(r["step"]) for r in rows] == [0, 10, 20]
-    record = json.loads((run_dir / "config.json").read_text())
-    assert record["config"]["model"] == "lenetr" and record["config"]["bn"] is True
-    assert record["config"]["rho"] == 0.9 and record["config"]["adadelta_epsilon"] == 1e-6
-    assert "prepared TFDS mnist" in record["data_source"]
-    assert (run_dir / "saved_model" / "saved_model.pb").is_file()
-    assert (run_dir / "model.keras").is_file()
-    assert "step 20/20" in proc.stderr and "Done:" in proc.stderr
-    # A handful of lines that say something; TensorFlow's start-up messages hidden.
-    lines = proc.stderr.splitlines()
-    assert not [line for line in lines if any(n in line for n in START_UP_NOISE)], proc.stderr
-    assert len(lines) <= 12, proc.stderr
 
 
 def test_start_up_noise_is_told_from_real_messages():

@@ -1,5 +1,6 @@
 """The sweep trains each paper experiment's unfinished Keras seeds in stacks, resumes a stack as
-one and leaves what cannot stack one seed per process (bn_keras.experiments.stacks)."""
+one and leaves what cannot stack one seed per process (bn_keras.experiments.stacks); planned
+here, without training (a stack trained by the sweep and found finished after: test_run_all.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,7 @@ from pathlib import Path
 
 from bn_keras.config.commands import SweepOptions
 from bn_keras.config.settings import Config
-from bn_keras.experiments import jobs, stacks, sweep_plan
-from bn_keras.experiments.executors.local import LocalPool
-from bn_keras.experiments.rounds import Rounds
-from bn_keras.runs.metrics_file import read_metrics
+from bn_keras.experiments import jobs, stacks
 
 REPO = Path(__file__).resolve().parents[1]
 MLP = Config(model="mlp", train_steps=200, eval_every=50)
@@ -110,39 +108,3 @@ def test_an_interrupted_stack_resumes_and_anything_else_starts_afresh(tmp_path):
         "mlp_stack_seeds1-2,4",
         stacks.OVERWRITE,
     )
-
-
-def test_the_sweep_trains_a_stack_and_then_finds_it_finished(tiny_tfds_dir, tmp_path, capsys):
-    """Two mlp seeds as one stack, then nothing left to run: the sweep's phases in this process,
-    the stack in main's process as the local executor starts it (the sweep's own command line,
-    which prepares the data and adds the last line: test_run_all.py)."""
-    results = tmp_path / "results"
-    options = SweepOptions(
-        experiments="mlp", seeds=2, stack_size=2, quick=True, twin=False, jobs=1,
-        data_dir=tiny_tfds_dir, results_dir=str(results),
-    )  # fmt: skip
-
-    def sweep() -> str:
-        plan = sweep_plan.plan(options, seeds_given=True)
-        rounds = Rounds(LocalPool(options.jobs), options)
-        rounds.run(rounds.schedule(plan.jobs))
-        assert rounds.tally.failed == 0, capsys.readouterr().out
-        return capsys.readouterr().out
-
-    out = sweep()
-    assert "2 runs planned, 0 already finished, 2 to run (1 stack of up to 2 seeds)" in out
-    assert "started mlp_stack_seeds0-1: --flagfile=flags/mlp.flags --seeds=0-1" in out
-    finished = next(line for line in out.splitlines() if line.startswith("finished "))
-    accuracies = finished.split("test accuracy ")[1].removesuffix(" (seeds 0-1)").split()
-    expected = [
-        f"{read_metrics(results / f'mlp_seed{seed}' / 'metrics.csv')[-1]['test_accuracy']:.4f}"
-        for seed in (0, 1)
-    ]
-    assert finished.startswith("finished mlp_stack_seeds0-1: ") and accuracies == expected
-    for seed in (0, 1):
-        run = results / f"mlp_seed{seed}"
-        assert (run / "result.json").is_file()
-        record = json.loads((run / "config.json").read_text())
-        assert record["stack"]["seeds"] == [0, 1] and record["config"]["seed"] == seed
-    assert (results / "logs" / "mlp_stack_seeds0-1.log").is_file()
-    assert "2 runs planned, 2 already finished, 0 to run" in sweep()

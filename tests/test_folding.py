@@ -83,12 +83,15 @@ def test_folding_evaluator_agrees_with_the_stock_one(tiny_mnist):
 
 
 def test_fold_bn_eval_folds_the_run_evaluation_and_keeps_its_numbers(tiny_mnist, tmp_path):
-    """--fold_bn_eval reaches the run's evaluator (a spy sees folded_inference built), training
-    stays bitwise the same and the test columns agree to the metrics file's 6 digits."""
+    """--fold_bn_eval reaches the run's evaluator and its predictor of classes (a spy sees
+    folded_inference built for each), training stays bitwise the same and the test columns agree
+    to the metrics file's 6 digits; the predicted classes it saves (--save_predictions) are those
+    of its recorded accuracy."""
     from unittest import mock
 
     from bn_keras.config.settings import Config
     from bn_keras.runs.metrics_file import read_metrics
+    from bn_keras.runs.predictions import read_predictions
     from bn_keras.training import train
 
     rows, calls = {}, {}
@@ -102,12 +105,15 @@ def test_fold_bn_eval_folds_the_run_evaluation_and_keeps_its_numbers(tiny_mnist,
             eval_every=10,
             train_steps=30,
             test_batch_size=40,
+            save_predictions=True,
         )
         with mock.patch.object(folding, "folded_inference", wraps=folding.folded_inference) as spy:
             result = train.train_and_evaluate(config, tmp_path / f"fold_{fold}", data=tiny_mnist)
         calls[fold] = spy.call_count
         rows[fold] = read_metrics(result.run_dir / train.METRICS_FILE)
-    assert calls == {False: 0, True: 1}
+        predictions = read_predictions(result.run_dir)
+        assert float(np.mean(predictions == tiny_mnist.test_labels)) == result.final_test_accuracy
+    assert calls == {False: 0, True: 2}
     stock, folded = rows[False], rows[True]
     assert [r["train_loss"] for r in stock] == [r["train_loss"] for r in folded]
     count = len(tiny_mnist.test_labels)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,11 +78,10 @@ def test_the_normalization_is_the_datasets_own(toy, tiny_mnist):
     assert not np.allclose(got, input_pipeline.normalize(pixels, FASHION).numpy())
 
 
-def _runs_of(one_run, tmp_path, name: str, dataset: str | None):
-    """A copy of `one_run` in tmp_path/name recording `dataset` (None: no key, as before the
-    setting)."""
+def _runs_of(source: Path, tmp_path, name: str, dataset: str | None):
+    """A copy of the run directory `source` in tmp_path/name recording `dataset` (None: no key,
+    as before the setting)."""
     results = tmp_path / name
-    source = reader.load_runs(one_run)[0].run_dir
     copy = results / source.name
     shutil.copytree(source, copy)
     record = json.loads((copy / run_dir.CONFIG_FILE).read_text())
@@ -93,29 +93,32 @@ def _runs_of(one_run, tmp_path, name: str, dataset: str | None):
 
 
 @pytest.fixture(scope="module")
-def one_run(tiny_mnist, tmp_path_factory):
-    """A results directory holding one finished MNIST run, `lenetr_seed0` (tests copy it)."""
-    from bn_keras.training.train import train_and_evaluate
+def fashion_stack(tiny_mnist, tmp_path_factory):
+    """A results directory holding a finished stack of two seeds of mlp_bn recording
+    Fashion-MNIST, trained on the tiny arrays; tests copy its seed 0, `mlp_bn_seed0`, as the
+    one run they rewrite the dataset of."""
+    from bn_keras.training import stacked
 
-    results = tmp_path_factory.mktemp("one")
-    config = Config(model="lenetr", **TINY)
-    train_and_evaluate(config, results / config.default_run_name, data=tiny_mnist)
+    results = tmp_path_factory.mktemp("stack")
+    config = Config(dataset="fashion_mnist", model="mlp", bn=True, **TINY)
+    stacked.train_stack(config, (0, 1), results, data=tiny_mnist)
     return results
 
 
-def test_a_summary_never_mixes_datasets(one_run, tmp_path):
+def test_a_summary_never_mixes_datasets(fashion_stack, tmp_path):
+    one_run = fashion_stack / "mlp_bn_seed0"
     _runs_of(one_run, tmp_path, "old", None)  # a record from before --dataset: MNIST
     assert [r.dataset for r in reader.load_runs(tmp_path / "old")] == ["mnist"]
     mixed = _runs_of(one_run, tmp_path, "mixed", "fashion_mnist").parent
-    shutil.copytree(tmp_path / "old" / "lenetr_seed0", mixed / "lenetr_seed1")
+    shutil.copytree(tmp_path / "old" / "mlp_bn_seed0", mixed / "mlp_bn_seed1")
     with pytest.raises(ConfigError, match=r"several datasets \(fashion_mnist, mnist\)"):
         reader.load_runs(mixed)
 
 
-def test_a_run_directory_of_another_dataset_is_refused(one_run, tmp_path):
-    old = _runs_of(one_run, tmp_path, "old", None)
+def test_a_run_directory_of_another_dataset_is_refused(fashion_stack, tmp_path):
+    old = _runs_of(fashion_stack / "mlp_bn_seed0", tmp_path, "old", None)
     (old / run_dir.RESULT_FILE).unlink()  # unfinished: the same settings would resume it
-    same = Config(model="lenetr", **TINY)
+    same = Config(model="mlp", bn=True, **TINY)
     run_dir.check_run_dir(old, same, overwrite=False)
     with pytest.raises(ConfigError, match="--dataset='mnist' there, 'fashion_mnist' now"):
         run_dir.check_run_dir(old, dataclasses.replace(same, dataset="fashion_mnist"), False)
@@ -139,13 +142,11 @@ def test_another_datasets_runs_go_to_their_own_directory(main_here, tmp_path):
     ]
 
 
-def test_fashion_mnist_reaches_a_stack(tiny_mnist, tmp_path):
-    from bn_keras.training import stacked
-
-    config = Config(dataset="fashion_mnist", model="mlp", bn=True, **TINY)
-    stacked.train_stack(config, (0, 1), tmp_path, data=tiny_mnist)
+def test_fashion_mnist_reaches_a_stack(fashion_stack):
     for seed in (0, 1):
-        record = json.loads((tmp_path / f"mlp_bn_seed{seed}" / run_dir.CONFIG_FILE).read_text())
+        record = json.loads(
+            (fashion_stack / f"mlp_bn_seed{seed}" / run_dir.CONFIG_FILE).read_text()
+        )
         assert record["config"]["dataset"] == "fashion_mnist"
 
 

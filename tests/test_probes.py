@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import threading
+from collections.abc import Iterator
 from xml.etree import ElementTree
 
 import keras
@@ -146,15 +148,28 @@ def test_internal_covariate_shift_of_a_two_layer_linear_network():
     assert shifts["second"].cosine == pytest.approx(cosine, rel=1e-5)
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def trained_lenet_bn(tiny_mnist):
-    """A LeNet-5 with BN after three real training steps: nonzero Adadelta state, moved BN stats."""
+    """A LeNet-5 with BN after three real training steps: nonzero Adadelta state, moved BN stats.
+    Shared by the module's tests: a test that trains it further puts its state back."""
     keras.utils.set_random_seed(0)
     model = train.build_compiled_model(Config(model="lenet", bn=True), steps_per_epoch=7)
     batches = TrainBatches(tiny_mnist.train_images, tiny_mnist.train_labels, 32, 0, MNIST)
     for k in range(3):
         model.train_on_batch(*batches(k))
     return model, batches
+
+
+@contextlib.contextmanager
+def _state_restored(model: keras.Model) -> Iterator[None]:
+    """Puts the model's and its optimizer's variables back as they were on entry."""
+    state = [*model.variables, *model.optimizer.variables]
+    saved = [np.array(v) for v in state]
+    try:
+        yield
+    finally:
+        for variable, value in zip(state, saved, strict=True):
+            variable.assign(value)
 
 
 def test_adadelta_update_is_the_step_training_takes(trained_lenet_bn):
@@ -164,8 +179,9 @@ def test_adadelta_update_is_the_step_training_takes(trained_lenet_bn):
     weights = landscape.current_weights(model)
     _, grads = loss(weights, x, y)
     update = landscape.adadelta_update(model.optimizer, grads, model.trainable_variables)
-    model.train_on_batch(x, y)
-    taken = [np.asarray(v) - np.asarray(w) for v, w in zip(model.trainable_variables, weights)]
+    with _state_restored(model):
+        model.train_on_batch(x, y)
+        taken = [np.asarray(v) - np.asarray(w) for v, w in zip(model.trainable_variables, weights)]
     for predicted, actual in zip(update, taken):
         np.testing.assert_allclose(predicted, actual, rtol=2e-3, atol=1e-6)
 

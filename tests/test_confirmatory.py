@@ -329,6 +329,15 @@ def test_the_summary_from_run_directories(tmp_path):
     assert "(SHA-256 " in text and "committed at abc1234" in text
     assert "First run started: 2026-12-01T10:00:00+00:00" in text
     assert "Runs not finished, left out: 1;" in text
+    assert "Grid incomplete" not in text  # no plan given
+    planned = confirm_report.summary_text(
+        [CAPACITY], {"mnist": grid}, design, "abc1234", planned_runs=13
+    )
+    assert "- Grid incomplete: 12 of the design's 13 runs have ended." in planned
+    complete = confirm_report.summary_text(
+        [CAPACITY], {"mnist": grid}, design, "abc1234", planned_runs=12
+    )
+    assert "Grid incomplete" not in complete
     assert "## Contrasts (confirmatory)" in text and "## Per level (exploratory)" in text
     assert "| mnist | capacity (m = 0.002) | 3, 3, 3, 3 |" in text
     # The exploratory table: one failure (diverged) at width 0.25, train-set effects at width 1.

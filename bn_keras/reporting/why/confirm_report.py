@@ -185,6 +185,7 @@ def summary_text(
     design: Path | None = None,
     design_commit: str | None = None,
     alpha: float = ALPHA,
+    planned_runs: int | None = None,
 ) -> str:
     """summary.md's text: the header, the confirmatory table, the exploratory one.
 
@@ -194,6 +195,8 @@ def summary_text(
         design: the design file; None: everything is exploratory.
         design_commit: the commit that holds the design.
         alpha: the family-wise level.
+        planned_runs: the runs the design fixes, over every dataset; while fewer have ended,
+            the header says that the verdicts are interim.
 
     Raises:
         KeyError: a contrast of a dataset without a grid, or of an arm its grid lacks.
@@ -209,6 +212,12 @@ def summary_text(
         "",
         *design_lines(design, design_commit, min(starts, default=None)),
     ]
+    ended = sum(len(runs) for g in grids.values() for runs in g.runs.values())
+    if planned_runs is not None and ended < planned_runs:
+        lines.append(
+            f"- Grid incomplete: {ended} of the design's {planned_runs} runs have ended. The "
+            "design decides on all of them: every verdict below is interim, not a result."
+        )
     unfinished = sum(g.unfinished for g in grids.values())
     if unfinished:
         lines.append(

@@ -127,7 +127,7 @@ def confirm_rebuild(results_dir: Path) -> tuple[list[Path], list[str]]:
                 datasets.DATASETS.lookup(name), {a: [] for a in no_runs}, no_runs, 0, None
             )
             contrasts += confirm.report_contrasts(name)
-    planned = len(confirm.arms()) * confirm.SEEDS * len(confirm.MARGINS) if design else None
+    planned = confirm.planned_runs() if design else None
     text = confirm_report.summary_text(
         contrasts, grids, design, _commit_of(confirm.DESIGN), planned_runs=planned
     )

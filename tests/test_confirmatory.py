@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from bn_keras.config import datasets
+from bn_keras.experiments import confirm
 from bn_keras.reporting.why import confirm_report, confirm_runs, confirmatory, image_sampling, power
 from bn_keras.reporting.why.confirmatory import NOT_SUPPORTED, SUPPORTED, UNDECIDED, Arm
 
@@ -346,3 +347,8 @@ def test_the_summary_from_run_directories(tmp_path):
     out = tmp_path / "summary.md"
     confirm_report.write_summary(out, text)
     assert out.read_text() == text
+
+
+def test_the_planned_runs_are_the_jobs_the_sweep_plans_on_every_dataset(tmp_path):
+    per_dataset = len(confirm.plan_jobs(confirm.SEEDS, tmp_path))
+    assert confirm.planned_runs() == per_dataset * len(confirm.MARGINS) == 240

@@ -172,9 +172,8 @@ def _to_bytes(pixels: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndar
     if not np.issubdtype(pixels.dtype, np.floating):
         raise DataError(f"{where}: pixels are {pixels.dtype}, not floats; not the expected copy")
     scaled = pixels * pixels.dtype.type(256)  # exact in any binary float: a power of two
-    if scaled.min() < 0 or scaled.max() > 255:
-        raise DataError(f"{where}: pixels are not uint8/256 values, not the expected copy")
-    restored = scaled.astype(np.uint8)  # truncates: equal to `scaled` only where it is whole
-    if not np.array_equal(restored, scaled):
+    in_range = scaled.min() >= 0 and scaled.max() <= 255  # NaN is in no range
+    restored = scaled.astype(np.uint8) if in_range else None  # truncates: equal only if whole
+    if restored is None or not np.array_equal(restored, scaled):
         raise DataError(f"{where}: pixels are not uint8/256 values, not the expected copy")
     return restored.reshape(len(pixels), *shape)

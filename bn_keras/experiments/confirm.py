@@ -123,6 +123,11 @@ def experiment(arm: grid.Arm) -> catalog.Experiment:
     return catalog.Experiment(arm.name, (*COMMON, *arm.flags()), catalog.WHY)
 
 
+def planned_runs() -> int:
+    """The runs the design fixes: every arm at every seed on every dataset."""
+    return len(arms()) * SEEDS * len(MARGINS)
+
+
 def seeds(count: int = SEEDS) -> range:
     """The grid's seeds: `count` of them from FIRST_SEED."""
     return range(FIRST_SEED, FIRST_SEED + count)
